@@ -1,0 +1,40 @@
+# Two commands do everything: `make run` and `make test`. Both set themselves up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test setup system-packages bench lint clean help
+
+help:
+	@echo "make run    start Mosquitto, the collector and a simulated fleet of 60 boxes (Ctrl-C stops all)"
+	@echo "make test   run the whole test suite"
+	@echo "make bench  run the benchmarks and print their figures"
+	@echo "make lint   ruff and mypy"
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@sh scripts/system-packages.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(BIN)/python -m simulator stack
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: setup
+	$(BIN)/ruff check collector simulator schemas tests bench
+	$(BIN)/mypy collector simulator schemas
+
+clean:
+	rm -rf $(VENV) typings build .pytest_cache

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Install the Debian packages the project runs for real (never mocks): Mosquitto, PostgreSQL and
+# Chromium. Installs only what is missing; where apt-get cannot run, says what to install and stops.
+set -eu
+
+need=""
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$need mosquitto mosquitto-clients"
+[ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need="$need postgresql"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
+
+[ -z "$need" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root="sudo"
+else
+    echo "Missing Debian packages:$need" >&2
+    echo "This user cannot run apt-get (not root, no password-less sudo). Ask an administrator to run:" >&2
+    echo "    apt-get update && apt-get install -y$need" >&2
+    exit 1
+fi
+
+echo "Installing Debian packages:$need"
+$as_root apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $need >/dev/null
+# In a container no service manager runs; on a full system stop the distribution's own broker and
+# database so they do not hold the ports the project's own instances use.
+for service in mosquitto postgresql; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+        $as_root systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+done
