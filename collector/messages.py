@@ -1,0 +1,79 @@
+"""Turn one raw MQTT message into a checked message or a rejection, before any database work.
+
+Registry checks (is the box known, is it at that counter) need the database and are in store.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schemas.contract import scales, schema_errors, topics
+
+MAX_PAYLOAD = 4096  # bytes; a press is ~200
+REJECTED_PAYLOAD_MAX = 1024  # bytes of a rejected payload kept for diagnosis
+KINDS = ("press", "status", "presence")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message as it came off the broker. mid/qos/generation are what the ack needs."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0
+
+
+@dataclass
+class Checked:
+    inbound: Inbound
+    kind: str
+    box: str
+    body: dict[str, Any]
+
+
+@dataclass
+class Rejection:
+    inbound: Inbound
+    reason: str
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def topic_parts(topic: str) -> tuple[str, str] | None:
+    """(box, kind) of a box topic, or None."""
+    root = topics()["root"]
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != root or parts[2] not in KINDS:
+        return None
+    return parts[1], parts[2]
+
+
+def check(inbound: Inbound) -> Checked | Rejection:
+    parts = topic_parts(inbound.topic)
+    if parts is None:
+        return Rejection(inbound, "unknown_topic", inbound.topic)
+    topic_box, kind = parts
+    if len(inbound.payload) > MAX_PAYLOAD:
+        return Rejection(inbound, "too_large", f"{len(inbound.payload)} bytes > {MAX_PAYLOAD}")
+    try:
+        body = json.loads(inbound.payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        return Rejection(inbound, "not_json", str(error)[:300])
+    errors = schema_errors(kind, body)
+    if errors:
+        return Rejection(inbound, "schema", "; ".join(errors)[:1000])
+    if body["box"] != topic_box:
+        return Rejection(inbound, "topic_mismatch", f"topic box {topic_box!r} != payload box {body['box']!r}")
+    if kind == "press":
+        levels = scales()[body["scale"]]["levels"]
+        if body["level"] >= len(levels):
+            return Rejection(
+                inbound, "level_out_of_scale", f"level {body['level']} but {body['scale']} has {len(levels)} levels"
+            )
+    return Checked(inbound, kind, topic_box, body)

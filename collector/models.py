@@ -1,0 +1,167 @@
+"""Tables of the collector. Timestamps are stored as UTC and always come back timezone-aware.
+
+Changing a table means adding an Alembic revision in collector/migrations/versions/ too;
+tests/collector/test_migrations.py fails when the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python; TIMESTAMPTZ on PostgreSQL, naive-UTC text on SQLite (which has no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use collector.clock")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT for the big tables.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# --- the registry: who serves where -----------------------------------------------------------
+
+
+class Department(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+
+
+class Counter(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)  # what boxes send as "counter"
+    name: str = Field(max_length=200)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    scale: str = Field(default="sat2", max_length=16)  # the scale its boxes are set up with
+
+
+class Officer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+
+
+class CounterOfficer(SQLModel, table=True):
+    """Which officer serves a counter, from valid_from up to (not including) valid_to."""
+
+    __tablename__ = "counter_officer"
+    __table_args__ = (sa.UniqueConstraint("counter_id", "officer_id", "valid_from"),)
+    id: int | None = Field(default=None, primary_key=True)
+    counter_id: int = Field(foreign_key="counter.id", index=True)
+    officer_id: int = Field(foreign_key="officer.id", index=True)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_to: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CounterBox(SQLModel, table=True):
+    """Which counter a box is installed at, from valid_from up to (not including) valid_to.
+    A box is known to the collector only through these rows."""
+
+    __tablename__ = "counter_box"
+    __table_args__ = (sa.UniqueConstraint("box", "counter_id", "valid_from"),)
+    id: int | None = Field(default=None, primary_key=True)
+    box: str = Field(max_length=32, index=True)
+    counter_id: int = Field(foreign_key="counter.id", index=True)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_to: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- what boxes send ----------------------------------------------------------------------------
+
+
+class Press(SQLModel, table=True):
+    __table_args__ = (
+        sa.UniqueConstraint("box", "seq", name="uq_press_box_seq"),  # the idempotency key
+        sa.Index("ix_press_counter_day", "counter", "day"),
+    )
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    box: str = Field(max_length=32)
+    seq: int = Field(sa_type=sa.BigInteger)  # up to 2**32-1: beyond a PostgreSQL INTEGER
+    counter: str = Field(max_length=16)
+    scale: str = Field(max_length=16)
+    level: int = Field(sa_type=sa.SmallInteger)
+    suppressed: bool = False
+    test: bool = False
+    pressed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    day: date  # pressed_at's calendar day in the center's timezone
+    time_approximate: bool = False  # pressed_at is the reception time (the box had no clock)
+    clock: str = Field(max_length=8)
+    boot: int = Field(sa_type=sa.BigInteger)
+    up: int = Field(sa_type=sa.BigInteger)
+    fw: str = Field(max_length=32)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    officer_id: int | None = Field(default=None, foreign_key="officer.id", index=True)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+
+
+class Rollup(SQLModel, table=True):
+    """Press counts per counter, local day, scale, level and flags. Written in the transaction that
+    inserts the presses, so it always equals a recount of the press table."""
+
+    counter: str = Field(max_length=16, primary_key=True)
+    day: date = Field(primary_key=True)
+    scale: str = Field(max_length=16, primary_key=True)
+    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
+    suppressed: bool = Field(primary_key=True)
+    test: bool = Field(primary_key=True)
+    count: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class Device(SQLModel, table=True):
+    box: str = Field(max_length=32, primary_key=True)
+    counter: str = Field(max_length=16)
+    online: bool = False
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+    rssi: int | None = None
+    heap_free: int | None = None
+    outbox: int | None = None
+    presses: int | None = None
+    clock: str | None = Field(default=None, max_length=8)
+    fw: str | None = Field(default=None, max_length=32)
+    reset_cause: str | None = Field(default=None, max_length=16)
+    boot: int | None = Field(default=None, sa_type=sa.BigInteger)
+    up: int | None = Field(default=None, sa_type=sa.BigInteger)
+    last_error: str | None = Field(default=None, max_length=120)
+
+
+class RejectedMessage(SQLModel, table=True):
+    __tablename__ = "rejected_message"
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    topic: str = Field(max_length=256)
+    payload: bytes = Field(sa_type=sa.LargeBinary)  # first REJECTED_PAYLOAD_MAX bytes
+    payload_size: int
+    reason: str = Field(max_length=32, index=True)
+    detail: str = Field(default="", max_length=1000)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    role: str = Field(max_length=16)  # viewer | admin
+    token_sha256: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,59 @@
+"""The collector's one settings object, read from RATING_* environment variables."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RATING_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    # Default: SQLite at {data_dir}/collector.sqlite3. PostgreSQL: postgresql+psycopg://user@host:port/db
+    database_url: str = ""
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = "collector"
+    # The password is read from this file, never from the environment, and never logged.
+    mqtt_password_file: Path | None = None
+    mqtt_client_id: str = "collector-1"
+    # When set, subscribe through $share/<group>/ so several collectors split the load.
+    share_group: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    timezone: str = "Asia/Ho_Chi_Minh"
+    clock_beacon_s: float = 5.0
+    batch_max: int = 500
+    batch_wait_ms: int = 20
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'collector.sqlite3').as_posix()}"
+        if self.mqtt_password_file is None:
+            self.mqtt_password_file = self.data_dir / "secrets" / "mqtt-collector.password"
+        if not self.share_group:
+            self.share_group = None
+        return self
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    def mqtt_password(self) -> str:
+        assert self.mqtt_password_file is not None
+        try:
+            return self.mqtt_password_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"MQTT password file {self.mqtt_password_file} is missing; run `rating-collector broker setup`"
+            ) from None
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()
