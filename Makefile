@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Type stubs of the ESP32 port, to type-check the firmware as the box will run it.
+	rm -rf typings && $(BIN)/python -m pip install --quiet --no-deps --target typings \
+		'micropython-esp32-stubs>=1.29,<1.30' 'micropython-stdlib-stubs>=1.29,<1.30'
 	@touch $@
 
 run: setup

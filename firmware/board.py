@@ -11,8 +11,8 @@ import time
 
 FLASH_ROOT = "/"  # LittleFS is mounted at / on the ESP32
 
-_buttons = []
-_leds = []
+_buttons = []  # type: list[machine.Pin]
+_leds = []  # type: list[machine.Pin]
 _buzzer = None
 _wlan = None
 _wdt = None
@@ -78,7 +78,7 @@ def wifi_connected():
 
 def wifi_rssi():
     try:
-        return _wlan.status("rssi") if wifi_connected() else None
+        return _wlan.status("rssi") if _wlan is not None and _wlan.isconnected() else None
     except Exception:
         return None
 

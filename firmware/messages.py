@@ -1,0 +1,63 @@
+# The JSON payloads and topics a box sends, exactly per schemas/*.schema.json and topics.json.
+import json
+
+FW_VERSION = "0.1.0"
+SCHEMA_V = 1
+
+QOS_PRESS = 1
+QOS_STATUS = 0
+QOS_PRESENCE = 1
+FLAG_NAMES = ("suppressed", "test")  # bit 0, bit 1 of the outbox flags
+
+CLOCK_TOPIC = "rating/clock"
+
+
+def topic(box, kind):
+    """kind: press, status, presence or cmd."""
+    return "rating/" + box + "/" + kind
+
+
+def press(box, counter, rec, scale, t, clock):
+    """rec: (seq, boot, up, level, flags) from the outbox; t: UTC ms or None (clock 'none')."""
+    seq, boot, up, level, flags = rec
+    names = [FLAG_NAMES[i] for i in range(len(FLAG_NAMES)) if flags & (1 << i)]
+    if t is None:
+        clock = "none"
+    return json.dumps({
+        "v": SCHEMA_V, "box": box, "counter": counter, "seq": seq, "boot": boot, "up": up,
+        "t": t, "clock": clock, "scale": scale, "level": level, "flags": names, "fw": FW_VERSION,
+    })
+
+
+def status(box, counter, boot, up, reset, rssi, heap_free, outbox, presses, clock, err):
+    if err is not None and len(err) > 120:
+        err = err[:120]
+    return json.dumps({
+        "v": SCHEMA_V, "box": box, "counter": counter, "boot": boot, "up": up, "fw": FW_VERSION,
+        "reset": reset, "rssi": rssi, "heap_free": heap_free, "outbox": outbox,
+        "presses": presses, "clock": clock, "err": err,
+    })
+
+
+def presence(box, counter, boot, online):
+    return json.dumps({
+        "v": SCHEMA_V, "box": box, "counter": counter, "state": "online" if online else "offline",
+        "boot": boot, "fw": FW_VERSION,
+    })
+
+
+# Bounds of defs.schema.json utc_ms: a beacon outside them is someone's mistake, not a time.
+UTC_MIN = 1500000000000
+UTC_MAX = 4102444800000
+
+
+def parse_clock(payload):
+    """UTC ms from a clock beacon {"v":1,"t":...}, or None if it is not one."""
+    try:
+        msg = json.loads(payload)
+        t = msg["t"]
+        if msg["v"] == SCHEMA_V and isinstance(t, int) and not isinstance(t, bool) and UTC_MIN <= t <= UTC_MAX:
+            return t
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None

@@ -1,0 +1,262 @@
+# The durable queue of presses in flash. A press is appended (and committed) before the citizen
+# sees any feedback, and leaves only after the broker's PUBACK. Layout under <root>ob/:
+#   s0000000123   segment: fixed-size records, first seq 123, at most SEG_RECORDS of them
+#   acked         "acked-up-to" mark: every seq <= it was PUBACKed (renamed into place atomically)
+#   boot          boot counter;  anchors: time anchors of recent boots (both renamed atomically)
+# LittleFS commits a file's data on close and makes rename/remove atomic, so a power cut at any
+# write leaves either the old or the new state. seq = max(mark, highest stored seq) + 1, so a
+# seq once stored (hence maybe published) is never handed out again.
+import json
+import os
+import struct
+
+# seq, boot, up (48 bits as low 32 + high 16), level | flags << 2, check byte = 16 bytes:
+# 10,000 presses take 160 KB, 40 segments of one 4 KB LittleFS block each.
+REC = "<IIIHBB"
+REC_SIZE = 16
+SEG_RECORDS = 256
+MAX_SEGMENTS = 48       # 12,288 presses; beyond that the oldest segment is dropped (see README)
+MARK_EVERY = 16         # persist the mark at least every N acks (a lost mark only means resends)
+ANCHORS_KEPT = 8
+READ_BATCH = 32         # records read per flash access while draining a backlog (512 B of RAM)
+
+FLAG_SUPPRESSED = 1
+FLAG_TEST = 2
+
+
+def _check(b):
+    s = 0x5A  # an all-zero record must not look valid
+    for i in range(REC_SIZE - 1):
+        s = (s + b[i]) & 0xFF
+    return s
+
+
+def pack(seq, boot, up, level, flags):
+    b = bytearray(REC_SIZE)
+    struct.pack_into(REC, b, 0, seq, boot, up & 0xFFFFFFFF, (up >> 32) & 0xFFFF, level | (flags << 2), 0)
+    b[REC_SIZE - 1] = _check(b)
+    return b
+
+
+def unpack(b):
+    """(seq, boot, up, level, flags), or None if the record is damaged."""
+    if len(b) != REC_SIZE or _check(b) != b[REC_SIZE - 1]:
+        return None
+    seq, boot, lo, hi, lf, _ = struct.unpack(REC, b)
+    if seq == 0:
+        return None
+    return (seq, boot, lo | (hi << 32), lf & 3, lf >> 2)
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class Outbox:
+    def __init__(self, root):
+        """root: the flash folder, ending with '/'. Recovers the queue from what is in flash."""
+        self.dir = root + "ob/"
+        if not _exists(self.dir[:-1]):
+            os.mkdir(self.dir[:-1])
+        _remove(self.dir + "acked.tmp")
+        mark = _read_text(self.dir + "acked")
+        self.acked = int(mark) if mark and mark.strip().isdigit() else 0
+        self._saved_mark = self.acked
+        self.dropped = 0  # presses dropped because the outbox was full, since boot
+        self._segs = []   # [first_seq, record count, appendable] per segment, oldest first
+        highest = 0
+        self.pending = 0
+        for name in sorted(n for n in os.listdir(self.dir[:-1]) if n[0] == "s" and n[1:].isdigit()):
+            path = self.dir + name
+            size = os.stat(path)[6]
+            count = size // REC_SIZE
+            last = 0
+            with open(path, "rb") as f:
+                for _ in range(count):
+                    r = unpack(f.read(REC_SIZE))
+                    if r:
+                        last = max(last, r[0])
+                        if r[0] > self.acked:
+                            self.pending += 1
+            if last <= self.acked:
+                os.remove(path)  # empty, or fully acknowledged
+                continue
+            highest = max(highest, last)
+            # A torn tail (not possible on LittleFS, but cheap to survive): never append after it.
+            self._segs.append([int(name[1:]), count, size % REC_SIZE == 0])
+        self.next_seq = max(self.acked, highest) + 1
+        self._seg_i = 0    # read cursor: segment index, record index
+        self._rec_i = 0
+        self._head = None  # cached oldest pending record
+        self._cache = None  # (segment first seq, first record index, bytes): records never change
+        self._unsaved = 0
+
+    # -- writing --------------------------------------------------------------------------
+    def _seg_path(self, first):
+        return self.dir + "s%010d" % first
+
+    def append(self, boot, up, level, flags):
+        """Store a press durably; return its seq. Raises OSError if flash fails twice."""
+        seq = self.next_seq
+        rec = pack(seq, boot, up, level, flags)
+        seg = [seq, 0, True]
+        for attempt in (0, 1):
+            if not self._segs or self._segs[-1][1] >= SEG_RECORDS or not self._segs[-1][2]:
+                if len(self._segs) >= MAX_SEGMENTS:
+                    self._drop_oldest()
+                seg = [seq, 0, True]
+                self._segs.append(seg)
+            else:
+                seg = self._segs[-1]
+            try:
+                with open(self._seg_path(seg[0]), "ab") as f:
+                    f.write(rec)
+                break
+            except OSError:
+                if seg[1] == 0:
+                    self._segs.pop()
+                if attempt or not self._segs:
+                    raise
+                self._drop_oldest()  # flash full: make room and retry once
+        seg[1] += 1
+        self.next_seq = seq + 1
+        self.pending += 1
+        return seq
+
+    def _drop_oldest(self):
+        # Keeping the newest presses: a supervisor sees the gap as missing seqs at the collector.
+        first, count, _ = self._segs[0]
+        lost = 0
+        with open(self._seg_path(first), "rb") as f:
+            for _ in range(count):
+                r = unpack(f.read(REC_SIZE))
+                if r and r[0] > self.acked:
+                    lost += 1
+                    self.acked = r[0]
+        self.dropped += lost
+        self.pending -= lost
+        self.acked = max(self.acked, (self._segs[1][0] - 1) if len(self._segs) > 1 else self.acked)
+        self._head = None
+        self._save_mark()  # also deletes the segment
+
+    # -- reading --------------------------------------------------------------------------
+    def peek(self):
+        """Oldest unacknowledged press (seq, boot, up, level, flags), or None."""
+        if self._head is not None:
+            return self._head
+        while self._seg_i < len(self._segs):
+            first, count, _ = self._segs[self._seg_i]
+            if self._rec_i >= count:
+                if self._seg_i == len(self._segs) - 1:
+                    return None  # caught up with the writer
+                self._seg_i += 1
+                self._rec_i = 0
+                continue
+            r = self._record(first, self._rec_i)
+            if r is not None and r[0] > self.acked:
+                self._head = r
+                return r
+            if r is None:
+                self.pending -= 1  # damaged: cannot be sent, skip it
+            self._rec_i += 1
+        return None
+
+    def _record(self, first, i):
+        c = self._cache
+        if c is None or c[0] != first or not c[1] <= i < c[1] + len(c[2]) // REC_SIZE:
+            with open(self._seg_path(first), "rb") as f:
+                f.seek(i * REC_SIZE)
+                c = self._cache = (first, i, f.read(READ_BATCH * REC_SIZE))
+        off = (i - c[1]) * REC_SIZE
+        return unpack(c[2][off:off + REC_SIZE])
+
+    def ack(self, seq):
+        """The broker acknowledged seq (the record peek() returned)."""
+        head = self.peek()
+        if head is None or head[0] != seq:
+            return
+        self._head = None
+        self._rec_i += 1
+        self.acked = seq
+        self.pending -= 1
+        self._unsaved += 1
+        if self._unsaved >= MARK_EVERY or self.pending == 0 or self._rec_i >= SEG_RECORDS:
+            self._save_mark()
+
+    def _save_mark(self):
+        if self.acked != self._saved_mark:
+            write_atomic(self.dir + "acked", str(self.acked))
+            self._saved_mark = self.acked
+        self._unsaved = 0
+        # Delete segments only now that the saved mark covers them.
+        while self._segs:
+            first, count, _ = self._segs[0]
+            nxt = self._segs[1][0] if len(self._segs) > 1 else self.next_seq
+            # Keep the segment being appended to until it is full: fewer files created.
+            if nxt - 1 > self.acked or (len(self._segs) == 1 and count < SEG_RECORDS and self._segs[0][2]):
+                break
+            os.remove(self._seg_path(first))
+            self._segs.pop(0)
+            if self._seg_i > 0:
+                self._seg_i -= 1
+            else:
+                self._rec_i = 0
+
+    def flush(self):
+        """Persist the mark now (before a planned reset)."""
+        self._save_mark()
+
+
+# -- boot counter and time anchors: tiny files, each replaced atomically --------------------
+def next_boot(root):
+    """Increment and return the boot counter (1 on the first boot)."""
+    d = root + "ob"
+    if not _exists(d):
+        os.mkdir(d)
+    _remove(d + "/boot.tmp")
+    text = _read_text(d + "/boot")
+    boot = (int(text) if text and text.strip().isdigit() else 0) + 1
+    write_atomic(d + "/boot", str(boot))
+    return boot
+
+
+def load_anchors(root):
+    """{boot: (up, utc, source)} for the last few boots that had an anchor."""
+    text = _read_text(root + "ob/anchors")
+    try:
+        return dict((int(k), tuple(v)) for k, v in json.loads(text).items()) if text else {}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def save_anchor(root, anchors, boot, up, utc, source):
+    anchors[boot] = (up, utc, source)
+    for old in sorted(anchors)[:-ANCHORS_KEPT]:
+        del anchors[old]
+    write_atomic(root + "ob/anchors", json.dumps(dict((str(k), list(v)) for k, v in anchors.items())))

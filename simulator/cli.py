@@ -1,0 +1,136 @@
+"""rating-sim: virtual boxes running the real firmware (python -m simulator --help)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from simulator.box import BoxError, VirtualBox, make_config
+from simulator.fleet import Fleet, FleetError, check_broker, reload_broker
+from simulator.traffic import ScenarioError, load_scenario
+
+app = typer.Typer(help="Virtual rating boxes: the real firmware on the MicroPython unix port.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def box(
+    box_id: str = typer.Option("box-01", "--box", help="box id, also its broker username"),
+    counter: str = typer.Option("01", help="counter the box serves"),
+    broker_dir: Path = typer.Option(..., help="the broker's folder (collector.broker): the box's account goes there"),
+    broker_host: str = typer.Option("127.0.0.1"),
+    broker_port: int = typer.Option(1883),
+    repl_port: int = typer.Option(0, help="TCP port of the box's console for mpremote (0: any free port)"),
+    workdir: Optional[Path] = typer.Option(None, help="keep the box's flash here (default: a temporary folder)"),
+    no_ntp: bool = typer.Option(False, help="a box without NTP (it waits for the collector's clock beacon)"),
+) -> None:
+    """One box, interactive: type 0/1 (press a button), t (self-test), w (Wi-Fi toggle), q (quit)."""
+    import re
+
+    if not re.fullmatch(r"box-[a-z0-9][a-z0-9-]{0,27}", box_id):
+        _fail(f"box id {box_id!r} must match box-[a-z0-9][a-z0-9-]{{0,27}}")
+    try:
+        check_broker(broker_host, broker_port)
+    except FleetError as e:
+        _fail(str(e))
+    from collector.broker import set_passwords
+
+    password = secrets.token_urlsafe(18)
+    set_passwords(broker_dir, {box_id: password})
+    if not reload_broker(broker_dir):
+        typer.echo("warning: no Mosquitto runs that broker folder here; reload it yourself (SIGHUP)", err=True)
+    cfg = make_config(box_id, counter, password=password, broker_host=broker_host, broker_port=broker_port,
+                      ntp=None if no_ntp else "pool.ntp.org")
+    vbox = VirtualBox(cfg, workdir or Path(tempfile.mkdtemp(prefix=f"{box_id}-")), repl_port=repl_port,
+                      ntp=not no_ntp, echo=lambda b, line: typer.echo(f"[{b}] {line}"))
+    try:
+        vbox.start()
+    except BoxError as e:
+        _fail(str(e))
+    typer.echo(f"{box_id} runs (flash {vbox.image}); console: mpremote connect socket://127.0.0.1:{vbox.repl_port} "
+               "resume repl")
+    wifi = True
+    try:
+        while True:
+            cmd = input().strip()
+            if cmd in ("0", "1", "2", "3"):
+                settled = vbox.press(int(cmd))
+                lit = vbox.wait_for(lambda: [t for t, on in vbox.feedback(settled - 1) if on], 3)
+                typer.echo(f"  feedback LED after {(lit[0] - settled) * 1000:.0f} ms")
+            elif cmd == "t":
+                vbox.hold([0, 1], 5500)
+            elif cmd == "w":
+                wifi = not wifi
+                vbox.wifi(wifi)
+                typer.echo(f"  wifi {'up' if wifi else 'down'}")
+            elif cmd == "q":
+                break
+            elif cmd:
+                typer.echo("  0/1 press, t self-test, w toggle Wi-Fi, q quit")
+    except (EOFError, KeyboardInterrupt, TimeoutError):
+        pass
+    finally:
+        vbox.stop()
+
+
+@app.command()
+def fleet(
+    broker_dir: Path = typer.Option(..., help="the broker's folder (collector.broker): box accounts go there"),
+    scenario: str = typer.Option("office-day", help="scenario name (simulator/scenarios) or a JSON file"),
+    boxes: Optional[int] = typer.Option(None, help="number of boxes (default: the scenario's)"),
+    speed: Optional[float] = typer.Option(None, help="real minutes per working day (default: the scenario's)"),
+    seed: int = typer.Option(1, help="same seed, same presses"),
+    duration: Optional[float] = typer.Option(None, help="stop after this many real seconds"),
+    broker_host: str = typer.Option("127.0.0.1"),
+    broker_port: int = typer.Option(1883),
+    collector_url: Optional[str] = typer.Option(None, help="collector API, for the stored counts"),
+    token: Optional[str] = typer.Option(None, envvar="RATING_API_TOKEN", help="API token (or RATING_API_TOKEN)"),
+    workdir: Optional[Path] = typer.Option(None, help="keep the boxes' flash and credentials here"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """N boxes playing a scenario against a running broker; prints the acceptance report."""
+    try:
+        sc = load_scenario(scenario, day_minutes=speed, boxes=boxes)
+        check_broker(broker_host, broker_port)
+    except (ScenarioError, FleetError) as e:
+        _fail(str(e))
+    fl = Fleet(broker_dir, scenario=sc, broker_host=broker_host, broker_port=broker_port, seed=seed,
+               workdir=workdir, collector_url=collector_url, token=token)
+    signal.signal(signal.SIGTERM, lambda *a: fl._stop.set())
+    try:
+        t = time.time()
+        fl.start()
+        typer.echo(f"{fl.n} boxes up in {time.time() - t:.1f} s; scenario {sc.name}: "
+                   f"{sc.days} day(s) of {sc.day_minutes} min, {len(fl.plan())} actions", err=True)
+        try:
+            fl.run(duration)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: reporting what was done", err=True)
+        rep = fl.report()
+    except FleetError as e:
+        _fail(str(e))
+    finally:
+        fl.stop()
+    typer.echo(json.dumps(rep.as_dict(), indent=2, default=str) if as_json else rep.text())
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def stack(ctx: typer.Context) -> None:
+    """Broker + collector + fleet in one command (`make run`; simulator/stack.py)."""
+    try:
+        from simulator import stack as stack_module  # type: ignore[attr-defined]
+    except ImportError:
+        _fail("simulator/stack.py is not written yet")
+    stack_module.main(ctx.args)

@@ -1,0 +1,159 @@
+"""`make run`: the whole system on this machine. Mosquitto with the project's configuration, the
+collector (ingest + HTTP) and a simulated fleet, one box per counter, pressing at a realistic pace.
+
+Everything lives in the data folder (default ./data), which survives restarts: the broker's
+persistence and accounts, the database, the boxes' flash. Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import yaml
+
+from collector.broker import Broker, BrokerError
+from simulator.center import counter_code, registry
+from simulator.fleet import Fleet, FleetError
+from simulator.traffic import load_scenario
+
+HEALTH_TIMEOUT_S = 60
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _collector(env: dict[str, str], *args: str, capture: bool = True) -> str:
+    done = subprocess.run([sys.executable, "-m", "collector", *args], env=env, capture_output=capture, text=True)
+    if done.returncode != 0:
+        raise StackError(f"rating-collector {' '.join(args)} failed:\n{(done.stderr or '').strip()}")
+    return (done.stdout or "").strip()
+
+
+def _admin_token(data_dir: Path, env: dict[str, str]) -> str:
+    """The demo's admin token: made once, kept private in the data folder, never printed."""
+    path = data_dir / "secrets" / "admin-token"
+    if not path.exists():
+        token = _collector(env, "token", "create", "--name", "make-run", "--role", "admin")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+    return path.read_text().strip()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"the collector exited with code {process.returncode}; see {log}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise StackError(f"the collector did not become healthy within {HEALTH_TIMEOUT_S} s; see {log}")
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def total_stored(url: str, token: str, counters: int) -> int:
+    """Ratings stored today over all counters, as a supervisor would ask for them."""
+    headers = {"Authorization": f"Bearer {token}"}
+    total = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        for number in range(1, counters + 1):
+            answer = client.get(f"/api/v1/counters/{counter_code(number)}/satisfaction",
+                                params={"include": "suppressed,test"})
+            answer.raise_for_status()
+            total += answer.json()["total"]
+    return total
+
+
+def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_name: str, seed: int,
+        report_every_s: float = 15.0) -> None:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    env = {**os.environ, "RATING_DATA_DIR": str(data_dir), "RATING_MQTT_PORT": str(mqtt_port),
+           "RATING_HTTP_PORT": str(http_port)}
+    url = f"http://127.0.0.1:{http_port}"
+    scenario = load_scenario(scenario_name, boxes=boxes)
+
+    _collector(env, "broker", "setup")
+    registry_file = data_dir / "registry.yaml"
+    if not registry_file.exists():
+        registry_file.write_text(yaml.safe_dump(registry(counters=boxes), allow_unicode=True, sort_keys=False))
+    _collector(env, "registry", "load", str(registry_file))
+    token = _admin_token(data_dir, env)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    with ExitStack() as running:
+        broker = Broker(data_dir / "broker", port=mqtt_port, log_path=logs / "mosquitto.log").start()
+        running.callback(broker.stop)
+        print(f"broker     mqtt://127.0.0.1:{mqtt_port}   (log: {logs / 'mosquitto.log'})", flush=True)
+
+        collector_log = logs / "collector.log"
+        with open(collector_log, "ab") as log:
+            collector = subprocess.Popen([sys.executable, "-m", "collector", "serve"], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        running.callback(_stop_process, collector)
+        _wait_healthy(url, collector, collector_log)
+        print(f"collector  {url}   API docs {url}/docs   (log: {collector_log})", flush=True)
+        print(f"           admin token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
+
+        fleet = Fleet(data_dir / "broker", scenario=scenario, broker_port=mqtt_port, seed=seed,
+                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload)
+        print(f"fleet      starting {scenario.boxes} virtual boxes ...", flush=True)
+        fleet.start()
+        running.callback(fleet.stop)
+        print(f"fleet      {scenario.boxes} boxes running scenario {scenario.name!r}; Ctrl-C stops everything",
+              flush=True)
+
+        def traffic() -> None:
+            day = 0
+            while not stop.is_set():
+                fleet.seed = seed + day  # each simulated day is different, and reproducible
+                fleet.run()
+                day += 1
+
+        threading.Thread(target=traffic, name="traffic", daemon=True).start()
+        while not stop.wait(report_every_s):
+            try:
+                stored = total_stored(url, token, scenario.boxes)
+            except httpx.HTTPError as error:
+                print(f"collector unreachable: {error}", flush=True)
+                continue
+            print(f"{time.strftime('%H:%M:%S')}  presses made {len(fleet.records):6d}   ratings stored today "
+                  f"{stored:6d}", flush=True)
+        print("stopping ...", flush=True)
+        fleet._stop.set()
+
+
+def main(data_dir: Path, mqtt_port: int, http_port: int, boxes: int, scenario: str, seed: int) -> int:
+    try:
+        run(data_dir, mqtt_port=mqtt_port, http_port=http_port, boxes=boxes, scenario_name=scenario, seed=seed)
+    except (StackError, BrokerError, FleetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

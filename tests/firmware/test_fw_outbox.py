@@ -1,0 +1,218 @@
+"""The durable press queue on LittleFS (vfs.VfsLfs2 on a RAM block device), under MicroPython."""
+
+from __future__ import annotations
+
+from conftest import mp_json
+
+PRELUDE = r"""
+import json, os, sys
+import mp_helpers, outbox
+data = json.load(open(sys.argv[1]))
+
+
+def drain(ob):
+    # every pending record, oldest first, acknowledging as the sender would
+    out = []
+    r = ob.peek()
+    while r:
+        out.append(list(r))
+        ob.ack(r[0])
+        r = ob.peek()
+    return out
+"""
+
+
+def test_append_ack_order_and_reboot() -> None:
+    res = mp_json(PRELUDE + r"""
+bd = mp_helpers.RAMBlockDev()
+root = mp_helpers.mount(bd, fresh=True)
+boots = [outbox.next_boot(root) for _ in range(3)]
+ob = outbox.Outbox(root)
+seqs = [ob.append(3, 1000 + i, i % 2, i % 3) for i in range(5)]
+head = list(ob.peek())
+ob.ack(seqs[0]); ob.ack(seqs[1])
+ob.ack(99)  # not the head: ignored
+ob.flush()
+root = mp_helpers.mount(bd)  # reboot
+ob2 = outbox.Outbox(root)
+big = 2 ** 40 + 5  # uptime past 32 bits (box up for 35 years) survives
+s6 = ob2.append(4, big, 1, 0)
+print(json.dumps({"boots": boots, "seqs": seqs, "head": head, "pending": ob2.pending,
+                  "left": drain(ob2), "s6": s6, "after": outbox.Outbox(root).pending}))
+""")
+    assert res["boots"] == [1, 2, 3]
+    assert res["seqs"] == [1, 2, 3, 4, 5]
+    assert res["head"] == [1, 3, 1000, 0, 0]
+    assert res["pending"] == 4
+    assert res["left"] == [[3, 3, 1002, 0, 2], [4, 3, 1003, 1, 0], [5, 3, 1004, 0, 1], [6, 4, 2**40 + 5, 1, 0]]
+    assert res["s6"] == 6
+    assert res["after"] == 0
+
+
+def test_unsaved_acks_are_resent_not_lost_and_seq_never_repeats() -> None:
+    # The mark is saved every MARK_EVERY acks or when the queue drains; between, a reboot resends
+    # acknowledged presses (the collector dedups on (box, seq)) but never reuses their seq.
+    res = mp_json(PRELUDE + r"""
+bd = mp_helpers.RAMBlockDev()
+root = mp_helpers.mount(bd, fresh=True)
+ob = outbox.Outbox(root)
+for i in range(5):
+    ob.append(1, i, 0, 0)
+ob.ack(1); ob.ack(2)
+root = mp_helpers.mount(bd)
+ob = outbox.Outbox(root)
+print(json.dumps({"resent": [r[0] for r in drain(ob)], "next": ob.append(2, 0, 0, 0)}))
+""")
+    assert res == {"resent": [1, 2, 3, 4, 5], "next": 6}
+
+
+def test_capacity_10000_presses_in_256_kb() -> None:
+    res = mp_json(PRELUDE + r"""
+bd = mp_helpers.RAMBlockDev(blocks=64)  # 64 x 4 KB = 256 KB, the box's LittleFS partition size
+root = mp_helpers.mount(bd, fresh=True)
+with open(root + "config.json", "w") as f:
+    f.write("x" * 1500)  # the config shares the partition
+outbox.next_boot(root)
+ob = outbox.Outbox(root)
+for i in range(10000):
+    ob.append(1, i * 10, i % 2, 0)
+st = os.statvfs(root[:-1])
+root = mp_helpers.mount(bd)
+ob = outbox.Outbox(root)
+count, ordered = 0, True
+r = ob.peek()
+while r:
+    count += 1
+    ordered = ordered and r[0] == count
+    ob.ack(r[0])
+    r = ob.peek()
+print(json.dumps({"pending": count, "ordered": ordered, "free_blocks": st[3],
+                  "dropped": ob.dropped, "files": sorted(os.listdir(root + "ob"))}))
+""", timeout=120)
+    assert res["pending"] == 10000 and res["ordered"] and res["dropped"] == 0
+    assert res["free_blocks"] >= 8, res  # room left for LittleFS's copy-on-write
+    assert "s0000009985" in res["files"] and len(res["files"]) <= 4  # acked segments deleted
+
+
+def test_full_outbox_drops_oldest_segment_and_counts_it() -> None:
+    res = mp_json(PRELUDE + r"""
+outbox.SEG_RECORDS = 4
+outbox.MAX_SEGMENTS = 3
+bd = mp_helpers.RAMBlockDev(blocks=32)
+root = mp_helpers.mount(bd, fresh=True)
+ob = outbox.Outbox(root)
+for i in range(14):
+    ob.append(1, i, 0, 0)
+print(json.dumps({"dropped": ob.dropped, "pending": ob.pending, "seqs": [r[0] for r in drain(ob)]}))
+""")
+    # 3 segments of 4 hold 12; at the 13th append the oldest (1-4) goes
+    assert res == {"dropped": 4, "pending": 10, "seqs": list(range(5, 15))}
+
+
+def test_damaged_record_is_skipped() -> None:
+    res = mp_json(PRELUDE + r"""
+bd = mp_helpers.RAMBlockDev()
+root = mp_helpers.mount(bd, fresh=True)
+ob = outbox.Outbox(root)
+for i in range(3):
+    ob.append(1, i, 0, 0)
+path = root + "ob/s0000000001"
+raw = bytearray(open(path, "rb").read())
+raw[16 + 5] ^= 0xFF  # flip bits in record 2
+with open(path, "wb") as f:
+    f.write(raw)
+ob = outbox.Outbox(root)
+print(json.dumps({"seqs": [r[0] for r in drain(ob)], "next": ob.next_seq}))
+""")
+    assert res == {"seqs": [1, 3], "next": 4}
+
+
+def test_anchors_and_boot_counter_persist() -> None:
+    res = mp_json(PRELUDE + r"""
+bd = mp_helpers.RAMBlockDev()
+root = mp_helpers.mount(bd, fresh=True)
+outbox.next_boot(root)
+a = outbox.load_anchors(root)
+for boot in range(1, 12):
+    outbox.save_anchor(root, a, boot, 100 * boot, 1700000000000 + boot, "sync")
+root = mp_helpers.mount(bd)
+b = outbox.load_anchors(root)
+print(json.dumps({"boots": sorted(b), "b11": list(b[11]), "boot": outbox.next_boot(root)}))
+""")
+    assert res["boots"] == list(range(4, 12))
+    assert res["b11"] == [1100, 1700000000011, "sync"]
+    assert res["boot"] == 2
+
+
+SWEEP = PRELUDE + r"""
+# Small segments and frequent marks so a short cycle crosses every kind of write:
+# segment create/append, mark rename, segment delete, boot counter, anchors.
+outbox.SEG_RECORDS = 3
+outbox.MARK_EVERY = 2
+
+
+def cycle(root, log):
+    boot = outbox.next_boot(root)
+    log["boot"] = boot
+    ob = outbox.Outbox(root)
+    anchors = outbox.load_anchors(root)
+    for k in range(7):
+        seq = ob.append(boot, 100 * k, k % 2, 0)
+        log["appended"].append(seq)   # feedback shown: this press exists
+        if k == 2:
+            outbox.save_anchor(root, anchors, boot, 5, 1700000000000, "sync")
+        if k % 3 != 2:                # leave some unacked at times
+            r = ob.peek()
+            while r:
+                log["acked"].append(r[0])  # PUBACK received: the broker has it
+                ob.ack(r[0])
+                r = ob.peek()
+
+
+# Some history first, never cut.
+base = mp_helpers.RAMBlockDev(blocks=32)
+root = mp_helpers.mount(base, fresh=True)
+cycle(root, {"appended": [], "acked": []})
+image = bytes(base.data)
+
+results = []
+n = 0
+while True:
+    bd = mp_helpers.RAMBlockDev(data=bytearray(image))
+    root = mp_helpers.mount(bd)
+    bd.writes_left = n
+    log = {"appended": [], "acked": [], "boot": None}
+    try:
+        cycle(root, log)
+        cut = False
+    except (mp_helpers.PowerCut, OSError):
+        cut = True
+    # power back: mount what reached the flash
+    root = mp_helpers.mount(mp_helpers.RAMBlockDev(data=bd.data))
+    ob = outbox.Outbox(root)
+    left = [r[0] for r in drain(ob)]
+    new = ob.append(99, 0, 0, 0)
+    unacked = [s for s in log["appended"] if s not in log["acked"]]
+    results.append({
+        "n": n, "cut": cut,
+        "lost": [s for s in unacked if s not in left],
+        "ordered": left == sorted(left) and len(set(left)) == len(left),
+        "reused": new <= max(log["appended"] + [0]),
+        "boot_reused": log["boot"] is not None and outbox.next_boot(root) <= log["boot"],
+    })
+    if not cut:
+        break
+    n += 1
+print(json.dumps(results))
+"""
+
+
+def test_power_cut_at_every_write_loses_nothing_and_reuses_no_seq() -> None:
+    results = mp_json(SWEEP, timeout=120)
+    assert len(results) > 30, "the cycle should take many block writes"
+    assert not results[-1]["cut"]
+    for r in results:
+        assert r["lost"] == [], r
+        assert r["ordered"], r
+        assert not r["reused"], r
+        assert not r["boot_reused"], r
