@@ -26,9 +26,10 @@ import tempfile
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_DIR = Path(__file__).resolve().parent / "board"
@@ -172,7 +173,7 @@ class VirtualBox:
         self._sel = selectors.DefaultSelector()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 15.0) -> "VirtualBox":
+    def start(self, timeout: float = 15.0) -> VirtualBox:
         """Write the flash (unless it exists), power the box on, wait until it booted."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._stopping = False
@@ -228,7 +229,7 @@ class VirtualBox:
         self._sel.close()
         self._state = "off"
 
-    def __enter__(self) -> "VirtualBox":
+    def __enter__(self) -> VirtualBox:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,8 +7,8 @@ import secrets
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,6 +25,10 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _lit_after(vbox: VirtualBox, settled: float) -> Callable[[], list[float]]:
+    return lambda: [t for t, on in vbox.feedback(settled - 1) if on]
+
+
 @app.command()
 def box(
     box_id: str = typer.Option("box-01", "--box", help="box id, also its broker username"),
@@ -33,7 +37,7 @@ def box(
     broker_host: str = typer.Option("127.0.0.1"),
     broker_port: int = typer.Option(1883),
     repl_port: int = typer.Option(0, help="TCP port of the box's console for mpremote (0: any free port)"),
-    workdir: Optional[Path] = typer.Option(None, help="keep the box's flash here (default: a temporary folder)"),
+    workdir: Path | None = typer.Option(None, help="keep the box's flash here (default: a temporary folder)"),
     no_ntp: bool = typer.Option(False, help="a box without NTP (it waits for the collector's clock beacon)"),
 ) -> None:
     """One box, interactive: type 0/1 (press a button), t (self-test), w (Wi-Fi toggle), q (quit)."""
@@ -67,7 +71,7 @@ def box(
             cmd = input().strip()
             if cmd in ("0", "1", "2", "3"):
                 settled = vbox.press(int(cmd))
-                lit = vbox.wait_for(lambda: [t for t, on in vbox.feedback(settled - 1) if on], 3)
+                lit = vbox.wait_for(_lit_after(vbox, settled), 3)
                 typer.echo(f"  feedback LED after {(lit[0] - settled) * 1000:.0f} ms")
             elif cmd == "t":
                 vbox.hold([0, 1], 5500)
@@ -89,15 +93,15 @@ def box(
 def fleet(
     broker_dir: Path = typer.Option(..., help="the broker's folder (collector.broker): box accounts go there"),
     scenario: str = typer.Option("office-day", help="scenario name (simulator/scenarios) or a JSON file"),
-    boxes: Optional[int] = typer.Option(None, help="number of boxes (default: the scenario's)"),
-    speed: Optional[float] = typer.Option(None, help="real minutes per working day (default: the scenario's)"),
+    boxes: int | None = typer.Option(None, help="number of boxes (default: the scenario's)"),
+    speed: float | None = typer.Option(None, help="real minutes per working day (default: the scenario's)"),
     seed: int = typer.Option(1, help="same seed, same presses"),
-    duration: Optional[float] = typer.Option(None, help="stop after this many real seconds"),
+    duration: float | None = typer.Option(None, help="stop after this many real seconds"),
     broker_host: str = typer.Option("127.0.0.1"),
     broker_port: int = typer.Option(1883),
-    collector_url: Optional[str] = typer.Option(None, help="collector API, for the stored counts"),
-    token: Optional[str] = typer.Option(None, envvar="RATING_API_TOKEN", help="API token (or RATING_API_TOKEN)"),
-    workdir: Optional[Path] = typer.Option(None, help="keep the boxes' flash and credentials here"),
+    collector_url: str | None = typer.Option(None, help="collector API, for the stored counts"),
+    token: str | None = typer.Option(None, envvar="RATING_API_TOKEN", help="API token (or RATING_API_TOKEN)"),
+    workdir: Path | None = typer.Option(None, help="keep the boxes' flash and credentials here"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """N boxes playing a scenario against a running broker; prints the acceptance report."""
@@ -126,11 +130,20 @@ def fleet(
     typer.echo(json.dumps(rep.as_dict(), indent=2, default=str) if as_json else rep.text())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def stack(ctx: typer.Context) -> None:
-    """Broker + collector + fleet in one command (`make run`; simulator/stack.py)."""
-    try:
-        from simulator import stack as stack_module  # type: ignore[attr-defined]
-    except ImportError:
-        _fail("simulator/stack.py is not written yet")
-    stack_module.main(ctx.args)
+
+@app.command()
+def stack(
+    data_dir: Path = typer.Option(Path("data"), envvar="RATING_DATA_DIR", help="where everything is kept; survives restarts"),
+    mqtt_port: int = typer.Option(1883, envvar="RATING_MQTT_PORT", help="the broker's port on 127.0.0.1"),
+    http_port: int = typer.Option(8000, envvar="RATING_HTTP_PORT", help="the collector's HTTP port on 127.0.0.1"),
+    boxes: int = typer.Option(60, min=1, max=999, help="virtual boxes, one per counter"),
+    scenario: str = typer.Option("office-day", help="traffic scenario (simulator/scenarios/NAME.json or a path)"),
+    seed: int = typer.Option(1, help="seed of the traffic; the same seed gives the same presses"),
+    duration: float = typer.Option(0, min=0, help="stop after this many seconds and print the acceptance "
+                                   "report (exit 1 if a press is missing or duplicated); 0 = until Ctrl-C"),
+) -> None:
+    """Broker + collector + fleet in one command (this is `make run`)."""
+    from simulator.stack import main as stack_main
+
+    raise typer.Exit(stack_main(data_dir, mqtt_port=mqtt_port, http_port=http_port, boxes=boxes,
+                                scenario=scenario, seed=seed, duration=duration))

@@ -19,10 +19,11 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from collector.broker import set_passwords
 from simulator.box import BoxError, VirtualBox, make_config
@@ -170,7 +171,7 @@ class Fleet:
             path.write_text(json.dumps(creds))
         return {b: creds[b] for b in ids}
 
-    def start(self, timeout: float = 60.0) -> "Fleet":
+    def start(self, timeout: float = 60.0) -> Fleet:
         check_broker(*self.broker)
         creds = self.credentials()
         set_passwords(self.broker_dir, creds)
@@ -195,14 +196,18 @@ class Fleet:
         self._cpu0 = {b.box_id: b.usage()[0] for b in self.boxes}
         return self
 
-    def stop(self) -> None:
+    def stop_traffic(self) -> None:
+        """No more presses; the boxes keep running (and sending what they hold)."""
         self._stop.set()
         if self._traffic:
             self._traffic.join(timeout=5)
+
+    def stop(self) -> None:
+        self.stop_traffic()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda b: b.stop(), self.boxes))
 
-    def __enter__(self) -> "Fleet":
+    def __enter__(self) -> Fleet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

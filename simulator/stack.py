@@ -14,17 +14,24 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from datetime import date
 from pathlib import Path
 
 import httpx
 import yaml
 
 from collector.broker import Broker, BrokerError
+from collector.clock import local_day, utc_now
+from collector.settings import get_settings
 from simulator.center import counter_code, registry
 from simulator.fleet import Fleet, FleetError
 from simulator.traffic import load_scenario
 
 HEALTH_TIMEOUT_S = 60
+
+
+def today() -> date:
+    return local_day(utc_now(), get_settings().timezone)
 
 
 class StackError(RuntimeError):
@@ -73,21 +80,24 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def total_stored(url: str, token: str, counters: int) -> int:
-    """Ratings stored today over all counters, as a supervisor would ask for them."""
+def total_stored(url: str, token: str, counters: int, since: date) -> int:
+    """Presses stored from the local day `since` to today over all counters (suppressed and test
+    presses included), as a supervisor would ask for them."""
     headers = {"Authorization": f"Bearer {token}"}
+    params = {"include": "suppressed,test", "from": since.isoformat(), "to": today().isoformat()}
     total = 0
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
         for number in range(1, counters + 1):
-            answer = client.get(f"/api/v1/counters/{counter_code(number)}/satisfaction",
-                                params={"include": "suppressed,test"})
+            answer = client.get(f"/api/v1/counters/{counter_code(number)}/satisfaction", params=params)
             answer.raise_for_status()
             total += answer.json()["total"]
     return total
 
 
 def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_name: str, seed: int,
-        report_every_s: float = 15.0) -> None:
+        duration: float = 0, report_every_s: float = 15.0) -> bool:
+    """Run until Ctrl-C, or for `duration` seconds and then print the acceptance report.
+    Returns False when that report finds a press missing or duplicated."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     logs = data_dir / "logs"
@@ -96,6 +106,7 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
            "RATING_HTTP_PORT": str(http_port)}
     url = f"http://127.0.0.1:{http_port}"
     scenario = load_scenario(scenario_name, boxes=boxes)
+    started = today()
 
     _collector(env, "broker", "setup")
     registry_file = data_dir / "registry.yaml"
@@ -138,22 +149,32 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
                 day += 1
 
         threading.Thread(target=traffic, name="traffic", daemon=True).start()
+        if duration:
+            threading.Timer(duration, stop.set).start()
         while not stop.wait(report_every_s):
             try:
-                stored = total_stored(url, token, scenario.boxes)
+                stored = total_stored(url, token, scenario.boxes, started)
             except httpx.HTTPError as error:
                 print(f"collector unreachable: {error}", flush=True)
                 continue
-            print(f"{time.strftime('%H:%M:%S')}  presses made {len(fleet.records):6d}   ratings stored today "
+            print(f"{time.strftime('%H:%M:%S')}  presses made {len(fleet.records):6d}   presses stored "
                   f"{stored:6d}", flush=True)
-        print("stopping ...", flush=True)
-        fleet._stop.set()
+        fleet.stop_traffic()
+        if not duration:
+            print("stopping ...", flush=True)
+            return True
+        report = fleet.report()
+        print(report.text(), flush=True)
+        print(f"stored (satisfaction API, all counters) {total_stored(url, token, scenario.boxes, started)}", flush=True)
+        return report.missing == 0 and report.duplicated == 0
 
 
-def main(data_dir: Path, mqtt_port: int, http_port: int, boxes: int, scenario: str, seed: int) -> int:
+def main(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario: str, seed: int,
+         duration: float = 0) -> int:
     try:
-        run(data_dir, mqtt_port=mqtt_port, http_port=http_port, boxes=boxes, scenario_name=scenario, seed=seed)
+        accepted = run(data_dir, mqtt_port=mqtt_port, http_port=http_port, boxes=boxes, scenario_name=scenario,
+                       seed=seed, duration=duration)
     except (StackError, BrokerError, FleetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if accepted else 1

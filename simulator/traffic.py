@@ -175,7 +175,8 @@ class Action:
 
 
 def working_days(sc: Scenario) -> list[dt.date]:
-    days, day = [], dt.date.fromisoformat(sc.start_date)
+    days: list[dt.date] = []
+    day = dt.date.fromisoformat(sc.start_date)
     while len(days) < sc.days:
         if day.weekday() in sc.weekdays:
             days.append(day)
@@ -229,16 +230,16 @@ def plan(sc: Scenario, seed: int, boxes: int | None = None) -> list[Action]:
             while actions and actions[-1].box == b and actions[-1].at > day_end:
                 actions.pop()  # past closing time: a Poisson tail that does not fit, the citizen left
     for a in actions:
-        di, offset = divmod(a.at, sc.day_minutes * 60)
+        day_no, offset = divmod(a.at, sc.day_minutes * 60)
         office_s = offset / scale
         for start, end in spans:
             if office_s < end - start:
-                local = start + office_s
+                local: float = start + office_s
                 break
             office_s -= end - start
         else:
-            local = spans[-1][1]
-        day = working_days(sc)[int(di)]
+            local = float(spans[-1][1])
+        day = working_days(sc)[int(day_no)]
         a.local_time = f"{day} {int(local // 3600):02d}:{int(local % 3600 // 60):02d}"
     actions.sort(key=lambda a: (a.at, a.box))
     return actions

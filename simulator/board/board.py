@@ -1,7 +1,8 @@
 # The virtual box's board: same functions as firmware/board.py, backed by the simulated hardware
 # (simhw, which the simulator loads before mounting this flash). Keep it as thin as the ESP32 one.
-from simhw import hw, now_ms
 import time
+
+from simhw import hw, now_ms
 
 FLASH_ROOT = "/"  # the LittleFS image is mounted at /, as on the ESP32
 

@@ -3,9 +3,9 @@
 # and starts the firmware the way the ESP32's main.py does.
 import os
 import sys
-import vfs
 
-import simhw  # noqa: the hardware must exist before the flash is mounted
+import simhw  # the hardware must exist before the flash is mounted
+import vfs
 
 simhw.hw.send("boot", cause=simhw.hw.cause, box=simhw.hw.box)
 vfs.umount("/")
@@ -13,4 +13,4 @@ vfs.mount(vfs.VfsLfs2(simhw.hw.flash), "/")
 os.chdir("/")
 sys.path[:] = ["", ".frozen", "/lib"]
 del os, sys, vfs
-import main  # noqa: E402
+import main  # noqa: F401

@@ -5,10 +5,11 @@
 #   flashtool.py get IMAGE NAME              print a file's content
 import os
 import sys
+
 import vfs
 
 sys.path.append(sys.path[0])
-from simhw import FileBlockDevice  # noqa: E402
+from simhw import FileBlockDevice
 
 
 def _walk(path):

@@ -16,7 +16,7 @@ class RAMBlockDev:
 
     def readblocks(self, n, buf, off=0):
         start = n * BLOCK + off
-        buf[:] = self.data[start:start + len(buf)]
+        buf[:] = self.data[start : start + len(buf)]
 
     def writeblocks(self, n, buf, off=None):
         if self.writes_left == 0:
@@ -25,7 +25,7 @@ class RAMBlockDev:
             self.writes_left -= 1
         self.writes += 1
         start = n * BLOCK + (off or 0)
-        self.data[start:start + len(buf)] = buf
+        self.data[start : start + len(buf)] = buf
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -35,7 +35,7 @@ class RAMBlockDev:
         if op == 6:  # erase
             if self.writes_left == 0:
                 raise PowerCut()
-            self.data[arg * BLOCK:(arg + 1) * BLOCK] = b"\xff" * BLOCK
+            self.data[arg * BLOCK : (arg + 1) * BLOCK] = b"\xff" * BLOCK
             return 0
         return 0
 

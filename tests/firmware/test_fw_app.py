@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import Listener, box_config
+from fwtools import Listener, box_config
+
 from schemas.contract import schema_errors
 
 BEACON_T = 1795000000000
@@ -20,8 +21,8 @@ def valid(kind: str, payload: dict) -> dict:
     return payload
 
 
-def test_press_held_until_clock_beacon_then_published(make_box, broker, listener: Listener) -> None:
-    box = make_box(box_config(broker.port)).start()
+def test_press_held_until_clock_beacon_then_published(make_box, mosquitto, listener: Listener) -> None:
+    box = make_box(box_config(mosquitto.port)).start()
     box.wait_line("broker: connected")
     _, online = listener.wait(lambda t, p: t == "rating/box-017/presence")
     assert valid("presence", online)["state"] == "online"
@@ -38,8 +39,8 @@ def test_press_held_until_clock_beacon_then_published(make_box, broker, listener
     assert BEACON_T - press["t"] < 10000
 
 
-def test_lockout_marks_fast_presses_suppressed(make_box, broker, listener: Listener) -> None:
-    box = make_box(box_config(broker.port, timings={"lockout_ms": 60000, "keepalive_s": 5})).start()
+def test_lockout_marks_fast_presses_suppressed(make_box, mosquitto, listener: Listener) -> None:
+    box = make_box(box_config(mosquitto.port, timings={"lockout_ms": 60000, "keepalive_s": 5})).start()
     box.wait_line("broker: connected")
     listener.publish("rating/clock", {"v": 1, "t": BEACON_T})
     box.wait_line("clock: anchored")
@@ -50,18 +51,18 @@ def test_lockout_marks_fast_presses_suppressed(make_box, broker, listener: Liste
     assert valid("press", second)["t"] > first["t"]
 
 
-def test_broker_outage_presses_kept_and_delivered_in_order(make_box, broker, listener: Listener) -> None:
-    box = make_box(box_config(broker.port, timings={"lockout_ms": 0, "keepalive_s": 5})).start()
+def test_broker_outage_presses_kept_and_delivered_in_order(make_box, mosquitto, listener: Listener) -> None:
+    box = make_box(box_config(mosquitto.port, timings={"lockout_ms": 0, "keepalive_s": 5})).start()
     box.wait_line("broker: connected")
     listener.publish("rating/clock", {"v": 1, "t": BEACON_T})
     box.wait_line("clock: anchored")
     listener.close()
-    broker.stop(kill=True)
+    mosquitto.stop(kill=True)
     box.wait_line("connection lost")
     for i in range(4):
         box.press(i % 2)
-    broker.start()
-    lst = Listener(broker.port)
+    mosquitto.start()
+    lst = Listener(mosquitto.port)
     try:
         box.wait_line("broker: connected", timeout=30)
         presses = lst.presses(4)
@@ -72,8 +73,8 @@ def test_broker_outage_presses_kept_and_delivered_in_order(make_box, broker, lis
         lst.close()
 
 
-def test_power_cut_before_anchor_sends_old_boot_untimed(make_box, broker, listener: Listener) -> None:
-    box = make_box(box_config(broker.port, timings={"lockout_ms": 0, "keepalive_s": 5}))
+def test_power_cut_before_anchor_sends_old_boot_untimed(make_box, mosquitto, listener: Listener) -> None:
+    box = make_box(box_config(mosquitto.port, timings={"lockout_ms": 0, "keepalive_s": 5}))
     box.start()
     box.wait_line("broker: connected")
     box.press(0)
@@ -84,7 +85,10 @@ def test_power_cut_before_anchor_sends_old_boot_untimed(make_box, broker, listen
     box.start()
     box.wait_line("boot 2 ")
     old = listener.presses(2)
-    assert [(p["seq"], p["boot"], p["t"], p["clock"]) for p in old] == [(1, 1, None, "none"), (2, 1, None, "none")]
+    assert [(p["seq"], p["boot"], p["t"], p["clock"]) for p in old] == [
+        (1, 1, None, "none"),
+        (2, 1, None, "none"),
+    ]
     assert all(valid("press", p) for p in old)
     box.press(0)  # this boot's press waits for this boot's anchor
     listener.publish("rating/clock", {"v": 1, "t": BEACON_T})
@@ -92,8 +96,8 @@ def test_power_cut_before_anchor_sends_old_boot_untimed(make_box, broker, listen
     assert (new["seq"], new["boot"], new["clock"]) == (3, 2, "sync")
 
 
-def test_ntp_anchor_and_self_test_gesture(make_box, broker, listener: Listener) -> None:
-    cfg = box_config(broker.port, ntp="pool.ntp.org")
+def test_ntp_anchor_and_self_test_gesture(make_box, mosquitto, listener: Listener) -> None:
+    cfg = box_config(mosquitto.port, ntp="pool.ntp.org")
     box = make_box(cfg)
     (box.flash / "ntp.txt").write_text(str(BEACON_T))
     box.start()
@@ -111,8 +115,8 @@ def test_ntp_anchor_and_self_test_gesture(make_box, broker, listener: Listener) 
     assert press["t"] >= BEACON_T
 
 
-def test_stuck_button_reported_once_and_release_noticed(make_box, broker, listener: Listener) -> None:
-    box = make_box(box_config(broker.port, timings={"stuck_ms": 300, "keepalive_s": 5})).start()
+def test_stuck_button_reported_once_and_release_noticed(make_box, mosquitto, listener: Listener) -> None:
+    box = make_box(box_config(mosquitto.port, timings={"stuck_ms": 300, "keepalive_s": 5})).start()
     box.wait_line("broker: connected")
     box.set_buttons(1)
     box.wait_line("press seq=1")

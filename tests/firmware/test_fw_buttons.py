@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
-from conftest import mp_json
+from fwtools import mp_json
 
 POLL_MS = 5
 DEBOUNCE_MS = 50
@@ -124,8 +123,9 @@ def test_one_button_up_other_down_in_same_poll_is_not_a_chord() -> None:
 
 
 def test_held_button_reported_stuck_once() -> None:
-    events = simulate([{"n": 2, "edges": [[100, 1], [4000, 0], [4500, 1], [4700, 0]], "end": 5000,
-                        "stuck": 1000}])[0]
+    events = simulate(
+        [{"n": 2, "edges": [[100, 1], [4000, 0], [4500, 1], [4700, 0]], "end": 5000, "stuck": 1000}]
+    )[0]
     kinds = [e[1] for e in events]
     assert kinds == [PRESS, STUCK, RELEASE, PRESS, RELEASE], events
     stuck_at = events[1][0]
@@ -138,8 +138,9 @@ def test_button_closed_at_boot_is_not_a_press() -> None:
 
 
 def test_self_test_gesture_fires_once() -> None:
-    events = simulate([{"n": 3, "edges": [[100, 0b101], [6000, 0]], "end": 6200, "gesture": 5000,
-                        "stuck": 20000}])[0]
+    events = simulate(
+        [{"n": 3, "edges": [[100, 0b101], [6000, 0]], "end": 6200, "gesture": 5000, "stuck": 20000}]
+    )[0]
     kinds = [e[1] for e in events]
     assert kinds.count(GESTURE) == 1 and PRESS not in kinds
     assert [e[0] for e in events if e[1] == GESTURE] == [100 + DEBOUNCE_MS + 5000]

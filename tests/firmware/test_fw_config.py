@@ -6,7 +6,8 @@ import copy
 import json
 from typing import Any
 
-from conftest import box_config, mp_json
+from fwtools import box_config, mp_json
+
 from schemas.contract import scales
 
 VALIDATE = r"""
@@ -44,8 +45,16 @@ def test_valid_config_gets_timing_defaults() -> None:
     del cfg["timings"]
     [[status, timings]] = validate_all([cfg])
     assert status == "ok"
-    assert timings == {"debounce_ms": 50, "poll_ms": 5, "lockout_ms": 4000, "stuck_ms": 10000,
-                       "heartbeat_s": 60, "keepalive_s": 30, "watchdog_ms": 10000, "clock_wait_s": 0}
+    assert timings == {
+        "debounce_ms": 50,
+        "poll_ms": 5,
+        "lockout_ms": 4000,
+        "stuck_ms": 10000,
+        "heartbeat_s": 60,
+        "keepalive_s": 30,
+        "watchdog_ms": 10000,
+        "clock_wait_s": 0,
+    }
 
 
 def test_every_scale_and_button_count_accepted() -> None:
@@ -94,7 +103,8 @@ def test_invalid_configs_raise_numbered_errors() -> None:
 
 
 def test_missing_and_broken_files(tmp_path) -> None:
-    res = mp_json(r"""
+    res = mp_json(
+        r"""
 import json, config
 out = []
 for path, text in (("absent.json", None), ("broken.json", "{not json")):
@@ -106,7 +116,9 @@ for path, text in (("absent.json", None), ("broken.json", "{not json")):
     except config.ConfigError as e:
         out.append(e.code)
 print(json.dumps(out))
-""", cwd=tmp_path)
+""",
+        cwd=tmp_path,
+    )
     assert res == [2, 3]
 
 
@@ -115,8 +127,8 @@ def test_scale_table_matches_schemas_scales_json() -> None:
     assert firmware == {name: len(s["levels"]) for name, s in scales().items()}
 
 
-def test_bad_config_blinks_its_code_and_never_publishes(make_box, broker, listener) -> None:
-    cfg = box_config(broker.port)
+def test_bad_config_blinks_its_code_and_never_publishes(make_box, mosquitto, listener) -> None:
+    cfg = box_config(mosquitto.port)
     cfg["levels"] = [0, 7]
     box = make_box(cfg).start()
     line = box.wait_line("config error")

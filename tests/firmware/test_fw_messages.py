@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import mp_json
+from fwtools import mp_json
+
 from schemas.contract import box_topic, schema_errors, topics
 
 BUILD = r"""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable
+from collections.abc import Callable
 
-from conftest import BOX_PASSWORDS, Listener, mp_json
+from fwtools import BOX_PASSWORDS, Listener, mp_json
 
 CLIENT = r"""
 import asyncio, json, sys, mqtt
@@ -36,8 +36,12 @@ def _run_box_script(script: str, data: dict, during: Callable[[], None] | None =
     return out["res"]
 
 
-def test_qos1_publish_gets_puback_from_mosquitto_and_subscription_works(broker, listener: Listener) -> None:
-    script = CLIENT + r"""
+def test_qos1_publish_gets_puback_from_mosquitto_and_subscription_works(
+    mosquitto, listener: Listener
+) -> None:
+    script = (
+        CLIENT
+        + r"""
 async def main():
     c = client()
     await c.connect()
@@ -52,18 +56,21 @@ async def main():
     return got
 print(json.dumps({"got": asyncio.run(main())}))
 """
+    )
 
     def during() -> None:
         listener.wait(lambda t, p: t == "rating/box-017/press" and p == {"n": 1})
         listener.wait(lambda t, p: t == "rating/box-017/status" and p == {"n": 2})
         listener.publish("rating/clock", {"v": 1, "t": 1800000000000})
 
-    res = _run_box_script(script, {"port": broker.port, "password": BOX_PASSWORDS["box-017"]}, during)
+    res = _run_box_script(script, {"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]}, during)
     assert res["got"] == [["rating/clock", '{"v": 1, "t": 1800000000000}']]
 
 
-def test_last_will_is_delivered_when_the_connection_dies(broker, listener: Listener) -> None:
-    script = CLIENT + r"""
+def test_last_will_is_delivered_when_the_connection_dies(mosquitto, listener: Listener) -> None:
+    script = (
+        CLIENT
+        + r"""
 async def main():
     will = ("rating/box-017/presence", '{"state": "offline"}', 1, True)
     c = client(will=will)
@@ -73,34 +80,41 @@ async def main():
     return c.alive
 print(json.dumps({"alive": asyncio.run(main())}))
 """
-    res = _run_box_script(script, {"port": broker.port, "password": BOX_PASSWORDS["box-017"]})
+    )
+    res = _run_box_script(script, {"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]})
     assert res == {"alive": False}
     listener.wait(lambda t, p: t == "rating/box-017/presence" and p == {"state": "online"})
     listener.wait(lambda t, p: t == "rating/box-017/presence" and p == {"state": "offline"})
     # retained: a collector starting later still learns the box is offline
-    late = Listener(broker.port)
+    late = Listener(mosquitto.port)
     try:
-        topic, payload = late.wait(lambda t, p: t == "rating/box-017/presence")
+        _topic, payload = late.wait(lambda t, p: t == "rating/box-017/presence")
         assert payload == {"state": "offline"}
     finally:
         late.close()
 
 
-def test_wrong_password_is_refused(broker) -> None:
-    res = mp_json(CLIENT + r"""
+def test_wrong_password_is_refused(mosquitto) -> None:
+    res = mp_json(
+        CLIENT
+        + r"""
 async def main():
     try:
         await client().connect()
     except mqtt.MQTTError as e:
         return str(e)
 print(json.dumps({"error": asyncio.run(main())}))
-""", data={"port": broker.port, "password": "wrong"})
+""",
+        data={"port": mosquitto.port, "password": "wrong"},
+    )
     assert "refused" in res["error"]
 
 
-def test_acl_only_lets_a_box_publish_its_own_topics(broker, listener: Listener) -> None:
+def test_acl_only_lets_a_box_publish_its_own_topics(mosquitto, listener: Listener) -> None:
     # Mosquitto PUBACKs a refused QoS 1 publish: the reason config.py insists username == box.
-    res = mp_json(CLIENT + r"""
+    res = mp_json(
+        CLIENT
+        + r"""
 async def main():
     c = client()
     await c.connect()
@@ -109,7 +123,9 @@ async def main():
     await c.disconnect()
     return True
 print(json.dumps(asyncio.run(main())))
-""", data={"port": broker.port, "password": BOX_PASSWORDS["box-017"]})
+""",
+        data={"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]},
+    )
     assert res is True
     topic, payload = listener.wait(lambda t, p: t.endswith("/press"))
     assert (topic, payload) == ("rating/box-017/press", {"own": 1})
@@ -158,7 +174,7 @@ class FakeBroker:
                 assert first == 0x10
                 conn.sendall(bytes([0x20, 2, 0, 0]))
                 self.behave(conn)
-        except BaseException as e:  # reported by the test
+        except Exception as e:  # noqa: BLE001 (handed to the test, which asserts on it)
             self.error = e
         finally:
             self.sock.close()
@@ -172,12 +188,14 @@ def test_qos1_is_resent_with_dup_when_no_puback() -> None:
             seen.append(FakeBroker.read_packet(conn))  # first send, then the DUP resend
         body = seen[1][1]
         tlen = int.from_bytes(body[:2], "big")
-        pid = body[2 + tlen: 4 + tlen]  # the packet id follows the topic
+        pid = body[2 + tlen : 4 + tlen]  # the packet id follows the topic
         conn.sendall(bytes([0x40, 2]) + pid)
         conn.recv(1)  # until the client hangs up
 
     fake = FakeBroker(behave)
-    res = mp_json(CLIENT + r"""
+    res = mp_json(
+        CLIENT
+        + r"""
 async def main():
     c = client(ack_timeout_s=1)
     await c.connect()
@@ -185,7 +203,9 @@ async def main():
     await c.disconnect()
     return "acked"
 print(json.dumps(asyncio.run(main())))
-""", data={"port": fake.port, "password": "x"})
+""",
+        data={"port": fake.port, "password": "x"},
+    )
     fake.thread.join(10)
     assert fake.error is None, fake.error
     assert res == "acked"
@@ -200,7 +220,9 @@ def test_no_puback_at_all_drops_the_connection() -> None:
             FakeBroker.read_packet(conn)
 
     fake = FakeBroker(behave)
-    res = mp_json(CLIENT + r"""
+    res = mp_json(
+        CLIENT
+        + r"""
 async def main():
     c = client(ack_timeout_s=1, retries=1)
     await c.connect()
@@ -209,7 +231,9 @@ async def main():
     except mqtt.MQTTError as e:
         return [str(e), c.alive, c.closed.is_set()]
 print(json.dumps(asyncio.run(main())))
-""", data={"port": fake.port, "password": "x"})
+""",
+        data={"port": fake.port, "password": "x"},
+    )
     assert res == ["no ack", False, True]
 
 
@@ -222,6 +246,7 @@ def test_malformed_bytes_drop_the_connection_cleanly() -> None:
         "unsolicited connack": bytes([0x20, 2, 0, 0]),
     }
     for name, garbage in cases.items():
+
         def behave(conn: socket.socket, garbage: bytes = garbage) -> None:
             conn.sendall(garbage)
             try:
@@ -231,7 +256,9 @@ def test_malformed_bytes_drop_the_connection_cleanly() -> None:
                 pass
 
         fake = FakeBroker(behave)
-        res = mp_json(CLIENT + r"""
+        res = mp_json(
+            CLIENT
+            + r"""
 async def main():
     c = client()
     await c.connect()
@@ -241,7 +268,9 @@ async def main():
     except mqtt.MQTTError as e:
         return [c.alive, c.error is not None, str(e)]
 print(json.dumps(asyncio.run(main())))
-""", data={"port": fake.port, "password": "x"})
+""",
+            data={"port": fake.port, "password": "x"},
+        )
         assert res == [False, True, "not connected"], name
 
 
@@ -253,7 +282,9 @@ def test_silent_broker_is_detected_by_keepalive() -> None:
             pings.append(FakeBroker.read_packet(conn)[0])  # never answers
 
     fake = FakeBroker(behave)
-    res = mp_json(CLIENT + r"""
+    res = mp_json(
+        CLIENT
+        + r"""
 import time
 async def main():
     c = client(keepalive_s=1)
@@ -262,7 +293,9 @@ async def main():
     await asyncio.wait_for_ms(c.closed.wait(), 5000)
     return [c.error, time.ticks_diff(time.ticks_ms(), t)]
 print(json.dumps(asyncio.run(main())))
-""", data={"port": fake.port, "password": "x"})
+""",
+        data={"port": fake.port, "password": "x"},
+    )
     assert res[0] == "keepalive timeout"
     assert 1400 <= res[1] <= 2600
     assert 0xC0 in pings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import mp_json
+from fwtools import mp_json
 
 PRELUDE = r"""
 import json, os, sys
@@ -23,7 +23,9 @@ def drain(ob):
 
 
 def test_append_ack_order_and_reboot() -> None:
-    res = mp_json(PRELUDE + r"""
+    res = mp_json(
+        PRELUDE
+        + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
 boots = [outbox.next_boot(root) for _ in range(3)]
@@ -39,12 +41,18 @@ big = 2 ** 40 + 5  # uptime past 32 bits (box up for 35 years) survives
 s6 = ob2.append(4, big, 1, 0)
 print(json.dumps({"boots": boots, "seqs": seqs, "head": head, "pending": ob2.pending,
                   "left": drain(ob2), "s6": s6, "after": outbox.Outbox(root).pending}))
-""")
+"""
+    )
     assert res["boots"] == [1, 2, 3]
     assert res["seqs"] == [1, 2, 3, 4, 5]
     assert res["head"] == [1, 3, 1000, 0, 0]
     assert res["pending"] == 4
-    assert res["left"] == [[3, 3, 1002, 0, 2], [4, 3, 1003, 1, 0], [5, 3, 1004, 0, 1], [6, 4, 2**40 + 5, 1, 0]]
+    assert res["left"] == [
+        [3, 3, 1002, 0, 2],
+        [4, 3, 1003, 1, 0],
+        [5, 3, 1004, 0, 1],
+        [6, 4, 2**40 + 5, 1, 0],
+    ]
     assert res["s6"] == 6
     assert res["after"] == 0
 
@@ -52,7 +60,9 @@ print(json.dumps({"boots": boots, "seqs": seqs, "head": head, "pending": ob2.pen
 def test_unsaved_acks_are_resent_not_lost_and_seq_never_repeats() -> None:
     # The mark is saved every MARK_EVERY acks or when the queue drains; between, a reboot resends
     # acknowledged presses (the collector dedups on (box, seq)) but never reuses their seq.
-    res = mp_json(PRELUDE + r"""
+    res = mp_json(
+        PRELUDE
+        + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
 ob = outbox.Outbox(root)
@@ -62,12 +72,15 @@ ob.ack(1); ob.ack(2)
 root = mp_helpers.mount(bd)
 ob = outbox.Outbox(root)
 print(json.dumps({"resent": [r[0] for r in drain(ob)], "next": ob.append(2, 0, 0, 0)}))
-""")
+"""
+    )
     assert res == {"resent": [1, 2, 3, 4, 5], "next": 6}
 
 
 def test_capacity_10000_presses_in_256_kb() -> None:
-    res = mp_json(PRELUDE + r"""
+    res = mp_json(
+        PRELUDE
+        + r"""
 bd = mp_helpers.RAMBlockDev(blocks=64)  # 64 x 4 KB = 256 KB, the box's LittleFS partition size
 root = mp_helpers.mount(bd, fresh=True)
 with open(root + "config.json", "w") as f:
@@ -88,14 +101,18 @@ while r:
     r = ob.peek()
 print(json.dumps({"pending": count, "ordered": ordered, "free_blocks": st[3],
                   "dropped": ob.dropped, "files": sorted(os.listdir(root + "ob"))}))
-""", timeout=120)
+""",
+        timeout=120,
+    )
     assert res["pending"] == 10000 and res["ordered"] and res["dropped"] == 0
     assert res["free_blocks"] >= 8, res  # room left for LittleFS's copy-on-write
     assert "s0000009985" in res["files"] and len(res["files"]) <= 4  # acked segments deleted
 
 
 def test_full_outbox_drops_oldest_segment_and_counts_it() -> None:
-    res = mp_json(PRELUDE + r"""
+    res = mp_json(
+        PRELUDE
+        + r"""
 outbox.SEG_RECORDS = 4
 outbox.MAX_SEGMENTS = 3
 bd = mp_helpers.RAMBlockDev(blocks=32)
@@ -104,13 +121,16 @@ ob = outbox.Outbox(root)
 for i in range(14):
     ob.append(1, i, 0, 0)
 print(json.dumps({"dropped": ob.dropped, "pending": ob.pending, "seqs": [r[0] for r in drain(ob)]}))
-""")
+"""
+    )
     # 3 segments of 4 hold 12; at the 13th append the oldest (1-4) goes
     assert res == {"dropped": 4, "pending": 10, "seqs": list(range(5, 15))}
 
 
 def test_damaged_record_is_skipped() -> None:
-    res = mp_json(PRELUDE + r"""
+    res = mp_json(
+        PRELUDE
+        + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
 ob = outbox.Outbox(root)
@@ -123,12 +143,15 @@ with open(path, "wb") as f:
     f.write(raw)
 ob = outbox.Outbox(root)
 print(json.dumps({"seqs": [r[0] for r in drain(ob)], "next": ob.next_seq}))
-""")
+"""
+    )
     assert res == {"seqs": [1, 3], "next": 4}
 
 
 def test_anchors_and_boot_counter_persist() -> None:
-    res = mp_json(PRELUDE + r"""
+    res = mp_json(
+        PRELUDE
+        + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
 outbox.next_boot(root)
@@ -138,13 +161,16 @@ for boot in range(1, 12):
 root = mp_helpers.mount(bd)
 b = outbox.load_anchors(root)
 print(json.dumps({"boots": sorted(b), "b11": list(b[11]), "boot": outbox.next_boot(root)}))
-""")
+"""
+    )
     assert res["boots"] == list(range(4, 12))
     assert res["b11"] == [1100, 1700000000011, "sync"]
     assert res["boot"] == 2
 
 
-SWEEP = PRELUDE + r"""
+SWEEP = (
+    PRELUDE
+    + r"""
 # Small segments and frequent marks so a short cycle crosses every kind of write:
 # segment create/append, mark rename, segment delete, boot counter, anchors.
 outbox.SEG_RECORDS = 3
@@ -205,6 +231,7 @@ while True:
     n += 1
 print(json.dumps(results))
 """
+)
 
 
 def test_power_cut_at_every_write_loses_nothing_and_reuses_no_seq() -> None:

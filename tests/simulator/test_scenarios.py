@@ -1,9 +1,9 @@
 """Scenario files: shipped ones load, bad ones fail with a clear message."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
-import subprocess
 
 import pytest
 

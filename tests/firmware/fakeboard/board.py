@@ -1,3 +1,4 @@
+# ruff: noqa: UP031 (MicroPython code)
 # Test double of firmware/board.py for the unix port. The flash is the current folder.
 # Buttons: the test writes the mask (decimal) into buttons.txt; NTP: UTC ms in ntp.txt.
 # Output changes are appended to outputs.txt only when OUTPUT_LOG is set (keeps polls cheap).

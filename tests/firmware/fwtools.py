@@ -1,0 +1,237 @@
+"""Helpers and fixtures for the firmware tests: run scripts under the real MicroPython unix port, start a real
+Mosquitto, listen to it as the collector, and run whole virtual boxes (firmware + fake board)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+HERE = Path(__file__).resolve().parent
+MICROPYTHON = REPO / ".venv" / "bin" / "micropython"
+sys.path.insert(0, str(REPO))
+
+from collector.broker import Broker, set_passwords, write_config
+
+# '.frozen' holds asyncio; MICROPYPATH replaces the default path, so it must be listed.
+MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}"
+BOX_PASSWORDS = {"box-017": "pw-017", "box-018": "pw-018", "collector": "pw-collector"}
+
+
+def run_mp(script: str, *, cwd: Path | None = None, timeout: float = 60, data: Any = None) -> str:
+    """Run `script` under MicroPython; return its stdout, failing the test on a non-zero exit.
+    `data` is written as JSON to a file whose path is the script's sys.argv[1] (a large argv
+    crashes the unix port)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(data, f)
+        f.flush()
+        proc = subprocess.run(  # noqa: PLW1510 (the exit code is asserted below, with the output)
+            [str(MICROPYTHON), "-X", "heapsize=32M", "-c", script, f.name],
+            cwd=cwd,
+            env=dict(os.environ, MICROPYPATH=MICROPYPATH),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    assert proc.returncode == 0, f"micropython failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def mp_json(script: str, **kw: Any) -> Any:
+    """Run a script whose last stdout line is JSON; return it parsed."""
+    return json.loads(run_mp(script, **kw).strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Broker]:
+    # Started as root, mosquitto drops to the 'mosquitto' user, which cannot enter pytest's
+    # private tmp_path (mode 700): use a folder it can traverse.
+    top = Path(tempfile.mkdtemp(prefix="fw-broker-"))
+    os.chmod(top, 0o755)
+    port = free_port()
+    d = top / "broker"
+    write_config(d, host="127.0.0.1", port=port)
+    set_passwords(d, BOX_PASSWORDS)
+    try:
+        with Broker(d, port=port) as b:
+            yield b
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+class Listener:
+    """The collector's view of the broker: every message on rating/#, awaited with timeouts."""
+
+    def __init__(self, port: int):
+        self.messages: queue.Queue[tuple[str, Any, bool]] = queue.Queue()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{port}")
+        self.client.username_pw_set("collector", BOX_PASSWORDS["collector"])
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("rating/#", 1)
+        self.client.loop_start()
+        assert subscribed.wait(10), "listener could not subscribe"
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:
+            payload: Any = json.loads(msg.payload)
+        except ValueError:
+            payload = msg.payload
+        self.messages.put((msg.topic, payload, bool(msg.retain)))
+
+    def wait(self, match: Callable[[str, Any], bool], timeout: float = 10) -> tuple[str, Any]:
+        """First message (from now on, skipping others) for which match(topic, payload) holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching message within {timeout:.0f} s")
+            try:
+                topic, payload, _ = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if match(topic, payload):
+                return topic, payload
+
+    def presses(self, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+        return [self.wait(lambda t, p: t.endswith("/press"), timeout)[1] for _ in range(n)]
+
+    def publish(self, topic: str, payload: Any) -> None:
+        self.client.publish(topic, json.dumps(payload)).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def listener(mosquitto: Broker) -> Iterator[Listener]:
+    lst = Listener(mosquitto.port)
+    yield lst
+    lst.close()
+
+
+def box_config(port: int, box: str = "box-017", **over: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "box": box,
+        "counter": box[4:],
+        "scale": "sat2",
+        "levels": [0, 1],
+        "pins": {"buttons": [12, 14], "led_feedback": 2, "led_status": 4, "buzzer": None},
+        "wifi": {"ssid": "center", "password": "wifi-secret"},
+        "broker": {
+            "host": "127.0.0.1",
+            "port": port,
+            "tls": False,
+            "username": box,
+            "password": BOX_PASSWORDS.get(box, "x"),
+        },
+        "ntp": None,
+        "timings": {"lockout_ms": 1000, "keepalive_s": 5, "heartbeat_s": 60},
+    }
+    cfg.update(over)
+    return cfg
+
+
+class VirtualBox:
+    """The real firmware (main.py) under MicroPython with the fake board, in its own flash folder.
+    Buttons are driven through buttons.txt; stdout lines are collected for wait_line()."""
+
+    def __init__(self, flash: Path, config: dict[str, Any] | None):
+        self.flash = flash
+        flash.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            (flash / "config.json").write_text(json.dumps(config))
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> VirtualBox:
+        self.set_buttons(0)
+        self.proc = subprocess.Popen(
+            [str(MICROPYTHON), "-c", "import main"],
+            cwd=self.flash,
+            env=dict(os.environ, MICROPYPATH=MICROPYPATH),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        return self
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, needle: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"box never printed {needle!r}; it printed:\n" + "\n".join(self.seen))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if needle in line:
+                return line
+
+    def set_buttons(self, mask: int) -> None:
+        tmp = self.flash / "buttons.tmp"
+        tmp.write_text(str(mask))
+        os.replace(tmp, self.flash / "buttons.txt")
+
+    def press(self, button: int, expect: str = "press seq=") -> str:
+        """Press and release one button, waiting for the box to register each step."""
+        self.set_buttons(1 << button)
+        line = self.wait_line(expect)
+        self.set_buttons(0)
+        self.wait_line(f"release button={button}")
+        return line
+
+    def kill(self) -> None:
+        """Power cut: SIGKILL, no chance to say goodbye."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def make_box(tmp_path: Path) -> Iterator[Callable[..., VirtualBox]]:
+    boxes: list[VirtualBox] = []
+
+    def make(config: dict[str, Any] | None, name: str = "box") -> VirtualBox:
+        b = VirtualBox(tmp_path / name, config)
+        boxes.append(b)
+        return b
+
+    yield make
+    for b in boxes:
+        b.kill()
