@@ -6,7 +6,7 @@ Fixtures for anyone's tests (names are the contract):
 - stack_dir                  -> tmp data dir laid out like `rating-collector broker setup` does
 - broker                     -> BrokerHandle: a running Mosquitto with the collector account;
                                 .port, .add_box(box, password), .client(user, password) -> connected paho client
-- pg_server                  -> (session) a throwaway PostgreSQL; skipped if PostgreSQL is not installed
+- pg_server                  -> (session) a throwaway PostgreSQL; fails if PostgreSQL is not installed
 - db_url                     -> a fresh, empty database URL, parametrized over sqlite and postgresql
 - sqlite_url                 -> a fresh SQLite URL in stack_dir
 - engine                     -> SQLAlchemy engine on db_url, migrated to head
@@ -99,7 +99,8 @@ def _pg_bin(name: str) -> str | None:
 def pg_server() -> Iterator[PgServer]:
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        # `make test` installs it; a missing server must fail the run, not hide its tests.
+        pytest.fail("PostgreSQL is not installed (apt-get install postgresql; make test does it)")
     root = Path(tempfile.mkdtemp(prefix="rating-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root

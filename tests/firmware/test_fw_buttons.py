@@ -159,7 +159,14 @@ def test_lockout_suppresses_presses_after_a_counted_one() -> None:
 
 
 ALLOC = r"""
-import buttons, gc, micropython
+import buttons, feedback, gc, micropython
+class Board:
+    def set_led(self, i, on):
+        pass
+    def set_buzzer(self, f):
+        pass
+fb = feedback.Feedback(Board())
+fb.show_status(feedback.ST_NO_BROKER, 0)
 d = buttons.Debouncer(4, 50, 10000)
 for t in range(0, 2000, 5):
     d.update(1 if 100 <= t < 600 else 0, t)
@@ -171,6 +178,7 @@ micropython.heap_lock()
 try:
     for t in range(2000, 6000, 5):
         d.update(2 if 3000 <= t < 3400 else 0, t)
+        fb.tick(t)  # the status LED blinks throughout
         while d.event() != buttons.EV_NONE:
             pass
 finally:
@@ -179,6 +187,6 @@ print('{"ok": true}')
 """
 
 
-def test_polling_allocates_nothing() -> None:
+def test_polling_and_blinking_allocate_nothing() -> None:
     # heap_lock makes any allocation raise MemoryError: a press cycle must not allocate.
     assert mp_json(ALLOC) == {"ok": True}
