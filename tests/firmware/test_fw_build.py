@@ -39,8 +39,7 @@ def test_main_is_trivial() -> None:
 
 
 def test_mypy_against_esp32_stubs() -> None:
-    if not (REPO / "typings" / "machine.pyi").exists():
-        pytest.skip("ESP32 stubs not installed (make setup installs them into typings/)")
+    assert (REPO / "typings" / "machine.pyi").exists(), "ESP32 stubs missing: make setup installs them into typings/"
     proc = subprocess.run(
         [
             str(REPO / ".venv/bin/mypy"),

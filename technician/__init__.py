@@ -1,0 +1,1 @@
+"""Technician tools: build the firmware, provision, check and replace boxes with mpremote."""

