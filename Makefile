@@ -15,7 +15,7 @@ help:
 setup: system-packages $(STAMP)
 
 system-packages:
-	@sh scripts/system-packages.sh
+	@PYTHON=$(PYTHON) sh scripts/system-packages.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -45,6 +45,10 @@ class Rejection:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
+
+
 def topic_parts(topic: str) -> tuple[str, str] | None:
     """(box, kind) of a box topic, or None."""
     root = topics()["root"]
@@ -55,6 +59,16 @@ def topic_parts(topic: str) -> tuple[str, str] | None:
 
 
 def check(inbound: Inbound) -> Checked | Rejection:
+    """Never raises: whatever a payload does to the parser or the validator is a rejection."""
+    try:
+        return _check(inbound)
+    except RecursionError:
+        return Rejection(inbound, "not_json", "nested too deeply")
+    except Exception as error:  # noqa: BLE001  (a hostile payload must not stop ingest)
+        return Rejection(inbound, "check_error", f"{type(error).__name__}: {error}"[:300])
+
+
+def _check(inbound: Inbound) -> Checked | Rejection:
     parts = topic_parts(inbound.topic)
     if parts is None:
         return Rejection(inbound, "unknown_topic", inbound.topic)
@@ -62,9 +76,11 @@ def check(inbound: Inbound) -> Checked | Rejection:
     if len(inbound.payload) > MAX_PAYLOAD:
         return Rejection(inbound, "too_large", f"{len(inbound.payload)} bytes > {MAX_PAYLOAD}")
     try:
-        body = json.loads(inbound.payload.decode("utf-8"))
+        body = json.loads(inbound.payload.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as error:
         return Rejection(inbound, "not_json", str(error)[:300])
+    except RecursionError:  # 4 KB of "[[[[..." nests deeper than the decoder goes
+        return Rejection(inbound, "not_json", "nested too deeply")
     errors = schema_errors(kind, body)
     if errors:
         return Rejection(inbound, "schema", "; ".join(errors)[:1000])
