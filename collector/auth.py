@@ -1,26 +1,57 @@
-"""API tokens: random, shown once, stored only as their SHA-256."""
+"""Who may read and change what: API tokens, dashboard users, their sessions, and the login limiter.
+
+- API tokens are 256-bit random values shown once and stored as SHA-256: a hash of a value with that
+  much entropy cannot be brute-forced, so a slow hash would buy nothing and cost every request.
+- Passwords are chosen by people, so they get a slow, salted, memory-hard hash: Argon2id
+  (argon2-cffi, RFC 9106 low-memory parameters), re-hashed on login if the parameters change.
+- A dashboard session is a random cookie value (HttpOnly, SameSite=Strict); only its SHA-256 is stored,
+  so a copy of the database does not let anyone sign in.
+- Failed logins are limited per user name and per client address (LoginLimiter).
+No secret (token, password, cookie value) is ever logged.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
 from collector.clock import utc_now
-from collector.models import ApiToken
+from collector.models import ApiToken, User, WebSession
 
 ROLES = ("viewer", "admin")
 PREFIX = "rct_"  # makes a leaked token easy to recognise in logs and secret scanners
+SESSION_HOURS = 12
+USERNAME_MAX = 64
+PASSWORD_MIN = 10
+
+_hasher = PasswordHasher()
+# Verified when the user name is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, *, name: str, role: str) -> str:
+def _check_role(role: str) -> None:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+
+
+def create_token(session: Session, *, name: str, role: str) -> str:
+    _check_role(role)
     if session.exec(select(ApiToken).where(ApiToken.name == name)).first():
         raise ValueError(f"a token named {name!r} exists already")
     token = PREFIX + secrets.token_urlsafe(32)
@@ -31,3 +62,119 @@ def create_token(session: Session, *, name: str, role: str) -> str:
 
 def find_token(session: Session, token: str) -> ApiToken | None:
     return session.exec(select(ApiToken).where(ApiToken.token_sha256 == digest(token))).first()
+
+
+# --- users and passwords --------------------------------------------------------------------------
+
+
+def create_user(session: Session, *, username: str, role: str, password: str) -> User:
+    _check_role(role)
+    username = username.strip()
+    if not username or len(username) > USERNAME_MAX or not username.isprintable():
+        raise ValueError(f"a user name is 1 to {USERNAME_MAX} printable characters")
+    if len(password) < PASSWORD_MIN:
+        raise ValueError(f"a password needs at least {PASSWORD_MIN} characters")
+    if session.exec(select(User).where(User.username == username)).first():
+        raise ValueError(f"a user named {username!r} exists already")
+    user = User(username=username, role=role, password_hash=_hasher.hash(password), created_at=utc_now())
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise ValueError(f"a password needs at least {PASSWORD_MIN} characters")
+    user.password_hash = _hasher.hash(password)
+    session.add(user)
+    session.flush()
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The user if the password is right and the account enabled; same cost either way."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if user is None or user.disabled:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+        session.add(user)
+    return user
+
+
+# --- browser sessions -----------------------------------------------------------------------------
+
+
+def open_session(session: Session, user: User) -> str:
+    """A new session for the user; returns the cookie value (stored only as its SHA-256)."""
+    assert user.id is not None
+    value = secrets.token_urlsafe(32)
+    now = utc_now()
+    session.add(WebSession(id_sha256=digest(value), user_id=user.id, created_at=now,
+                           expires_at=now + timedelta(hours=SESSION_HOURS)))
+    session.flush()
+    return value
+
+
+def session_user(session: Session, value: str) -> User | None:
+    row = session.get(WebSession, digest(value))
+    if row is None or row.expires_at <= utc_now():
+        return None
+    user = session.get(User, row.user_id)
+    return None if user is None or user.disabled else user
+
+
+def close_session(session: Session, value: str) -> None:
+    row = session.get(WebSession, digest(value))
+    if row is not None:
+        session.delete(row)
+
+
+# --- failed logins ------------------------------------------------------------------------------
+
+
+@dataclass
+class LoginLimiter:
+    """At most `attempts` failed logins per user name, and per client address, within `window_s`;
+    beyond that the login answers 429 until the oldest failure leaves the window. A success clears
+    the user name's failures. Kept in memory: per collector process, forgotten at restart."""
+
+    attempts: int = 5
+    window_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(key, deque())
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, username: str, client: str) -> int:
+        """Seconds until another attempt is allowed (0: allowed now)."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [
+                failures[0] + self.window_s - now
+                for key in (f"user:{username.lower()}", f"addr:{client}")
+                if len(failures := self._recent(key, now)) >= self.attempts
+            ]
+        return int(max(waits)) + 1 if waits else 0
+
+    def failed(self, username: str, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"user:{username.lower()}", f"addr:{client}"):
+                self._recent(key, now).append(now)
+            if len(self._failures) > 10_000:  # a flood of made-up names must not grow memory forever
+                for key in [k for k, v in self._failures.items() if not v]:
+                    del self._failures[key]
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(f"user:{username.lower()}", None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -19,9 +21,11 @@ from pathlib import Path
 from schemas.contract import topics
 
 COLLECTOR_USER = "collector"
+BOX_PATTERN = re.compile(r"^box-[a-z0-9][a-z0-9-]{0,27}$")  # schemas/defs.schema.json box_id
 
-# A collector that is down for a whole peak day must lose nothing: 60 boxes at national scale
-# (x10,000) pressing a few hundred times a day is well under this; the default (1000) drops silently.
+# Messages the broker keeps for one offline collector session; the default (1000) drops the rest
+# silently. A whole peak day at a rate no center reaches: 60 boxes, one message every 2 s each
+# (presses + status + presence), for 24 h = 2,592,000 messages; x4 margin. See collector/README.md.
 MAX_QUEUED_MESSAGES = 10_000_000
 
 
@@ -76,6 +80,7 @@ def config_text(broker_dir: Path, *, host: str, port: int) -> str:
             "allow_anonymous false",
             f"password_file {broker_dir / 'passwd'}",
             f"acl_file {broker_dir / 'acl'}",
+            f"pid_file {broker_dir / 'mosquitto.pid'}",
             "persistence true",
             f"persistence_location {broker_dir}/",
             # Write the persistence file after every change, not every 30 minutes.
@@ -162,6 +167,84 @@ def remove_accounts(broker_dir: Path, users: list[str]) -> None:
     for user in users:
         entries.pop(user, None)
     _write_atomically(broker_dir / "passwd", "".join(f"{u}:{h}\n" for u, h in sorted(entries.items())))
+
+
+def list_accounts(broker_dir: Path) -> list[str]:
+    return sorted(_read_passwd(broker_dir / "passwd"))
+
+
+def check_box_id(box: str) -> str:
+    if not BOX_PATTERN.match(box):
+        raise BrokerError(f"{box!r} is not a box id (box-<a-z0-9->, at most 32 characters)")
+    return box
+
+
+def add_box(broker_dir: Path, box: str, password_file: Path | None = None) -> str:
+    """Give BOX an account with a fresh random password (replacing any old one) and return it.
+    With password_file, the password is also written there (mode 0600, atomically)."""
+    check_box_id(box)
+    if not (broker_dir / "passwd").exists():
+        raise BrokerError(f"no broker configuration in {broker_dir}; run `rating-collector broker setup` first")
+    password = secrets.token_urlsafe(18)
+    if password_file is not None:
+        password_file = Path(password_file)
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=password_file.parent, prefix=f".{password_file.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+                handle.write(password + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, password_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    set_passwords(broker_dir, {box: password})
+    return password
+
+
+def remove_box(broker_dir: Path, box: str) -> bool:
+    """Revoke BOX's account; returns False if it had none. Existing connections are cut by the reload."""
+    check_box_id(box)
+    if box not in _read_passwd(broker_dir / "passwd"):
+        return False
+    remove_accounts(broker_dir, [box])
+    return True
+
+
+def running_pid(broker_dir: Path) -> int | None:
+    """The Mosquitto running broker_dir's configuration: from its pid file, checked against the
+    process's command line (a stale pid file must not make us signal a stranger); else by a scan
+    of /proc for that exact config path."""
+    conf = str(Path(broker_dir).resolve() / "mosquitto.conf").encode()
+
+    def runs_our_config(pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return bool(argv) and argv[0].endswith(b"mosquitto") and conf in argv
+
+    try:
+        pid = int((Path(broker_dir) / "mosquitto.pid").read_text().strip())
+        if runs_our_config(pid):
+            return pid
+    except (OSError, ValueError):
+        pass
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and runs_our_config(int(entry.name)):
+            return int(entry.name)
+    return None
+
+
+def reload_running(broker_dir: Path) -> bool:
+    """SIGHUP the running broker so it re-reads passwd and acl; False if none runs here.
+    Mosquitto 2.0 re-checks connected clients against the new files: a revoked box is disconnected."""
+    pid = running_pid(broker_dir)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGHUP)
+    return True
 
 
 def write_config(broker_dir: Path, *, host: str, port: int) -> Path:

@@ -20,6 +20,8 @@ broker_app = typer.Typer(help="The Mosquitto configuration and the collector's b
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
+user_app = typer.Typer(help="Dashboard users (name, role, password hashed with Argon2id).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 log = logging.getLogger("collector")
 
@@ -127,6 +129,65 @@ def broker_setup(
                         port=listen_port or settings.mqtt_port)
     set_passwords(settings.broker_dir, {COLLECTOR_USER: settings.mqtt_password()})
     typer.echo(f"broker config: {conf}\ncollector password: {password_file}\nrun: mosquitto -c {conf}")
+    _reload_broker(settings.broker_dir)
+
+
+def _reload_broker(broker_dir: Path) -> None:
+    from collector.broker import reload_running
+
+    if reload_running(broker_dir):
+        typer.echo("running broker reloaded (accounts and ACL re-read)", err=True)
+    else:
+        typer.echo("no running broker uses this configuration; it applies at its next start", err=True)
+
+
+@broker_app.command("add-box")
+def broker_add_box(
+    box: Annotated[str, typer.Argument(help="box id, e.g. box-017 (also its broker username)")],
+    password_file: Annotated[Path | None, typer.Option(
+        "--password-file", help="write the password here (mode 0600) instead of printing it")] = None,
+) -> None:
+    """Give BOX a broker account with a new random password (printed once, or written to a file)."""
+    from collector.broker import BrokerError, add_box
+
+    settings = get_settings()
+    try:
+        password = add_box(settings.broker_dir, box, password_file)
+    except BrokerError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if password_file is None:
+        typer.echo(password)
+    else:
+        typer.echo(f"{box}: password written to {password_file}", err=True)
+    _reload_broker(settings.broker_dir)
+
+
+@broker_app.command("remove-box")
+def broker_remove_box(box: Annotated[str, typer.Argument(help="box id")]) -> None:
+    """Revoke BOX's broker account (a connected box is cut off at the reload)."""
+    from collector.broker import BrokerError, remove_box
+
+    settings = get_settings()
+    try:
+        removed = remove_box(settings.broker_dir, box)
+    except BrokerError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if not removed:
+        typer.echo(f"error: {box} has no broker account", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{box}: account removed", err=True)
+    _reload_broker(settings.broker_dir)
+
+
+@broker_app.command("list")
+def broker_list() -> None:
+    """The broker's accounts, one a line (the collector's and every box's)."""
+    from collector.broker import list_accounts
+
+    for user in list_accounts(get_settings().broker_dir):
+        typer.echo(user)
 
 
 def ensure_password_file(path: Path) -> None:
@@ -136,6 +197,72 @@ def ensure_password_file(path: Path) -> None:
     path.parent.chmod(0o700)
     path.touch(mode=0o600)
     path.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="the login name")],
+    role: Annotated[str, typer.Option("--role", help="viewer or admin")] = "viewer",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+) -> None:
+    """Create a dashboard user; the password is asked for (or read from stdin) and stored as Argon2id."""
+    import sys
+
+    from collector.auth import create_user
+    from collector.db import session_scope
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(_engine(get_settings())) as session:
+            create_user(session, username=username, role=role, password=password)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} created ({role})")
+
+
+@app.command("report")
+def report_command(
+    week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48")] = None,
+    month: Annotated[str | None, typer.Option("--month", help="month, e.g. 2026-11")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="or a quarter 2026-Q4 / year 2026")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, csv or xlsx")] = "html",
+    lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
+    include: Annotated[str, typer.Option("--include", help="count flagged presses too: suppressed,test")] = "",
+    site: Annotated[str | None, typer.Option("--site", help="only this site's departments")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file to write (default: stdout)")] = None,
+) -> None:
+    """Write the weekly or monthly report from the database (the server need not run)."""
+    import sys
+
+    from collector.db import session_scope
+    from collector.reports import build_report, render
+    from collector.satisfaction import INCLUDABLE
+
+    chosen = [p for p in (week, month, period) if p]
+    if len(chosen) != 1:
+        typer.echo("error: give exactly one of --week, --month or --period", err=True)
+        raise typer.Exit(2)
+    wanted = frozenset(part.strip() for part in include.split(",") if part.strip())
+    if wanted - set(INCLUDABLE):
+        typer.echo(f"error: --include accepts {', '.join(INCLUDABLE)}", err=True)
+        raise typer.Exit(2)
+    try:
+        if week and "-W" not in week or month and ("-W" in month or "-Q" in month or len(month) != 7):
+            raise ValueError(f"{week or month!r} is not a {'week like 2026-W48' if week else 'month like 2026-11'}")
+        with session_scope(_engine(get_settings())) as session:
+            body = render(build_report(session, chosen[0], include=wanted, site=site), fmt, lang)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if output is None:
+        sys.stdout.buffer.write(body)
+    else:
+        output.write_bytes(body)
+        typer.echo(f"report written: {output}", err=True)
 
 
 if __name__ == "__main__":

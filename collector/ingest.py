@@ -154,19 +154,28 @@ class Ingest:
             while not (self._stopping.is_set() and self.queue.empty()):
                 batch = self._take_batch()
                 metrics.QUEUE_DEPTH.set(self.queue.qsize() + len(batch))
-                if batch:
-                    self.handle(batch)
+                delay = 0.5
+                while batch:
+                    try:
+                        self.handle(batch)
+                        break
+                    except Exception:  # a bug, not bad input: keep the batch (unacked) and try again
+                        log.exception("unexpected error handling a batch of %d; retrying in %.1f s", len(batch), delay)
+                        if self._stopping.wait(delay):
+                            break  # not acked: the broker redelivers it
+                        delay = min(delay * 2, MAX_BACKOFF_S)
+                metrics.QUEUE_DEPTH.set(self.queue.qsize())
         finally:
             self._worker_done.set()
 
     def handle(self, batch: Sequence[Inbound]) -> BatchResult | None:
         """Store the batch (retrying while the database is down), then ack it."""
         items = [check(inbound) for inbound in batch]
-        for item in items:
-            metrics.RECEIVED.labels(kind=item.kind if isinstance(item, Checked) else "invalid").inc()
         result = self._store_with_retry(items)
         if result is None:
             return None  # stopping while the database is down: nothing acked, the broker keeps it all
+        for item in items:
+            metrics.RECEIVED.labels(kind=item.kind if isinstance(item, Checked) else "invalid").inc()
         generation = self._generation
         for inbound in batch:
             if inbound.qos > 0 and inbound.generation == generation:

@@ -47,6 +47,7 @@ class Department(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=200)
+    site: str | None = Field(default=None, max_length=32, index=True)  # the center it belongs to
 
 
 class Counter(SQLModel, table=True):
@@ -130,6 +131,71 @@ class Rollup(SQLModel, table=True):
     count: int = Field(default=0, sa_type=sa.BigInteger)
 
 
+# Rollups for supervisors' queries. Like `rollup`, written in the transaction that inserts the presses
+# (collector.satisfaction.add_to_rollups), so each equals a recount of the press table. 0 stands for
+# "no officer on duty" / "no department" (a primary key column cannot be NULL).
+
+
+class RollupDay(SQLModel, table=True):
+    """Per local day, counter, officer on duty and department: day, ISO week and edge days of a range."""
+
+    __tablename__ = "rollup_day"
+    __table_args__ = (
+        sa.Index("ix_rollup_day_counter", "counter", "day"),
+        sa.Index("ix_rollup_day_officer", "officer_id", "day"),
+        sa.Index("ix_rollup_day_department", "department_id", "day"),
+    )
+    day: date = Field(primary_key=True)
+    counter: str = Field(max_length=16, primary_key=True)
+    officer_id: int = Field(primary_key=True)
+    department_id: int = Field(primary_key=True)
+    scale: str = Field(max_length=16, primary_key=True)
+    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
+    suppressed: bool = Field(primary_key=True)
+    test: bool = Field(primary_key=True)
+    count: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class RollupMonth(SQLModel, table=True):
+    """The same per local calendar month (`month` is its first day): serves months, quarters, years
+    and the whole months inside any range, so a year is read as 12 rows per group and level."""
+
+    __tablename__ = "rollup_month"
+    __table_args__ = (
+        sa.Index("ix_rollup_month_counter", "counter", "month"),
+        sa.Index("ix_rollup_month_officer", "officer_id", "month"),
+        sa.Index("ix_rollup_month_department", "department_id", "month"),
+    )
+    month: date = Field(primary_key=True)
+    counter: str = Field(max_length=16, primary_key=True)
+    officer_id: int = Field(primary_key=True)
+    department_id: int = Field(primary_key=True)
+    scale: str = Field(max_length=16, primary_key=True)
+    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
+    suppressed: bool = Field(primary_key=True)
+    test: bool = Field(primary_key=True)
+    count: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class RollupHour(SQLModel, table=True):
+    """Per local day and hour of day, counter and department: the hour-by-weekday grid."""
+
+    __tablename__ = "rollup_hour"
+    __table_args__ = (
+        sa.Index("ix_rollup_hour_counter", "counter", "day"),
+        sa.Index("ix_rollup_hour_department", "department_id", "day"),
+    )
+    day: date = Field(primary_key=True)
+    hour: int = Field(sa_type=sa.SmallInteger, primary_key=True)
+    counter: str = Field(max_length=16, primary_key=True)
+    department_id: int = Field(primary_key=True)
+    scale: str = Field(max_length=16, primary_key=True)
+    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
+    suppressed: bool = Field(primary_key=True)
+    test: bool = Field(primary_key=True)
+    count: int = Field(default=0, sa_type=sa.BigInteger)
+
+
 class Device(SQLModel, table=True):
     box: str = Field(max_length=32, primary_key=True)
     counter: str = Field(max_length=16)
@@ -165,3 +231,25 @@ class ApiToken(SQLModel, table=True):
     role: str = Field(max_length=16)  # viewer | admin
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to the dashboard. The password is kept only as an Argon2id hash."""
+
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16)  # viewer | admin
+    password_hash: str = Field(max_length=200)
+    disabled: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random value; only its SHA-256 is stored."""
+
+    __tablename__ = "web_session"
+    id_sha256: str = Field(max_length=64, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,41 +1,355 @@
-"""Satisfaction figures of a counter over local days, from the rollup table."""
+"""Satisfaction figures, from the rollup tables only (never a scan of the press table).
+
+A range of local days is read as whole calendar months from `rollup_month` plus the days at its edges
+from `rollup_day`, so a year costs about 12 rows per group and level; day and ISO-week buckets read
+`rollup_day`; the hour-by-weekday grid reads `rollup_hour`. The rollups are written in the same
+transaction as the presses (`add_to_rollups`, called by collector.store) and can be rebuilt from the
+press table (`rebuild_rollups`, run by migration 0002).
+
+Figures: counts per level (levels of different scales with the same key add up: "satisfied" is
+"Hài lòng" on every scale), the satisfaction rate (share of ratings at or above the scale's
+satisfied_from, 0..1) and the index (mean of levels mapped evenly onto 0..100 per scale).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections import Counter as Tally
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
-from collector.models import Rollup
+from collector.clock import zone
+from collector.models import Counter, Department, Officer, Rollup, RollupDay, RollupHour, RollupMonth
 from schemas.contract import scales
+
+GROUPS = ("counter", "department", "officer", "site")
+BUCKETS = ("day", "week", "month", "quarter", "year")
+INCLUDABLE = ("suppressed", "test")
+# Report columns, best first, as provincial reports print them.
+KEY_ORDER = ("very_satisfied", "satisfied", "neutral", "unsatisfied", "very_unsatisfied")
+NOBODY = 0  # officer_id / department_id in the rollups when there is none
+
+Counts = Tally[tuple[str, int]]  # (scale, level) -> count
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def level_labels() -> dict[str, tuple[str, str]]:
+    """key -> (vi, en) over every scale."""
+    labels: dict[str, tuple[str, str]] = {}
+    for name, definition in scales().items():
+        if name == "comment":
+            continue
+        for level in definition["levels"]:
+            labels.setdefault(level["key"], (level["vi"], level["en"]))
+    return labels
+
+
+def ordered_keys(keys: Iterable[str]) -> list[str]:
+    present = set(keys)
+    return [k for k in KEY_ORDER if k in present] + sorted(present - set(KEY_ORDER))
+
+
+def scale_keys(scale_names: Iterable[str]) -> list[str]:
+    return ordered_keys(level["key"] for name in scale_names for level in scales()[name]["levels"])
+
+
+def figures(counts: Mapping[tuple[str, int], int], keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate, index."""
+    by_key: Tally[str] = Tally()
+    total = satisfied = 0
+    points = 0.0
+    for (scale, level), count in counts.items():
+        definition = scales().get(scale)
+        if not count or definition is None or not 0 <= level < len(definition["levels"]):
+            continue
+        top = len(definition["levels"]) - 1
+        by_key[definition["levels"][level]["key"]] += count
+        total += count
+        if level >= definition["satisfied_from"]:
+            satisfied += count
+        points += count * 100.0 * level / top
+    labels = level_labels()
+    shown = ordered_keys(set(keys or ()) | {k for k, n in by_key.items() if n})
+    return {
+        "total": total,
+        "levels": [
+            {"key": key, "label_vi": labels.get(key, (key, key))[0], "label_en": labels.get(key, (key, key))[1],
+             "count": by_key.get(key, 0), "share": round(by_key.get(key, 0) / total, 4) if total else None}
+            for key in shown
+        ],
+        "satisfied": satisfied,
+        "satisfaction_rate": round(satisfied / total, 4) if total else None,
+        "index": round(points / total, 1) if total else None,
+    }
+
+
+def change(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+    """Differences against the previous period: ratings, rate (0..1, not percent) and index points."""
+
+    def delta(name: str) -> float | None:
+        if now[name] is None or before[name] is None:
+            return None
+        return round(now[name] - before[name], 4)
+
+    return {"total": now["total"] - before["total"], "satisfaction_rate": delta("satisfaction_rate"),
+            "index": delta("index")}
+
+
+# --- periods --------------------------------------------------------------------------------------
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_end(day: date) -> date:
+    return next_month(day) - timedelta(days=1)
+
+
+def bucket(day: date, by: str) -> tuple[str, date, date]:
+    """The bucket of a local day: (label, first day, last day)."""
+    if by == "day":
+        return day.isoformat(), day, day
+    if by == "week":
+        year, week, weekday = day.isocalendar()
+        monday = day - timedelta(days=weekday - 1)
+        return f"{year}-W{week:02d}", monday, monday + timedelta(days=6)
+    if by == "month":
+        return f"{day:%Y-%m}", month_start(day), month_end(day)
+    if by == "quarter":
+        quarter = (day.month - 1) // 3 + 1
+        first = date(day.year, 3 * quarter - 2, 1)
+        return f"{day.year}-Q{quarter}", first, month_end(date(day.year, 3 * quarter, 1))
+    if by == "year":
+        return str(day.year), date(day.year, 1, 1), date(day.year, 12, 31)
+    raise ValueError(f"unknown bucket {by!r}")
+
+
+def parse_period(text: str) -> tuple[str, date, date]:
+    """'2026-W48' (ISO week), '2026-11' (month), '2026-Q4', '2026' or '2026-11-03' -> (kind, first, last)."""
+    text = text.strip()
+    try:
+        if "-W" in text:
+            year, week = text.split("-W")
+            monday = date.fromisocalendar(int(year), int(week), 1)
+            return "week", monday, monday + timedelta(days=6)
+        if "-Q" in text:
+            year, quarter = text.split("-Q")
+            if not 1 <= int(quarter) <= 4:
+                raise ValueError
+            _, first, last = bucket(date(int(year), 3 * int(quarter), 1), "quarter")
+            return "quarter", first, last
+        parts = text.split("-")
+        if len(parts) == 1 and len(text) == 4:
+            return "year", date(int(text), 1, 1), date(int(text), 12, 31)
+        if len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2:
+            first = date(int(parts[0]), int(parts[1]), 1)
+            return "month", first, month_end(first)
+        day = date.fromisoformat(text)
+        return "day", day, day
+    except ValueError:
+        raise ValueError(
+            f"period {text!r} is not a week (2026-W48), month (2026-11), quarter (2026-Q4), year (2026) or day"
+        ) from None
+
+
+def previous_range(first: date, last: date) -> tuple[date, date]:
+    """The period of the same length just before; a whole month's is the previous whole month."""
+    if first.day == 1 and last == month_end(last):
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        start = first
+        for _ in range(months):
+            start = month_start(start - timedelta(days=1))
+        return start, first - timedelta(days=1)
+    length = (last - first).days + 1
+    return first - timedelta(days=length), first - timedelta(days=1)
+
+
+# --- reading the rollups -------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    """Which presses count. None means no restriction; ids are registry ids (0 = none)."""
+
+    counters: list[str] | None = None
+    department_ids: list[int] | None = None
+    officer_ids: list[int] | None = None
+    include: frozenset[str] = field(default_factory=frozenset)
+
+
+def _segments(first: date, last: date, by: str | None) -> list[tuple[Any, date, date]]:
+    """Split [first, last] into edge days (rollup_day) and whole months (rollup_month)."""
+    if by in ("day", "week"):
+        return [(RollupDay, first, last)]
+    whole_first = first if first.day == 1 else next_month(first)
+    whole_last = month_start(last) if last == month_end(last) else month_start(month_start(last) - timedelta(days=1))
+    if whole_first > whole_last:
+        return [(RollupDay, first, last)]
+    segments: list[tuple[Any, date, date]] = []
+    if first < whole_first:
+        segments.append((RollupDay, first, whole_first - timedelta(days=1)))
+    segments.append((RollupMonth, whole_first, whole_last))
+    if month_end(whole_last) < last:
+        segments.append((RollupDay, month_end(whole_last) + timedelta(days=1), last))
+    return segments
+
+
+def _group_columns(table: Any, group: str | None) -> list[Any]:
+    """Group "department,officer" gives (department id, officer id) keys: the report's rows."""
+    columns = []
+    for name in (group or "").split(","):
+        if name == "counter":
+            columns.append(table.counter)
+        elif name == "officer":
+            columns.append(table.officer_id)
+        elif name in ("department", "site"):  # a site through its departments
+            columns.append(table.department_id)
+        elif name:
+            raise ValueError(f"unknown group {name!r}")
+    return columns
+
+
+def _filtered(query: Any, table: Any, filters: Filters) -> Any:
+    if filters.counters is not None:
+        query = query.where(col(table.counter).in_(filters.counters))
+    if filters.department_ids is not None:
+        query = query.where(col(table.department_id).in_(filters.department_ids))
+    if filters.officer_ids is not None:
+        query = query.where(col(table.officer_id).in_(filters.officer_ids))
+    if "suppressed" not in filters.include:
+        query = query.where(table.suppressed == False)  # noqa: E712
+    if "test" not in filters.include:
+        query = query.where(table.test == False)  # noqa: E712
+    return query
+
+
+def tally(
+    session: Session, *, first: date, last: date, group: str | None, by: str | None, filters: Filters,
+    sites: Mapping[int, str | None] | None = None,
+) -> dict[tuple[Any, str | None], Counts]:
+    """(group key, bucket label) -> counts per (scale, level). Group keys: counter code, officer id,
+    department id, or site name (sites maps department id -> site)."""
+    result: dict[tuple[Any, str | None], Counts] = {}
+    for table, lo, hi in _segments(first, last, by):
+        time_column = table.month if table is RollupMonth else table.day
+        group_columns = _group_columns(table, group)
+        columns = group_columns + ([time_column] if by else [])
+        query = select(*columns, table.scale, table.level, func.sum(table.count)).where(
+            time_column >= lo, time_column <= hi
+        )
+        query = _filtered(query, table, filters).group_by(*columns, table.scale, table.level)
+        for row in session.exec(query).all():
+            values = list(row)
+            key: Any = tuple(values.pop(0) for _ in group_columns) if group_columns else None
+            if key is not None and len(key) == 1:
+                key = key[0]
+            if group == "site":
+                key = (sites or {}).get(key)
+            label = bucket(values.pop(0), by)[0] if by else None
+            scale, level, count = values
+            result.setdefault((key, label), Tally())[(scale, int(level))] += int(count)
+    return result
+
+
+def grid(session: Session, *, first: date, last: date, filters: Filters) -> dict[tuple[int, int], Counts]:
+    """(ISO weekday 1..7, local hour 0..23) -> counts per (scale, level)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        weekday = sa.cast(func.strftime("%w", RollupHour.day), sa.Integer)
+    else:
+        weekday = sa.cast(sa.extract("dow", RollupHour.day), sa.Integer)
+    query = select(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level, func.sum(RollupHour.count)).where(
+        col(RollupHour.day) >= first, col(RollupHour.day) <= last
+    )
+    if filters.counters is not None:
+        query = query.where(col(RollupHour.counter).in_(filters.counters))
+    if filters.department_ids is not None:
+        query = query.where(col(RollupHour.department_id).in_(filters.department_ids))
+    if "suppressed" not in filters.include:
+        query = query.where(RollupHour.suppressed == False)  # noqa: E712
+    if "test" not in filters.include:
+        query = query.where(RollupHour.test == False)  # noqa: E712
+    query = query.group_by(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level)
+    cells: dict[tuple[int, int], Counts] = {}
+    for dow, hour, scale, level, count in session.exec(query).all():
+        iso = 7 if int(dow) == 0 else int(dow)  # both databases count 0 = Sunday
+        cells.setdefault((iso, int(hour)), Tally())[(scale, int(level))] += int(count)
+    return cells
+
+
+# --- the registry's names -------------------------------------------------------------------------
+
+
+@dataclass
+class Names:
+    counters: dict[str, Counter]
+    departments: dict[int, Department]
+    officers: dict[int, Officer]
+
+    @classmethod
+    def load(cls, session: Session) -> Names:
+        return cls(
+            {c.code: c for c in session.exec(select(Counter)).all()},
+            {d.id: d for d in session.exec(select(Department)).all() if d.id is not None},
+            {o.id: o for o in session.exec(select(Officer)).all() if o.id is not None},
+        )
+
+    def sites(self) -> dict[int, str | None]:
+        return {i: d.site for i, d in self.departments.items()}
+
+    def describe(self, group: str, key: Any) -> dict[str, Any]:
+        """code, name and (for counters and officers) department code of a group key."""
+        if group == "counter":
+            counter = self.counters.get(key)
+            department = self.departments.get(counter.department_id) if counter else None
+            return {"code": key, "name": counter.name if counter else key,
+                    "department": department.code if department else None}
+        if group == "officer":
+            officer = self.officers.get(key)
+            department = self.departments.get(officer.department_id or NOBODY) if officer else None
+            return {"code": officer.code if officer else None, "name": officer.name if officer else None,
+                    "department": department.code if department else None}
+        if group == "department":
+            dept = self.departments.get(key)
+            return {"code": dept.code if dept else None, "name": dept.name if dept else None}
+        return {"code": key, "name": key}
+
+
+# --- the old per-counter figure (kept for API compatibility) --------------------------------------
 
 
 def satisfaction(
     session: Session, *, counter: str, scale: str, first: date, last: date, include: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """Counts per level, satisfaction rate (share of ratings at or above the scale's satisfied_from,
-    0..1) and index (mean of levels mapped evenly onto 0..100). Suppressed and test presses are left
-    out unless named in include. Presses of another scale than the counter's (a box swapped for one
-    set up differently) are listed after the counter's own levels and counted in every figure."""
+    """Counts per level of the counter's own scale (other scales' presses listed after them) from
+    `rollup`, satisfaction rate and index."""
     query = (
         select(Rollup.scale, Rollup.level, func.sum(Rollup.count))
         .where(Rollup.counter == counter, col(Rollup.day) >= first, col(Rollup.day) <= last)
         .group_by(col(Rollup.scale), col(Rollup.level))
     )
     if "suppressed" not in include:
-        query = query.where(Rollup.suppressed == False)
+        query = query.where(Rollup.suppressed == False)  # noqa: E712
     if "test" not in include:
-        query = query.where(Rollup.test == False)
+        query = query.where(Rollup.test == False)  # noqa: E712
     counts = {(s, int(lvl)): int(n) for s, lvl, n in session.exec(query).all()}
 
     shown = [scale] + sorted({s for s, _ in counts} - {scale})
     levels = []
-    total = satisfied = 0
-    points = 0.0
     for name in shown:
         definition = scales()[name]
-        top = len(definition["levels"]) - 1
         for index, level in enumerate(definition["levels"]):
             count = counts.get((name, index), 0)
             if name != scale and count == 0:
@@ -44,19 +358,121 @@ def satisfaction(
                 {"scale": name, "level": index, "key": level["key"], "label_vi": level["vi"],
                  "label_en": level["en"], "count": count}
             )
-            total += count
-            if index >= definition["satisfied_from"]:
-                satisfied += count
-            points += count * 100.0 * index / top
+    summary = figures(counts)
     return {
         "counter": counter,
         "from": first.isoformat(),
         "to": last.isoformat(),
         "scale": scale,
         "include": sorted(include),
-        "total": total,
+        "total": summary["total"],
         "levels": levels,
-        "satisfied": satisfied,
-        "satisfaction_rate": round(satisfied / total, 4) if total else None,
-        "index": round(points / total, 1) if total else None,
+        "satisfied": summary["satisfied"],
+        "satisfaction_rate": summary["satisfaction_rate"],
+        "index": summary["index"],
     }
+
+
+# --- keeping the rollups --------------------------------------------------------------------------
+
+
+def _insert(session: Session, table: Any) -> Any:
+    return (sqlite if session.get_bind().dialect.name == "sqlite" else postgresql).insert(table)
+
+
+def add_to_rollups(session: Session, new_presses: Sequence[Mapping[str, Any]], tz_name: str) -> None:
+    """Count newly inserted presses (dicts with the press columns) into rollup_day, rollup_month and
+    rollup_hour, in the caller's transaction."""
+    if not new_presses:
+        return
+    tz = zone(tz_name)
+    flags = ("scale", "level", "suppressed", "test")
+    per_day: Tally[tuple[Any, ...]] = Tally()
+    per_month: Tally[tuple[Any, ...]] = Tally()
+    per_hour: Tally[tuple[Any, ...]] = Tally()
+    for row in new_presses:
+        who = (row["counter"], row["officer_id"] or NOBODY, row["department_id"] or NOBODY)
+        rest = tuple(row[name] for name in flags)
+        per_day[(row["day"], *who, *rest)] += 1
+        per_month[(month_start(row["day"]), *who, *rest)] += 1
+        hour = row["pressed_at"].astimezone(tz).hour
+        per_hour[(row["day"], hour, row["counter"], row["department_id"] or NOBODY, *rest)] += 1
+    keyed = ("counter", "officer_id", "department_id", *flags)
+    for table, names, counts in (
+        (RollupDay, ("day", *keyed), per_day),
+        (RollupMonth, ("month", *keyed), per_month),
+        (RollupHour, ("day", "hour", "counter", "department_id", *flags), per_hour),
+    ):
+        # One statement may not touch a row twice on PostgreSQL: the tally has added up the batch.
+        values = [dict(zip(names, key), count=count) for key, count in sorted(counts.items(), key=str)]
+        statement = _insert(session, table).values(values)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(names), set_={"count": table.count + statement.excluded["count"]}
+            )
+        )
+
+
+def fixed_offset_seconds(tz_name: str) -> int | None:
+    """The zone's UTC offset if it has been the same since 1980 (Asia/Ho_Chi_Minh: +7 h), else None."""
+    tz = zone(tz_name)
+    offsets = {
+        datetime(year, month, 15, tzinfo=UTC).astimezone(tz).utcoffset()
+        for year in range(1980, datetime.now(UTC).year + 2)
+        for month in (1, 7)
+    }
+    if len(offsets) != 1:
+        return None
+    only = offsets.pop()
+    return int(only.total_seconds()) if only is not None else None
+
+
+def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
+    """Recount rollup_day, rollup_month and rollup_hour from the press table, in SQL."""
+    dialect = connection.dialect.name
+    for table in ("rollup_hour", "rollup_month", "rollup_day"):
+        connection.execute(sa.text(f"DELETE FROM {table}"))
+    connection.execute(sa.text(
+        "INSERT INTO rollup_day (day, counter, officer_id, department_id, scale, level, suppressed, test, count) "
+        "SELECT day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, level, suppressed, test, "
+        "COUNT(*) FROM press GROUP BY day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, "
+        "level, suppressed, test"
+    ))
+    month = "date(day, 'start of month')" if dialect == "sqlite" else "CAST(date_trunc('month', day) AS DATE)"
+    connection.execute(sa.text(
+        "INSERT INTO rollup_month (month, counter, officer_id, department_id, scale, level, suppressed, test, count) "
+        f"SELECT {month}, counter, officer_id, department_id, scale, level, suppressed, test, SUM(count) "
+        f"FROM rollup_day GROUP BY {month}, counter, officer_id, department_id, scale, level, suppressed, test"
+    ))
+    offset = fixed_offset_seconds(tz_name)
+    if dialect == "postgresql":
+        hour = "CAST(EXTRACT(HOUR FROM pressed_at AT TIME ZONE :tz) AS SMALLINT)"
+    elif offset is not None:
+        hour = f"CAST(strftime('%H', pressed_at, '{offset:+d} seconds') AS INTEGER)"
+    else:
+        _rebuild_hours_in_python(connection, tz_name)
+        return
+    connection.execute(sa.text(
+        "INSERT INTO rollup_hour (day, hour, counter, department_id, scale, level, suppressed, test, count) "
+        f"SELECT day, {hour}, counter, COALESCE(department_id, 0), scale, level, suppressed, test, COUNT(*) "
+        f"FROM press GROUP BY day, {hour}, counter, COALESCE(department_id, 0), scale, level, suppressed, test"
+    ), {"tz": tz_name})
+
+
+def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:
+    from collector.models import Press, UTCDateTime
+
+    tz = zone(tz_name)
+    counts: Tally[tuple[Any, ...]] = Tally()
+    columns = [Press.day, Press.pressed_at, Press.counter, Press.department_id, Press.scale, Press.level,
+               Press.suppressed, Press.test]
+    decode = UTCDateTime().process_result_value
+    for day, pressed_at, counter, dept, scale, level, suppressed, test in connection.execute(
+        sa.select(*columns)
+    ):
+        moment = decode(pressed_at, connection.dialect) if isinstance(pressed_at, datetime) else pressed_at
+        assert moment is not None
+        counts[(day, moment.astimezone(tz).hour, counter, dept or NOBODY, scale, level, suppressed, test)] += 1
+    names = ("day", "hour", "counter", "department_id", "scale", "level", "suppressed", "test")
+    if counts:
+        connection.execute(sa.insert(RollupHour), [dict(zip(names, k), count=n) for k, n in counts.items()])

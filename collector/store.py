@@ -17,6 +17,7 @@ from collector.clock import from_utc_ms, local_day
 from collector.messages import REJECTED_PAYLOAD_MAX, Checked, Rejection
 from collector.models import Counter as CounterRow
 from collector.models import CounterBox, CounterOfficer, Device, Press, RejectedMessage, Rollup
+from collector.satisfaction import add_to_rollups
 
 
 @dataclass
@@ -140,7 +141,9 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         new_keys = {(box, seq) for box, seq in inserted}
         result.stored = len(new_keys)
         result.duplicates += len(presses) - len(new_keys)
-        _add_to_rollups(session, [row for row in presses if (row["box"], row["seq"]) in new_keys])
+        new_rows = [row for row in presses if (row["box"], row["seq"]) in new_keys]
+        _add_to_rollups(session, new_rows)
+        add_to_rollups(session, new_rows, tz_name)  # the supervisors' rollups, same transaction
 
     for item in device_updates:
         _update_device(session, item)

@@ -1,4 +1,4 @@
-# The ESP32 board: the only firmware module that touches machine, network, esp32 and ntptime.
+# The ESP32 board: the only firmware module that touches machine, network and esp32.
 # Everything else is plain MicroPython. The simulator ships its own board.py with the same
 # functions (simulator/board/board.py), so the rest of the firmware runs unchanged on the host.
 #
@@ -6,8 +6,6 @@
 
 import machine
 import network
-import ntptime
-import time
 
 FLASH_ROOT = "/"  # LittleFS is mounted at / on the ESP32
 
@@ -79,19 +77,6 @@ def wifi_connected():
 def wifi_rssi():
     try:
         return _wlan.status("rssi") if _wlan is not None and _wlan.isconnected() else None
-    except Exception:
-        return None
-
-
-def ntp_utc_ms(host):
-    """UTC ms from NTP, or None. Blocks for at most about one second."""
-    try:
-        ntptime.host = host
-        ntptime.timeout = 1
-        seconds = ntptime.time()
-        if time.gmtime(0)[0] == 2000:  # firmware older than 1.22 counts from 2000
-            seconds += 946684800
-        return seconds * 1000
     except Exception:
         return None
 

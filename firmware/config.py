@@ -9,7 +9,9 @@ SCALES = {"sat2": 2, "vn3": 3, "smiley4": 4}
 TIMING_DEFAULTS = {
     "debounce_ms": 50, "poll_ms": 5, "lockout_ms": 4000, "stuck_ms": 10000,
     "heartbeat_s": 60, "keepalive_s": 30, "watchdog_ms": 10000, "clock_wait_s": 0,
+    "ack_timeout_s": 5, "backoff_max_s": 60,
 }
+NTP_PORT = 123
 # Used to blink an error code when the config itself cannot tell which pins to use.
 DEFAULT_PINS = {"buttons": [12, 14], "led_feedback": 2, "led_status": 4, "buzzer": None}
 
@@ -122,7 +124,11 @@ def validate(cfg):
     # (and Mosquitto still PUBACKs refused QoS 1 publishes, so they would vanish silently).
     _need(broker["username"] == cfg["box"], E_NETWORK, "broker.username must equal box")
     ntp = cfg.get("ntp")
-    _need(ntp is None or (isinstance(ntp, str) and ntp != ""), E_NETWORK, "ntp: host name or null")
+    if ntp is not None:
+        try:
+            ntp_server(ntp)
+        except ValueError as e:
+            raise ConfigError(E_NETWORK, str(e))
     cfg["ntp"] = ntp
 
     timings = cfg.get("timings", {})
@@ -140,8 +146,27 @@ def validate(cfg):
     _need(merged["heartbeat_s"] >= 5, E_TIMINGS, "timings.heartbeat_s: >= 5")
     _need(5 <= merged["keepalive_s"] <= 600, E_TIMINGS, "timings.keepalive_s: 5..600")
     _need(2000 <= merged["watchdog_ms"] <= 60000, E_TIMINGS, "timings.watchdog_ms: 2000..60000")
+    # Bounded so that a publish with its resends stays well inside the network stall limit.
+    _need(1 <= merged["ack_timeout_s"] <= 20, E_TIMINGS, "timings.ack_timeout_s: 1..20")
+    _need(1 <= merged["backoff_max_s"] <= 600, E_TIMINGS, "timings.backoff_max_s: 1..600")
     cfg["timings"] = merged
     return cfg
+
+
+def ntp_server(text):
+    """config "ntp": 'host' or 'host:port' -> (host, port); raises ValueError."""
+    if not isinstance(text, str) or text == "":
+        raise ValueError("ntp: host name, host:port or null")
+    host, port = text, NTP_PORT
+    i = text.rfind(":")
+    if i >= 0:
+        host, digits = text[:i], text[i + 1:]
+        port = int(digits) if digits.isdigit() else 0
+        if not 0 < port < 65536:
+            raise ValueError("ntp: port 1..65535")
+    if host == "" or " " in host or ":" in host:
+        raise ValueError("ntp: host name, host:port or null")
+    return host, port
 
 
 def load(path):

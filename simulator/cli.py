@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from simulator.box import BoxError, VirtualBox, make_config
-from simulator.fleet import Fleet, FleetError, check_broker, reload_broker
+from simulator.fleet import ExternalBroker, Fleet, FleetError, check_broker, reload_broker
 from simulator.traffic import ScenarioError, load_scenario
 
 app = typer.Typer(help="Virtual rating boxes: the real firmware on the MicroPython unix port.",
@@ -40,7 +40,7 @@ def box(
     workdir: Path | None = typer.Option(None, help="keep the box's flash here (default: a temporary folder)"),
     no_ntp: bool = typer.Option(False, help="a box without NTP (it waits for the collector's clock beacon)"),
 ) -> None:
-    """One box, interactive: type 0/1 (press a button), t (self-test), w (Wi-Fi toggle), q (quit)."""
+    """One box, interactive: 0/1 press a button, t self-test, w Wi-Fi, n NTP, p power cut, h freeze, q quit."""
     import re
 
     if not re.fullmatch(r"box-[a-z0-9][a-z0-9-]{0,27}", box_id):
@@ -56,7 +56,7 @@ def box(
     if not reload_broker(broker_dir):
         typer.echo("warning: no Mosquitto runs that broker folder here; reload it yourself (SIGHUP)", err=True)
     cfg = make_config(box_id, counter, password=password, broker_host=broker_host, broker_port=broker_port,
-                      ntp=None if no_ntp else "pool.ntp.org")
+                      ntp=None if no_ntp else "sim")
     vbox = VirtualBox(cfg, workdir or Path(tempfile.mkdtemp(prefix=f"{box_id}-")), repl_port=repl_port,
                       ntp=not no_ntp, echo=lambda b, line: typer.echo(f"[{b}] {line}"))
     try:
@@ -65,7 +65,7 @@ def box(
         _fail(str(e))
     typer.echo(f"{box_id} runs (flash {vbox.image}); console: mpremote connect socket://127.0.0.1:{vbox.repl_port} "
                "resume repl")
-    wifi = True
+    wifi = ntp_on = True
     try:
         while True:
             cmd = input().strip()
@@ -79,10 +79,20 @@ def box(
                 wifi = not wifi
                 vbox.wifi(wifi)
                 typer.echo(f"  wifi {'up' if wifi else 'down'}")
+            elif cmd == "n":
+                ntp_on = not ntp_on
+                vbox.ntp(ntp_on)
+                typer.echo(f"  NTP {'answers' if ntp_on else 'silent'}")
+            elif cmd == "p":
+                vbox.power_cut(off_s=1.0)
+                typer.echo("  power cut; back in 1 s")
+            elif cmd == "h":
+                vbox.hang()
+                typer.echo("  firmware frozen; the watchdog will reset the box")
             elif cmd == "q":
                 break
             elif cmd:
-                typer.echo("  0/1 press, t self-test, w toggle Wi-Fi, q quit")
+                typer.echo("  0/1 press, t self-test, w toggle Wi-Fi, n toggle NTP, p power cut, h freeze, q quit")
     except (EOFError, KeyboardInterrupt, TimeoutError):
         pass
     finally:
@@ -103,15 +113,25 @@ def fleet(
     token: str | None = typer.Option(None, envvar="RATING_API_TOKEN", help="API token (or RATING_API_TOKEN)"),
     workdir: Path | None = typer.Option(None, help="keep the boxes' flash and credentials here"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    fault: list[str] = typer.Option([], help="add a fault to the scenario's timeline: KIND@AT[,key=value...], "
+                                    "e.g. wifi@30,for_s=20,boxes=all  power_cut@10-50,boxes=random  "
+                                    "broker@60,for_s=15  stuck@5,boxes=box-03,for_s=12  mash@8,presses=6  "
+                                    "no_ntp@0,boxes=box-02  hang@20,boxes=random"),
+    light: bool = typer.Option(False, "--light", help="light mode: every box's firmware in this one process"),
+    mpy: bool = typer.Option(True, "--mpy/--py", help="full boxes run the compiled .mpy release (default) or .py"),
 ) -> None:
-    """N boxes playing a scenario against a running broker; prints the acceptance report."""
+    """N boxes playing a scenario (and its faults) against a running broker; prints the acceptance
+    report. Exit code 1 when a press the citizen saw is missing, doubled or invented."""
     try:
-        sc = load_scenario(scenario, day_minutes=speed, boxes=boxes)
+        sc = load_scenario(scenario, day_minutes=speed, boxes=boxes, faults_extra=[parse_fault_option(f) for f in fault])
         check_broker(broker_host, broker_port)
     except (ScenarioError, FleetError) as e:
         _fail(str(e))
+    control = ExternalBroker(broker_dir, broker_host, broker_port) if any(f.fault == "broker" for f in sc.faults) \
+        else None
     fl = Fleet(broker_dir, scenario=sc, broker_host=broker_host, broker_port=broker_port, seed=seed,
-               workdir=workdir, collector_url=collector_url, token=token)
+               workdir=workdir, collector_url=collector_url, token=token, light=light, mpy=mpy,
+               broker_control=control)
     signal.signal(signal.SIGTERM, lambda *a: fl._stop.set())
     try:
         t = time.time()
@@ -128,6 +148,37 @@ def fleet(
     finally:
         fl.stop()
     typer.echo(json.dumps(rep.as_dict(), indent=2, default=str) if as_json else rep.text())
+    if rep.stored is not None and not rep.ok:
+        raise typer.Exit(1)
+
+
+def parse_fault_option(text: str) -> dict[str, object]:
+    """KIND@AT[,key=value...] -> a scenario fault entry (checked later like one from a file)."""
+    head, _, rest = text.partition(",")
+    kind, at_sep, at = head.partition("@")
+    if not at_sep:
+        raise ScenarioError(f"--fault {text!r}: expected KIND@AT[,key=value...], e.g. wifi@30,for_s=20")
+    entry: dict[str, object] = {"fault": kind, "at": _number_or_range(at, text)}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ScenarioError(f"--fault {text!r}: {item!r} is not key=value")
+        if key == "boxes":
+            entry[key] = value.split("+") if "+" in value else value
+        else:
+            entry[key] = _number_or_range(value, text)
+    return entry
+
+
+def _number_or_range(value: str, text: str) -> object:
+    try:
+        if "-" in value.lstrip("-"):
+            lo, hi = value.split("-", 1)
+            return [float(lo), float(hi)]
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    except ValueError:
+        raise ScenarioError(f"--fault {text!r}: {value!r} is not a number (or LO-HI)") from None
 
 
 

@@ -37,7 +37,7 @@ def _range_pair(lo: float, hi: float):  # type: ignore[no-untyped-def]
 SCHEMA: dict[str, tuple[Any, Any, Any, str]] = {
     "name": (str, "unnamed", lambda v: bool(v), "a non-empty name"),
     "description": (str, "", lambda v: True, "text"),
-    "boxes": (int, 60, lambda v: 1 <= v <= 500, "1..500"),
+    "boxes": (int, 60, lambda v: 1 <= v <= 5000, "1..5000 (more than ~100 full boxes needs light mode)"),
     "days": (int, 1, lambda v: 1 <= v <= 30, "1..30 working days"),
     "start_date": (str, "2026-11-30", None, "a date YYYY-MM-DD"),
     "day_minutes": ((int, float), 10, lambda v: 0.5 <= v <= 24 * 60, "0.5..1440 real minutes per working day"),
@@ -54,7 +54,92 @@ SCHEMA: dict[str, tuple[Any, Any, Any, str]] = {
     "weekdays": (list, [0, 1, 2, 3, 4], lambda v: v and all(isinstance(d, int) and 0 <= d <= 6 for d in v),
                  "day numbers 0 (Monday)..6"),
     "ntp": (bool, True, lambda v: True, "true or false: boxes have NTP"),
+    "faults": (list, [], None, "a list of faults (see FAULTS)"),
 }
+
+# Faults a scenario's "faults" timeline may hold: kind -> (extra keys: (type, check, meaning)).
+# Every fault has "at" (real seconds from the start, or [lo, hi]: a random instant in between,
+# drawn from the run's seed) and, except "broker", "boxes": "all", "random" (one box drawn from
+# the seed), a box id or a list of box ids.
+_SECONDS = ((int, float), lambda v: 0 < v <= 24 * 3600, "seconds > 0")
+FAULTS: dict[str, dict[str, tuple[Any, Any, str]]] = {
+    "wifi": {"for_s": _SECONDS},                       # Wi-Fi outage, then it returns
+    "broker": {"for_s": _SECONDS},                     # broker stopped, restarted after for_s
+    "power_cut": {"off_s": ((int, float), lambda v: 0 <= v <= 3600, "0..3600 s without power")},
+    "stuck": {"for_s": _SECONDS, "button": (int, lambda v: 0 <= v <= 3, "a button index 0..3")},
+    "mash": {"presses": (int, lambda v: 2 <= v <= 50, "2..50 presses in a row"),
+             "button": (int, lambda v: 0 <= v <= 3, "a button index 0..3")},
+    "no_ntp": {"for_s": _SECONDS},                     # NTP unreachable (for ever without for_s)
+    "hang": {},                                        # firmware freezes: the watchdog resets it
+}
+FAULT_DEFAULTS = {"button": 0, "presses": 5, "off_s": 1.0}
+
+
+@dataclass
+class Fault:
+    at: float | list[float]
+    fault: str
+    boxes: str | list[str] = "all"
+    for_s: float | None = None
+    off_s: float = 1.0
+    button: int = 0
+    presses: int = 5
+
+    def when(self, rng: random.Random) -> float:
+        return rng.uniform(*self.at) if isinstance(self.at, list) else float(self.at)
+
+
+def box_name(i: int, n: int) -> str:
+    """The fleet's box ids: box-01 .. box-60 (wider for fleets over 99)."""
+    return f"box-{i + 1:0{max(2, len(str(n)))}d}"
+
+
+def parse_faults(items: Any, source: str, n_boxes: int, real_seconds: float) -> list[Fault]:
+    if not isinstance(items, list):
+        raise ScenarioError(f"{source}: faults must be a list of objects")
+    names = {box_name(i, n_boxes) for i in range(n_boxes)}
+    out: list[Fault] = []
+    for i, item in enumerate(items):
+        where = f"{source}: faults[{i}]"
+        if not isinstance(item, dict) or item.get("fault") not in FAULTS:
+            raise ScenarioError(f"{where}: needs \"fault\": one of {', '.join(FAULTS)}")
+        kind = item["fault"]
+        extra = FAULTS[kind]
+        allowed = {"at", "fault", *extra} | (set() if kind == "broker" else {"boxes"})
+        unknown = sorted(set(item) - allowed)
+        if unknown:
+            raise ScenarioError(f"{where}: unknown key(s) {', '.join(unknown)} for a {kind} fault; "
+                                f"known: {', '.join(sorted(allowed))}")
+        at = item.get("at")
+        ok_at = (isinstance(at, (int, float)) and not isinstance(at, bool) and 0 <= at <= real_seconds) or (
+            _range_pair(0, real_seconds)(at))
+        if not ok_at:
+            raise ScenarioError(f"{where}: at = {at!r} is impossible; expected seconds (or [lo, hi]) within "
+                                f"the run's 0..{real_seconds:g} s")
+        values: dict[str, Any] = {}
+        for key, (kind_t, check, meaning) in extra.items():
+            if key not in item:
+                if key == "for_s" and kind != "no_ntp":
+                    raise ScenarioError(f"{where}: a {kind} fault needs for_s ({meaning})")
+                continue
+            v = item[key]
+            if not isinstance(v, kind_t) or isinstance(v, bool) or not check(v):
+                raise ScenarioError(f"{where}: {key} = {v!r} is impossible; expected {meaning}")
+            values[key] = v
+        boxes = item.get("boxes", "all")
+        if kind != "broker":
+            listed = [boxes] if isinstance(boxes, str) and boxes not in ("all", "random") else boxes
+            if isinstance(listed, list):
+                bad = [b for b in listed if b not in names]
+                if bad or not listed:
+                    raise ScenarioError(f"{where}: boxes = {boxes!r} is impossible; expected \"all\", "
+                                        f"\"random\" or ids among {box_name(0, n_boxes)}..{box_name(n_boxes - 1, n_boxes)}")
+            elif boxes not in ("all", "random"):
+                raise ScenarioError(f"{where}: boxes = {boxes!r} is impossible; expected \"all\", \"random\", "
+                                    "a box id or a list of them")
+        out.append(Fault(at=at, fault=kind, boxes=boxes, **values))
+    return out
+
 
 
 @dataclass
@@ -77,6 +162,7 @@ class Scenario:
     office_hours: list[list[str]] = field(default_factory=lambda: [["07:30", "11:30"], ["13:30", "17:00"]])
     weekdays: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     ntp: bool = True
+    faults: list[Fault] = field(default_factory=list)
 
     @property
     def open_seconds(self) -> int:
@@ -100,10 +186,14 @@ def _hours(hours: list[list[str]]) -> list[tuple[int, int]]:
     return [(_hhmm(a), _hhmm(b)) for a, b in hours]
 
 
-def parse_scenario(data: Any, source: str = "scenario", **overrides: Any) -> Scenario:
+def parse_scenario(data: Any, source: str = "scenario", faults_extra: list[Any] | None = None,
+                   **overrides: Any) -> Scenario:
+    """faults_extra: faults added to the file's (the command line's --fault)."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: must hold a JSON object")
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    if faults_extra and isinstance(data.get("faults", []), list):
+        data["faults"] = [*data.get("faults", []), *faults_extra]
     unknown = sorted(set(data) - set(SCHEMA))
     if unknown:
         raise ScenarioError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(SCHEMA)}")
@@ -129,6 +219,7 @@ def parse_scenario(data: Any, source: str = "scenario", **overrides: Any) -> Sce
             raise ScenarioError(f"{source}: {key} = {v!r} is impossible; expected {meaning}")
         values[key] = v
     sc = Scenario(**values)
+    sc.faults = parse_faults(values["faults"], source, sc.boxes, sc.real_seconds)
     # The firmware runs in real time: a counter cannot take more presses than fit in its day.
     day_s = sc.day_minutes * 60
     need = sc.presses_per_counter_per_day * (sc.min_gap_s * (1 + sc.mash_share)) \

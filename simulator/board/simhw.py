@@ -5,7 +5,7 @@
 # Control channel: one TCP connection to the host simulator, JSON lines both ways.
 #   host -> box: {"op": "press", "b": 0, "t0": ms, "edges": [[ms, 1], [ms, 0], ...]}
 #                {"op": "wifi", "up": bool}  {"op": "ntp", "on": bool}  {"op": "rssi", "v": -60}
-#                {"op": "powercut", "after": n, "torn": bool}
+#                {"op": "powercut", "after": n, "torn": bool}  {"op": "hang"}
 #   box -> host: {"ev": "boot" | "init" | "led" | "buzzer" | "wifi_connect" | "wdt" | "feed" |
 #                 "reset" | "hello", "t": ms, ...}
 # Times are host wall-clock milliseconds (time.time_ns() on the unix port is the host clock), so
@@ -61,7 +61,7 @@ class FileBlockDevice:
     """The box's flash: a LittleFS image in a host file, with a power-cut fuse."""
 
     def __init__(self, path, block_size=4096):
-        self.f = open(path, "r+b")
+        self.f = open(path, "r+b")  # noqa: SIM115 - open for the box's life, as a flash chip
         self.f.seek(0, 2)
         self.block_size = block_size
         self.count = self.f.tell() // block_size
@@ -165,6 +165,9 @@ class Hardware:
             self.ntp_on = msg["on"]
         elif op == "rssi":
             self.rssi = msg["v"]
+        elif op == "hang":  # a firmware bug: spin without touching the board again
+            while True:
+                pass
         elif op == "powercut":
             if msg.get("after") is None:  # now
                 self.power_lost()

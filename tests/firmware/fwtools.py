@@ -8,6 +8,7 @@ import os
 import queue
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -158,30 +159,58 @@ def box_config(port: int, box: str = "box-017", **over: Any) -> dict[str, Any]:
 
 class VirtualBox:
     """The real firmware (main.py) under MicroPython with the fake board, in its own flash folder.
-    Buttons are driven through buttons.txt; stdout lines are collected for wait_line()."""
+    Buttons are driven through buttons.txt; stdout lines are collected for wait_line().
+    With watchdog=True a monitor plays the ESP32's hardware watchdog: when the firmware stops
+    feeding (wdt.txt unchanged for longer than its timeout) the process is killed and started
+    again with reset cause "watchdog". `entry` replaces `import main` (to tune module constants)."""
 
-    def __init__(self, flash: Path, config: dict[str, Any] | None):
+    def __init__(self, flash: Path, config: dict[str, Any] | None, entry: str = "import main"):
         self.flash = flash
         flash.mkdir(parents=True, exist_ok=True)
         if config is not None:
             (flash / "config.json").write_text(json.dumps(config))
+        self.entry = entry
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
+        self.watchdog_resets = 0
+        self._monitor: threading.Thread | None = None
+        self._stop_monitor = threading.Event()
 
-    def start(self) -> VirtualBox:
+    def start(self, cause: str = "power_on", watchdog: bool = False) -> VirtualBox:
         self.set_buttons(0)
+        (self.flash / "wdt.txt").unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [str(MICROPYTHON), "-c", "import main"],
+            [str(MICROPYTHON), "-c", self.entry],
             cwd=self.flash,
-            env=dict(os.environ, MICROPYPATH=MICROPYPATH),
+            env=dict(os.environ, MICROPYPATH=MICROPYPATH, FAKE_RESET_CAUSE=cause),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
         )
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        if watchdog and self._monitor is None:
+            self._stop_monitor.clear()
+            self._monitor = threading.Thread(target=self._watch, daemon=True)
+            self._monitor.start()
         return self
+
+    def _watch(self) -> None:
+        wdt = self.flash / "wdt.txt"
+        while not self._stop_monitor.wait(0.1):
+            try:
+                text, fed = wdt.read_text(), wdt.stat().st_mtime
+            except (OSError, ValueError):
+                continue  # not started yet
+            parts = text.split()
+            if len(parts) != 2 or not parts[0].isdigit():
+                continue
+            if time.time() - fed > int(parts[0]) / 1000:
+                self.lines.put("[harness] watchdog reset")
+                self.watchdog_resets += 1
+                self.kill(stop_watchdog=False)
+                self.start(cause="watchdog")
 
     def _pump(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
@@ -202,7 +231,18 @@ class VirtualBox:
             if needle in line:
                 return line
 
-    def set_buttons(self, mask: int) -> None:
+    def wait_all(self, *needles: str, timeout: float = 10) -> None:
+        """Wait until every needle was printed, in any order."""
+        left = set(needles)
+        deadline = time.monotonic() + timeout
+        while left:
+            line = self.wait_line("", max(0.01, deadline - time.monotonic()))
+            left = {n for n in left if n not in line}
+            if left and time.monotonic() > deadline:
+                raise AssertionError(f"box never printed {left}; it printed:\n" + "\n".join(self.seen))
+
+    def set_buttons(self, mask: int | str) -> None:
+        """mask: raw contacts; or "hang"/"raise" (see fakeboard/board.py)."""
         tmp = self.flash / "buttons.tmp"
         tmp.write_text(str(mask))
         os.replace(tmp, self.flash / "buttons.txt")
@@ -215,8 +255,13 @@ class VirtualBox:
         self.wait_line(f"release button={button}")
         return line
 
-    def kill(self) -> None:
+    def kill(self, stop_watchdog: bool = True) -> None:
         """Power cut: SIGKILL, no chance to say goodbye."""
+        if stop_watchdog and self._monitor is not None:
+            self._stop_monitor.set()
+            if self._monitor is not threading.current_thread():
+                self._monitor.join(5)
+            self._monitor = None
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -227,11 +272,150 @@ class VirtualBox:
 def make_box(tmp_path: Path) -> Iterator[Callable[..., VirtualBox]]:
     boxes: list[VirtualBox] = []
 
-    def make(config: dict[str, Any] | None, name: str = "box") -> VirtualBox:
-        b = VirtualBox(tmp_path / name, config)
+    def make(config: dict[str, Any] | None, name: str = "box", entry: str = "import main") -> VirtualBox:
+        b = VirtualBox(tmp_path / name, config, entry)
         boxes.append(b)
         return b
 
     yield make
     for b in boxes:
         b.kill()
+
+
+# -- network stand-ins ---------------------------------------------------------------------------
+NTP_TO_UNIX_S = 2208988800
+
+
+def _ntp_stamp(t: float) -> bytes:
+    seconds = int(t) + NTP_TO_UNIX_S
+    return struct.pack("!II", seconds, int((t - int(t)) * 2**32) & 0xFFFFFFFF)
+
+
+class SntpServer:
+    """A small SNTP server on 127.0.0.1 (UDP) answering with the host clock plus `offset_s`.
+    `answer` False makes it silent; `mode`/`stratum` let a test send a bad answer."""
+
+    def __init__(self, offset_s: float = 0.0):
+        self.offset_s = offset_s
+        self.answer = True
+        self.mode = 4
+        self.stratum = 2
+        self.requests = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self._closed = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except (TimeoutError, OSError):
+                continue
+            received = time.time() + self.offset_s
+            if len(data) < 48 or data[0] & 7 != 3:
+                continue
+            self.requests += 1
+            if not self.answer:
+                continue
+            reply = bytearray(48)
+            reply[0] = (4 << 3) | self.mode  # LI 0, version 4
+            reply[1] = self.stratum
+            reply[2] = data[2]
+            reply[3] = 0xEC
+            reply[12:16] = b"LOCL"
+            reply[16:24] = _ntp_stamp(received)
+            reply[24:32] = data[40:48]  # originate: the client's transmit timestamp, echoed
+            reply[32:40] = _ntp_stamp(received)
+            reply[40:48] = _ntp_stamp(time.time() + self.offset_s)
+            try:
+                self.sock.sendto(bytes(reply), peer)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._closed = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def sntp() -> Iterator[SntpServer]:
+    server = SntpServer()
+    yield server
+    server.close()
+
+
+class Relay:
+    """The box's Wi-Fi link to the broker: a TCP relay on 127.0.0.1 that can be cut (all open
+    connections dropped, new ones refused) and restored."""
+
+    def __init__(self, target_port: int):
+        self.target = ("127.0.0.1", target_port)
+        self.up = True
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port: int = self.listener.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            a.settimeout(None)
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def set_up(self, up: bool) -> None:
+        self.up = up
+        if not up:
+            with self.lock:
+                conns, self.conns = self.conns, []
+            for s in conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.set_up(False)
+        self.listener.close()

@@ -40,7 +40,7 @@ class RAMBlockDev:
         return 0
 
 
-class PowerCut(Exception):
+class PowerCut(BaseException):  # not an Exception: nothing in the firmware may catch it
     pass
 
 

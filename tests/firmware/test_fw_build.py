@@ -39,7 +39,9 @@ def test_main_is_trivial() -> None:
 
 
 def test_mypy_against_esp32_stubs() -> None:
-    assert (REPO / "typings" / "machine.pyi").exists(), "ESP32 stubs missing: make setup installs them into typings/"
+    assert (REPO / "typings" / "machine.pyi").exists(), (
+        "ESP32 stubs missing: make setup installs them into typings/"
+    )
     proc = subprocess.run(
         [
             str(REPO / ".venv/bin/mypy"),

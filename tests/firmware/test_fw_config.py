@@ -54,6 +54,8 @@ def test_valid_config_gets_timing_defaults() -> None:
         "keepalive_s": 30,
         "watchdog_ms": 10000,
         "clock_wait_s": 0,
+        "ack_timeout_s": 5,
+        "backoff_max_s": 60,
     }
 
 
@@ -87,6 +89,13 @@ BAD = [
     ("username is not the box", variant("broker.username", "box-018"), 7),
     ("no password", variant("broker.password", None, delete=True), 7),
     ("ntp empty", variant("ntp", ""), 7),
+    ("ntp port not a number", variant("ntp", "pool.ntp.org:ntp"), 7),
+    ("ntp port 0", variant("ntp", "127.0.0.1:0"), 7),
+    ("ntp port too big", variant("ntp", "127.0.0.1:65536"), 7),
+    ("ntp no host", variant("ntp", ":123"), 7),
+    ("ntp not a string", variant("ntp", 123), 7),
+    ("ack timeout too long", variant("timings", {"ack_timeout_s": 21}), 8),
+    ("backoff cap zero", variant("timings", {"backoff_max_s": 0}), 8),
     ("unknown timing", variant("timings", {"debounce": 50}), 8),
     ("negative timing", variant("timings", {"lockout_ms": -1}), 8),
     ("boolean timing", variant("timings", {"lockout_ms": True}), 8),
@@ -138,3 +147,13 @@ def test_bad_config_blinks_its_code_and_never_publishes(make_box, mosquitto, lis
     listener.client.loop_stop()
     assert listener.messages.empty()
     assert json.dumps(cfg["broker"]["password"]) not in "\n".join(box.seen)
+
+
+def test_ntp_server_forms() -> None:
+    res = mp_json(r"""
+import json, config
+print(json.dumps([list(config.ntp_server(s)) for s in ("pool.ntp.org", "10.0.0.1:1123", "127.0.0.1:123")]))
+""")
+    assert res == [["pool.ntp.org", 123], ["10.0.0.1", 1123], ["127.0.0.1", 123]]
+    [[status, _]] = validate_all([variant("ntp", "127.0.0.1:5123")])
+    assert status == "ok"

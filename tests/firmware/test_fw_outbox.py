@@ -100,16 +100,16 @@ while r:
     ob.ack(r[0])
     r = ob.peek()
 print(json.dumps({"pending": count, "ordered": ordered, "free_blocks": st[3],
-                  "dropped": ob.dropped, "files": sorted(os.listdir(root + "ob"))}))
+                  "refused": ob.refused, "files": sorted(os.listdir(root + "ob"))}))
 """,
         timeout=120,
     )
-    assert res["pending"] == 10000 and res["ordered"] and res["dropped"] == 0
+    assert res["pending"] == 10000 and res["ordered"] and res["refused"] == 0
     assert res["free_blocks"] >= 8, res  # room left for LittleFS's copy-on-write
     assert "s0000009985" in res["files"] and len(res["files"]) <= 4  # acked segments deleted
 
 
-def test_full_outbox_drops_oldest_segment_and_counts_it() -> None:
+def test_full_outbox_refuses_new_presses_and_keeps_every_stored_one() -> None:
     res = mp_json(
         PRELUDE
         + r"""
@@ -118,13 +118,49 @@ outbox.MAX_SEGMENTS = 3
 bd = mp_helpers.RAMBlockDev(blocks=32)
 root = mp_helpers.mount(bd, fresh=True)
 ob = outbox.Outbox(root)
+refused = []
 for i in range(14):
-    ob.append(1, i, 0, 0)
-print(json.dumps({"dropped": ob.dropped, "pending": ob.pending, "seqs": [r[0] for r in drain(ob)]}))
+    try:
+        ob.append(1, i, 0, 0)
+    except outbox.OutboxFull:
+        refused.append(i)
+full = [ob.refused, ob.pending, ob.next_seq]
+first = ob.peek()[0]
+ob.ack(first)
+ob.ack(2); ob.ack(3); ob.ack(4)   # the oldest segment is acknowledged: room again
+after = ob.append(1, 99, 1, 0)
+print(json.dumps({"refused": refused, "full": full, "after": after, "seqs": [r[0] for r in drain(ob)]}))
 """
     )
-    # 3 segments of 4 hold 12; at the 13th append the oldest (1-4) goes
-    assert res == {"dropped": 4, "pending": 10, "seqs": list(range(5, 15))}
+    # 3 segments of 4 hold 12; presses 13 and 14 are refused, nothing stored is dropped
+    assert res["refused"] == [12, 13]
+    assert res["full"] == [2, 12, 13]
+    assert res["after"] == 13  # a refused press uses no seq
+    assert res["seqs"] == list(range(5, 14))
+
+
+def test_flash_full_refuses_the_press_and_keeps_the_rest() -> None:
+    res = mp_json(
+        PRELUDE
+        + r"""
+outbox.SEG_RECORDS = 64  # 1 KB files: too big to be inlined in LittleFS metadata
+bd = mp_helpers.RAMBlockDev(blocks=8)  # 32 KB: full long before MAX_SEGMENTS
+root = mp_helpers.mount(bd, fresh=True)
+ob = outbox.Outbox(root)
+stored, refused = [], 0
+for i in range(800):
+    try:
+        stored.append(ob.append(1, i, 0, 0))
+    except outbox.OutboxFull:
+        refused += 1
+root = mp_helpers.mount(mp_helpers.RAMBlockDev(data=bd.data))
+print(json.dumps({"stored": stored, "refused": refused, "count": ob.refused,
+                  "after_reboot": [r[0] for r in drain(outbox.Outbox(root))]}))
+"""
+    )
+    assert res["refused"] > 0 and res["count"] == res["refused"]
+    assert res["stored"] == list(range(1, len(res["stored"]) + 1))
+    assert res["after_reboot"] == res["stored"]
 
 
 def test_damaged_record_is_skipped() -> None:

@@ -1,51 +1,36 @@
+"""The simulator's fixtures, on top of tests/conftest.py's real Mosquitto (`broker`) and
+collector (`collector_process`)."""
+
 import json
-import socket
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from simtools import box_config
 
-from collector.broker import Broker, set_passwords
-from simulator.box import VirtualBox, make_config
-
-WATCHER = "collector"  # the ACL lets this account read rating/+/press
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from simulator.box import VirtualBox
 
 
 @pytest.fixture
 def workdir():
-    # Mosquitto drops to its own user when started as root: its folder's parents must be traversable.
+    # Not under tmp_path (0700 for root): the boxes' folders sit beside the broker's.
     d = Path(tempfile.mkdtemp(prefix="simtest-"))
     d.chmod(0o755)
     yield d
-    import shutil
-
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def broker(workdir):
-    port = free_port()
-    set_passwords(workdir / "broker", {WATCHER: "watcher-pw"})
-    with Broker(workdir / "broker", port=port) as b:
-        yield b
-
-
 class Watcher:
-    """A paho subscriber collecting every message on rating/+/press."""
+    """A paho subscriber (the collector's account) collecting every message on rating/+/press."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, password: str):
         self.messages: list[dict] = []
         self.cond = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sim-test-watcher")
-        self.client.username_pw_set(WATCHER, "watcher-pw")
+        self.client.username_pw_set("collector", password)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("rating/+/press", qos=1)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -68,15 +53,13 @@ class Watcher:
 
 @pytest.fixture
 def watcher(broker):
-    w = Watcher(broker.port)
+    w = Watcher(broker.port, broker.collector_password)
     yield w
     w.close()
 
 
+
 @pytest.fixture
 def vbox(broker, workdir):
-    set_passwords(broker.broker_dir, {"box-17": "box17-pw"})
-    broker.reload()
-    box = VirtualBox(make_config("box-17", "17", password="box17-pw", broker_port=broker.port), workdir / "box-17")
-    with box:
+    with VirtualBox(box_config(broker), workdir / "box-17") as box:
         yield box

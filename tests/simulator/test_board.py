@@ -10,7 +10,7 @@ from simulator.box import BOARD_DIR, contact_edges, micropython_binary
 
 
 def run_mp(code: str) -> str:
-    done = subprocess.run([micropython_binary(), "-c", code], capture_output=True, text=True, timeout=30,
+    done = subprocess.run([micropython_binary(), "-c", code], capture_output=True, text=True, timeout=30, check=False,
                           cwd=BOARD_DIR, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -66,4 +66,6 @@ def test_simulated_board_has_the_esp32_board_api():
         return names
 
     root = Path(__file__).resolve().parents[2]
-    assert api(root / "simulator/board/board.py") == api(root / "firmware/board.py")
+    # ntp_utc_ms: the blocking NTP call the firmware replaces with its own SNTP client (the
+    # simulator appends it to the flashed board only while the firmware still uses it).
+    assert api(root / "simulator/board/board.py") == api(root / "firmware/board.py") - {"ntp_utc_ms"}

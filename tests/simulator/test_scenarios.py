@@ -36,6 +36,44 @@ def test_bad_scenarios_are_refused_with_a_reason(data, message):
         parse_scenario(data, "bad.json")
 
 
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ({"at": 5, "fault": "flood"}, 'needs "fault": one of wifi'),
+        ({"at": 5, "fault": "wifi", "for_s": 3, "colour": "red"}, "unknown key(s) colour for a wifi fault"),
+        ({"at": -1, "fault": "power_cut"}, "at = -1 is impossible"),
+        ({"at": 500, "fault": "power_cut"}, "within the run's 0..120 s"),
+        ({"at": 5, "fault": "wifi"}, "a wifi fault needs for_s"),
+        ({"at": 5, "fault": "wifi", "for_s": -2}, "for_s = -2 is impossible"),
+        ({"at": 5, "fault": "stuck", "for_s": 12, "button": 7}, "button = 7 is impossible"),
+        ({"at": 5, "fault": "mash", "presses": 1}, "presses = 1 is impossible"),
+        ({"at": 5, "fault": "hang", "boxes": "box-09"}, "boxes = 'box-09' is impossible"),
+        ({"at": 5, "fault": "broker", "for_s": 5, "boxes": "all"}, "unknown key(s) boxes for a broker fault"),
+    ],
+)
+def test_bad_faults_are_refused_with_a_reason(fault, message):
+    with pytest.raises(ScenarioError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        parse_scenario({"boxes": 3, "day_minutes": 2, "presses_per_counter_per_day": 5, "faults": [fault]}, "bad.json")
+
+
+def test_fault_timeline_is_reproducible_from_the_seed(tmp_path):
+    from simulator.fleet import Fleet
+
+    sc = load_scenario("faults")
+    a = [round(t, 6) for t, *_ in Fleet(tmp_path, scenario=sc, seed=4, workdir=tmp_path / "a").timeline()]
+    b = [round(t, 6) for t, *_ in Fleet(tmp_path, scenario=sc, seed=4, workdir=tmp_path / "b").timeline()]
+    c = [round(t, 6) for t, *_ in Fleet(tmp_path, scenario=sc, seed=5, workdir=tmp_path / "c").timeline()]
+    assert a == b != c
+
+
+def test_cli_fault_option_is_checked_like_a_file(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "simulator", "fleet", "--broker-dir", str(tmp_path), "--scenario",
+                           "quick", "--fault", "wifi@30,for_s=-1"], capture_output=True, text=True, timeout=60, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2
+    assert "faults[0]: for_s = -1 is impossible" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_office_hours_and_weekdays_only():
     sc = parse_scenario({"boxes": 2, "days": 2, "start_date": "2026-12-04"})  # a Friday
     actions = plan(sc, seed=2)
@@ -50,7 +88,7 @@ def test_cli_reports_a_bad_scenario_without_traceback(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"boxes": 2, "speed": 3}))
     done = subprocess.run([sys.executable, "-m", "simulator", "fleet", "--broker-dir", str(tmp_path),
-                           "--scenario", str(bad)], capture_output=True, text=True, timeout=60,
+                           "--scenario", str(bad)], capture_output=True, text=True, timeout=60, check=False,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 2
     assert "unknown key(s) speed" in done.stderr and "Traceback" not in done.stderr
@@ -58,7 +96,7 @@ def test_cli_reports_a_bad_scenario_without_traceback(tmp_path):
 
 def test_cli_reports_a_missing_broker_without_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "simulator", "fleet", "--broker-dir", str(tmp_path),
-                           "--broker-port", "1"], capture_output=True, text=True, timeout=60,
+                           "--broker-port", "1"], capture_output=True, text=True, timeout=60, check=False,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 2
     assert "no MQTT broker is listening on 127.0.0.1:1" in done.stderr and "Traceback" not in done.stderr

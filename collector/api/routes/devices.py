@@ -1,20 +1,97 @@
+"""Boxes: online/offline, last seen, outbox depth, firmware, and which have gone silent in office hours."""
+
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from sqlmodel import col, select
+from fastapi import APIRouter, Query
+from sqlmodel import Session, col, select
 
-from collector.api.deps import SessionDep, TokenDep
-from collector.models import Device
+from collector.api.deps import PrincipalDep, SessionDep, SettingsDep
+from collector.clock import utc_now, zone
+from collector.models import Counter, CounterBox, Device
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
+# Typical hours of a one-stop center (domain notes): mornings and afternoons, Monday to Friday.
+OFFICE_HOURS: tuple[tuple[time, time], ...] = ((time(7, 30), time(11, 30)), (time(13, 30), time(17, 0)))
+OFFICE_DAYS = frozenset(range(0, 5))  # Monday..Friday
+SILENT_AFTER_MIN = 30
+LOOKBACK_DAYS = 31  # silence is counted up to this far back (a box dead for months is just "silent")
+
+
+def office_minutes(since: datetime, until: datetime, tz_name: str) -> int:
+    """Minutes of office hours (local time) between two moments."""
+    tz = zone(tz_name)
+    start = max(since, until - timedelta(days=LOOKBACK_DAYS)).astimezone(tz)
+    end = until.astimezone(tz)
+    total = 0.0
+    day = start.date()
+    while day <= end.date():
+        if day.weekday() in OFFICE_DAYS:
+            for opens, closes in OFFICE_HOURS:
+                lo = max(start, datetime.combine(day, opens, tz))
+                hi = min(end, datetime.combine(day, closes, tz))
+                if hi > lo:
+                    total += (hi - lo).total_seconds() / 60
+        day += timedelta(days=1)
+    return int(total)
+
+
+def _current_boxes(session: Session, now: datetime) -> dict[str, str]:
+    """box -> counter code, for boxes assigned to a counter now."""
+    rows = session.exec(select(CounterBox, Counter).join(Counter)).all()
+    return {
+        box.box: counter.code
+        for box, counter in rows
+        if box.valid_from <= now and (box.valid_to is None or now < box.valid_to)
+    }
+
+
+def device_status(session: Session, tz_name: str, silent_after: int, with_registered: bool) -> list[dict[str, Any]]:
+    now = utc_now()
+    rows: dict[str, dict[str, Any]] = {}
+    for device in session.exec(select(Device).order_by(col(Device.box))).all():
+        silent_for = office_minutes(device.last_seen, now, tz_name)
+        rows[device.box] = {
+            **device.model_dump(mode="json"),
+            "status": "online" if device.online else "offline",
+            "silent_office_minutes": silent_for,
+            "silent": silent_for >= silent_after,
+        }
+    if with_registered:
+        for box, counter in _current_boxes(session, now).items():
+            rows.setdefault(box, {"box": box, "counter": counter, "online": False, "status": "never_seen",
+                                  "last_seen": None, "outbox": None, "fw": None, "silent_office_minutes": None,
+                                  "silent": True})
+    return [rows[box] for box in sorted(rows)]
+
+
+SilentQuery = Annotated[int, Query(ge=1, le=100_000, description="office-hour minutes without a message")]
+
 
 @router.get("/devices", summary="Every box that has reported, with its last status")
-def list_devices(session: SessionDep, _token: TokenDep) -> list[dict[str, Any]]:
-    devices = session.exec(select(Device).order_by(col(Device.box))).all()
-    return [
-        device.model_dump(mode="json")
-        for device in devices
-    ]
+def list_devices(
+    session: SessionDep, settings: SettingsDep, _who: PrincipalDep, silent_after: SilentQuery = SILENT_AFTER_MIN
+) -> list[dict[str, Any]]:
+    """Last status/presence of each box, plus `status` (online/offline), `silent_office_minutes`
+    (office-hour minutes since it was last heard from) and `silent` (that is >= silent_after)."""
+    return device_status(session, settings.timezone, silent_after, with_registered=False)
+
+
+@router.get("/devices/status", summary="Every box in the registry or heard from, and the silent ones")
+def devices_status(
+    session: SessionDep, settings: SettingsDep, _who: PrincipalDep, silent_after: SilentQuery = SILENT_AFTER_MIN
+) -> dict[str, Any]:
+    """Boxes assigned to a counter now or that have reported; `silent` lists boxes not heard from for
+    `silent_after` minutes of office hours (Mon-Fri 7:30-11:30, 13:30-17:00 local) or never heard from."""
+    items = device_status(session, settings.timezone, silent_after, with_registered=True)
+    return {
+        "silent_after_minutes": silent_after,
+        "office_hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in OFFICE_HOURS],
+        "online": sum(1 for item in items if item["online"]),
+        "offline": sum(1 for item in items if not item["online"]),
+        "silent": [item["box"] for item in items if item["silent"]],
+        "items": items,
+    }

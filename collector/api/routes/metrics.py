@@ -5,14 +5,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import func, select
 
 from collector import metrics
-from collector.api.deps import SessionDep, TokenDep
+from collector.api.deps import PrincipalDep, SessionDep
 from collector.models import Device
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", summary="Prometheus metrics (token needed)")
-def prometheus_metrics(session: SessionDep, _token: TokenDep) -> Response:
+def prometheus_metrics(session: SessionDep, _who: PrincipalDep) -> Response:
     online = session.exec(select(func.count()).select_from(Device).where(Device.online == True)).one()
     metrics.DEVICES_ONLINE.set(online)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from sqlmodel import col, select
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session, col, select
 
-from collector.api.deps import SessionDep, TokenDep, check_range, parse_day
-from collector.models import Press
+from collector.api.deps import PrincipalDep, SessionDep, check_range, parse_day
+from collector.models import Department, Officer, Press
 
 router = APIRouter(prefix="/api/v1", tags=["presses"])
 
@@ -34,35 +39,132 @@ def _public(press: Press) -> dict[str, Any]:
     }
 
 
+def _query(
+    session: Session, *, box: str | None, counter: str | None, officer: str | None, department: str | None,
+    level: int | None, flags: str | None, first: date | None, last: date | None,
+) -> Any:
+    query = select(Press).order_by(col(Press.id))
+    if box:
+        query = query.where(Press.box == box)
+    if counter:
+        query = query.where(Press.counter == counter)
+    if officer:
+        row = session.exec(select(Officer).where(Officer.code == officer)).first()
+        if row is None:
+            raise HTTPException(422, f"unknown officer {officer[:40]!r}")
+        query = query.where(Press.officer_id == row.id)
+    if department:
+        dept = session.exec(select(Department).where(Department.code == department)).first()
+        if dept is None:
+            raise HTTPException(422, f"unknown department {department[:40]!r}")
+        query = query.where(Press.department_id == dept.id)
+    if level is not None:
+        query = query.where(Press.level == level)
+    if flags == "none":
+        query = query.where(Press.suppressed == False, Press.test == False)  # noqa: E712
+    elif flags == "suppressed":
+        query = query.where(Press.suppressed == True)  # noqa: E712
+    elif flags == "test":
+        query = query.where(Press.test == True)  # noqa: E712
+    if first:
+        query = query.where(col(Press.day) >= first)
+    if last:
+        query = query.where(col(Press.day) <= last)
+    return query
+
+
+FlagsQuery = Annotated[
+    Literal["none", "suppressed", "test"] | None,
+    Query(description="none: only presses that count; suppressed or test: only those flagged so"),
+]
+LevelQuery = Annotated[int | None, Query(ge=0, le=9, description="the level index (0 = least satisfied)")]
+FromQuery = Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD")]
+ToQuery = Annotated[str | None, Query(description="last local day, inclusive, YYYY-MM-DD")]
+Code = Annotated[str | None, Query(max_length=64)]
+
+
 @router.get("/presses", summary="Stored presses, oldest first, a page at a time")
 def list_presses(
     session: SessionDep,
-    _token: TokenDep,
-    box: str | None = None,
-    counter: str | None = None,
-    from_: Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD")] = None,
-    to: Annotated[str | None, Query(description="last local day, inclusive, YYYY-MM-DD")] = None,
+    _who: PrincipalDep,
+    box: Code = None,
+    counter: Code = None,
+    officer: Code = None,
+    department: Code = None,
+    level: LevelQuery = None,
+    flags: FlagsQuery = None,
+    from_: FromQuery = None,
+    to: ToQuery = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     first, last = parse_day(from_, "from"), parse_day(to, "to")
     check_range(first, last)
-    query = select(Press).order_by(col(Press.id)).limit(limit + 1)
+    query = _query(session, box=box, counter=counter, officer=officer, department=department, level=level,
+                   flags=flags, first=first, last=last).limit(limit + 1)
     if cursor is not None:
-        if not cursor.isdigit():
+        if not cursor.isdigit() or len(cursor) > 18:
             raise HTTPException(422, "cursor must be a next_cursor value")
         query = query.where(col(Press.id) > int(cursor))
-    if box:
-        query = query.where(Press.box == box)
-    if counter:
-        query = query.where(Press.counter == counter)
-    if first:
-        query = query.where(col(Press.day) >= first)
-    if last:
-        query = query.where(col(Press.day) <= last)
     rows = session.exec(query).all()
     page = rows[:limit]
     return {
         "items": [_public(p) for p in page],
         "next_cursor": str(page[-1].id) if len(rows) > limit else None,
     }
+
+
+CSV_COLUMNS = ("id", "box", "seq", "counter", "scale", "level", "flags", "pressed_at", "day", "time_approximate",
+               "clock", "boot", "up", "fw", "received_at", "officer_id", "department_id")
+
+
+@router.get("/presses.csv", summary="Stored presses as a CSV download (same filters, no paging)",
+            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+def presses_csv(
+    request: Request,
+    _who: PrincipalDep,
+    box: Code = None,
+    counter: Code = None,
+    officer: Code = None,
+    department: Code = None,
+    level: LevelQuery = None,
+    flags: FlagsQuery = None,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> StreamingResponse:
+    first, last = parse_day(from_, "from"), parse_day(to, "to")
+    check_range(first, last)
+    engine = request.app.state.engine
+    with Session(engine) as session:  # fail with 422 before the download starts
+        query = _query(session, box=box, counter=counter, officer=officer, department=department, level=level,
+                       flags=flags, first=first, last=last)
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        last_id = 0
+        with Session(engine) as session:
+            while True:  # in id order, a page at a time: memory stays flat for millions of rows
+                page = session.exec(query.where(col(Press.id) > last_id).limit(5000)).all()
+                for press in page:
+                    public = _public(press)
+                    public["flags"] = " ".join(public["flags"])
+                    writer.writerow([_csv_cell(public[name]) for name in CSV_COLUMNS])
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+                if len(page) < 5000:
+                    return
+                last_id = page[-1].id or 0
+
+    name = f"presses-{first or 'all'}-{last or 'all'}.csv"
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _csv_cell(value: Any) -> Any:
+    # A cell starting with = + - @ is a formula to a spreadsheet: quote it so it stays text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value

@@ -1,17 +1,249 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from collector.api.deps import SessionDep, SettingsDep, TokenDep, check_range, parse_day
+from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, check_range, parse_day
 from collector.clock import local_day, utc_now
 from collector.models import Counter
-from collector.satisfaction import satisfaction
+from collector.satisfaction import (
+    INCLUDABLE,
+    NOBODY,
+    Filters,
+    Names,
+    bucket,
+    change,
+    figures,
+    grid,
+    previous_range,
+    satisfaction,
+    tally,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["satisfaction"])
-INCLUDABLE = ("suppressed", "test")
+MAX_DAYS = 3700  # ten years
+MAX_BUCKETS = 1000
+
+FromQuery = Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD (default: to)")]
+ToQuery = Annotated[str | None, Query(description="last local day, inclusive, YYYY-MM-DD (default: today)")]
+IncludeQuery = Annotated[str, Query(description="comma list of flagged presses to count: suppressed,test")]
+CodesQuery = Annotated[str | None, Query(description="comma list of codes")]
+
+
+def parse_include(include: str) -> frozenset[str]:
+    wanted = frozenset(part.strip() for part in include.split(",") if part.strip())
+    unknown = wanted - set(INCLUDABLE)
+    if unknown:
+        raise HTTPException(422, f"include accepts {', '.join(INCLUDABLE)}; unknown: {', '.join(sorted(unknown))}")
+    return wanted
+
+
+def day_range(from_: str | None, to: str | None, tz: str) -> tuple[date, date]:
+    last = parse_day(to, "to") or local_day(utc_now(), tz)
+    first = parse_day(from_, "from") or last
+    check_range(first, last, MAX_DAYS)
+    return first, last
+
+
+def _codes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    codes = [part.strip() for part in value.split(",") if part.strip()]
+    return codes or None
+
+
+def resolve_filters(
+    names: Names, *, counter: str | None, department: str | None, officer: str | None, site: str | None,
+    include: frozenset[str],
+) -> Filters:
+    """Codes from the request -> registry ids, with a 422 naming every unknown code."""
+    filters = Filters(include=include)
+    if (codes := _codes(counter)) is not None:
+        unknown = [c for c in codes if c not in names.counters]
+        if unknown:
+            raise HTTPException(422, f"unknown counter {', '.join(map(repr, unknown))}")
+        filters.counters = codes
+    department_ids: set[int] | None = None
+    if (codes := _codes(department)) is not None:
+        by_code = {d.code: i for i, d in names.departments.items()}
+        unknown = [c for c in codes if c not in by_code]
+        if unknown:
+            raise HTTPException(422, f"unknown department {', '.join(map(repr, unknown))}")
+        department_ids = {by_code[c] for c in codes}
+    if site is not None:
+        in_site = {i for i, d in names.departments.items() if d.site == site}
+        if not in_site:
+            raise HTTPException(422, f"unknown site {site[:40]!r}: no department belongs to it")
+        department_ids = in_site if department_ids is None else department_ids & in_site
+    if department_ids is not None:
+        filters.department_ids = sorted(department_ids)
+    if (codes := _codes(officer)) is not None:
+        by_code = {o.code: i for i, o in names.officers.items()}
+        unknown = [c for c in codes if c not in by_code]
+        if unknown:
+            raise HTTPException(422, f"unknown officer {', '.join(map(repr, unknown))}")
+        filters.officer_ids = sorted(by_code[c] for c in codes)
+    return filters
+
+
+def summarize(
+    session: Session, names: Names, *, first: date, last: date, group: str | None, by: str | None,
+    filters: Filters, compare: bool,
+) -> dict[str, Any]:
+    """The body of GET /api/v1/satisfaction (also what the dashboard draws)."""
+    sites = names.sites()
+    counts = tally(session, first=first, last=last, group=group, by=by, filters=filters, sites=sites)
+    before = None
+    if compare:
+        prev_first, prev_last = previous_range(first, last)
+        before = tally(session, first=prev_first, last=prev_last, group=group, by=None, filters=filters, sites=sites)
+    keys = sorted({k for k, _ in counts} | {k for k, _ in (before or {})}, key=lambda k: (k is None, str(k)))
+    if group is None:
+        keys = [None]
+    overall_now: dict[tuple[str, int], int] = {}
+    overall_before: dict[tuple[str, int], int] = {}
+    groups = []
+    for key in keys:
+        total: dict[tuple[str, int], int] = {}
+        series = []
+        for (gkey, label), level_counts in sorted(
+            ((k, v) for k, v in counts.items() if k[0] == key), key=lambda kv: str(kv[0][1])
+        ):
+            for level, n in level_counts.items():
+                total[level] = total.get(level, 0) + n
+                overall_now[level] = overall_now.get(level, 0) + n
+            if by and label is not None:
+                _, b_first, b_last = bucket(_label_day(label, by), by)
+                series.append({"period": label, "from": max(b_first, first).isoformat(),
+                               "to": min(b_last, last).isoformat(), **figures(level_counts)})
+        entry: dict[str, Any] = {"key": _public_key(group, key, names), **_describe(group, key, names),
+                                 **figures(total)}
+        if by:
+            entry["series"] = series
+        if before is not None:
+            previous_counts = before.get((key, None), {})
+            for level, n in previous_counts.items():
+                overall_before[level] = overall_before.get(level, 0) + n
+            entry["previous"] = figures(previous_counts)
+            entry["change"] = change(entry, entry["previous"])
+        groups.append(entry)
+    body: dict[str, Any] = {
+        "from": first.isoformat(), "to": last.isoformat(), "group": group, "by": by,
+        "include": sorted(filters.include), **figures(overall_now), "groups": groups if group else [],
+    }
+    if group is None and by:
+        body["series"] = groups[0]["series"] if groups else []
+    if compare:
+        prev_first, prev_last = previous_range(first, last)
+        body["previous"] = {"from": prev_first.isoformat(), "to": prev_last.isoformat(), **figures(overall_before)}
+        body["change"] = change(body, body["previous"])
+    return body
+
+
+def _label_day(label: str, by: str) -> date:
+    if by == "day":
+        return date.fromisoformat(label)
+    if by == "week":
+        year, week = label.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    if by == "month":
+        return date.fromisoformat(label + "-01")
+    if by == "quarter":
+        year, quarter = label.split("-Q")
+        return date(int(year), 3 * int(quarter) - 2, 1)
+    return date(int(label), 1, 1)
+
+
+def _public_key(group: str | None, key: Any, names: Names) -> Any:
+    if group == "officer":
+        officer = names.officers.get(key)
+        return officer.code if officer else None
+    if group == "department":
+        department = names.departments.get(key)
+        return department.code if department else None
+    return key
+
+
+def _describe(group: str | None, key: Any, names: Names) -> dict[str, Any]:
+    if group is None:
+        return {}
+    described = names.describe(group, key)
+    if key in (NOBODY, None) and group in ("officer", "department", "site"):
+        described["name"] = {"officer": "(no officer on duty)", "department": "(no department)",
+                             "site": "(no site)"}[group]
+    return described
+
+
+@router.get("/satisfaction", summary="Satisfaction over a range of local days, by group and period")
+def satisfaction_report(
+    session: SessionDep,
+    settings: SettingsDep,
+    _who: PrincipalDep,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+    group: Annotated[Literal["counter", "department", "officer", "site", "none"],
+                     Query(description="one row per counter, department, officer or site; none: one total")]
+    = "counter",
+    by: Annotated[Literal["day", "week", "month", "quarter", "year", "none"],
+                  Query(description="a series per local day, ISO week, month, quarter or year")] = "none",
+    counter: CodesQuery = None,
+    department: CodesQuery = None,
+    officer: CodesQuery = None,
+    site: Annotated[str | None, Query(description="only the departments of this site", max_length=32)] = None,
+    include: IncludeQuery = "",
+    compare: Annotated[bool, Query(description="add the previous period of the same length")] = True,
+) -> dict[str, Any]:
+    """Counts per level, satisfaction rate (0..1, share satisfied or better) and index (0..100) per
+    group, with an optional series per period and the change against the previous period (a whole
+    month's is the previous whole month; otherwise the same number of days just before). Suppressed
+    and test presses are left out unless `include` names them."""
+    first, last = day_range(from_, to, settings.timezone)
+    wanted = parse_include(include)
+    by_value = None if by == "none" else by
+    if by_value == "day" and (last - first).days + 1 > MAX_BUCKETS:
+        raise HTTPException(422, f"by=day is limited to {MAX_BUCKETS} days; use week or month for longer ranges")
+    names = Names.load(session)
+    filters = resolve_filters(names, counter=counter, department=department, officer=officer, site=site,
+                              include=wanted)
+    return summarize(session, names, first=first, last=last, group=None if group == "none" else group,
+                     by=by_value, filters=filters, compare=compare)
+
+
+WEEKDAYS = ((1, "T2", "Mon"), (2, "T3", "Tue"), (3, "T4", "Wed"), (4, "T5", "Thu"), (5, "T6", "Fri"),
+            (6, "T7", "Sat"), (7, "CN", "Sun"))
+
+
+@router.get("/satisfaction/grid", summary="Ratings by hour of day and weekday (local time)")
+def satisfaction_grid(
+    session: SessionDep,
+    settings: SettingsDep,
+    _who: PrincipalDep,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+    counter: CodesQuery = None,
+    department: CodesQuery = None,
+    site: Annotated[str | None, Query(max_length=32)] = None,
+    include: IncludeQuery = "",
+) -> dict[str, Any]:
+    """One cell per ISO weekday (1 = Monday) and local hour with ratings: total, satisfaction rate,
+    index. Hours are local hours in the configured timezone."""
+    first, last = day_range(from_, to, settings.timezone)
+    names = Names.load(session)
+    filters = resolve_filters(names, counter=counter, department=department, officer=None, site=site,
+                              include=parse_include(include))
+    cells = grid(session, first=first, last=last, filters=filters)
+    return {
+        "from": first.isoformat(), "to": last.isoformat(), "timezone": settings.timezone,
+        "weekdays": [{"weekday": n, "label_vi": vi, "label_en": en} for n, vi, en in WEEKDAYS],
+        "cells": [
+            {"weekday": weekday, "hour": hour,
+             **{k: v for k, v in figures(counts).items() if k != "levels"}}
+            for (weekday, hour), counts in sorted(cells.items())
+        ],
+    }
 
 
 @router.get("/counters/{counter}/satisfaction", summary="Satisfaction of a counter over local days")
@@ -19,22 +251,17 @@ def counter_satisfaction(
     counter: str,
     session: SessionDep,
     settings: SettingsDep,
-    _token: TokenDep,
+    _who: PrincipalDep,
     from_: Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD (default today)")] = None,
     to: Annotated[str | None, Query(description="last local day, inclusive, YYYY-MM-DD (default from)")] = None,
-    include: Annotated[str, Query(description="comma list of flagged presses to count: suppressed,test")] = "",
+    include: IncludeQuery = "",
 ) -> dict[str, Any]:
     first = parse_day(from_, "from") or local_day(utc_now(), settings.timezone)
     last = parse_day(to, "to") or first
-    check_range(first, last)
-    wanted = frozenset(part.strip() for part in include.split(",") if part.strip())
-    unknown = wanted - set(INCLUDABLE)
-    if unknown:
-        raise HTTPException(
-            422,
-            f"include accepts {', '.join(INCLUDABLE)}; unknown: {', '.join(sorted(unknown))}",
-        )
+    check_range(first, last, MAX_DAYS)
+    wanted = parse_include(include)
     row = session.exec(select(Counter).where(Counter.code == counter)).first()
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown counter {counter!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown counter {counter[:40]!r}")
     return satisfaction(session, counter=counter, scale=row.scale, first=first, last=last, include=wanted)
+

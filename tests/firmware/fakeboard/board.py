@@ -1,8 +1,12 @@
 # ruff: noqa: UP031 (MicroPython code)
 # Test double of firmware/board.py for the unix port. The flash is the current folder.
-# Buttons: the test writes the mask (decimal) into buttons.txt; NTP: UTC ms in ntp.txt.
-# Output changes are appended to outputs.txt only when OUTPUT_LOG is set (keeps polls cheap).
+# Buttons: the test writes the mask (decimal) into buttons.txt, or "hang" (the firmware blocks
+# for ever inside the board, as a driver that never returns) or "raise" (reading fails).
+# Watchdog: each feed rewrites wdt.txt (the harness resets a box whose feeds stop); the reset
+# cause is $FAKE_RESET_CAUSE. Output changes go to outputs.txt only when OUTPUT_LOG is set.
+import os
 import sys
+import time
 
 FLASH_ROOT = "./"
 OUTPUT_LOG = False
@@ -28,6 +32,11 @@ def init(pins):
 
 def read_buttons():
     text = _read("buttons.txt")
+    if text == "hang":
+        while True:
+            time.sleep(1)
+    if text == "raise":
+        raise OSError(5)  # EIO
     return int(text) if text.isdigit() else 0
 
 
@@ -62,23 +71,21 @@ def wifi_rssi():
     return -55
 
 
-def ntp_utc_ms(host):
-    text = _read("ntp.txt")
-    return int(text) if text.isdigit() else None
-
-
 def watchdog_start(ms):
     global wdt_ms
     wdt_ms = ms
+    watchdog_feed()
 
 
 def watchdog_feed():
     global feeds
     feeds += 1
+    with open("wdt.txt", "w") as f:
+        f.write("%d %d" % (wdt_ms, feeds))
 
 
 def reset_cause():
-    return "power_on"
+    return os.getenv("FAKE_RESET_CAUSE") or "power_on"
 
 
 def reset():
