@@ -1,0 +1,3 @@
+from technician.cli import app
+
+app(prog_name="rating-tech")

@@ -1,0 +1,313 @@
+"""rating-tech: the technician's one command (build, provision, check, bulk, replace)."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from technician.device import MIN_VERSION, TESTED_VERSION, DeviceError
+from technician.settings import TechSettings, collector_settings, load_settings, mask
+
+app = typer.Typer(help="Build the box firmware and provision, check and replace boxes over USB serial "
+                       "or socket:// (mpremote). Settings: RATING_TECH_* / technician.env, see technician/README.md.",
+                  no_args_is_help=True, add_completion=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_settings_file: Path | None = None
+
+
+@app.callback()
+def main(
+    settings: Annotated[Path | None, typer.Option(
+        "--settings", help="settings file (KEY=value lines, RATING_TECH_*); default ./technician.env")] = None,
+) -> None:
+    global _settings_file
+    _settings_file = settings
+
+
+def _settings() -> TechSettings:
+    try:
+        return load_settings(_settings_file)
+    except (FileNotFoundError, ValueError) as error:
+        errors.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _technician(release: Path | None, progress: Any = None) -> Any:
+    from technician.provision import Technician
+
+    return Technician(_settings(), collector_settings(), release_dir=release,
+                      say=lambda text: console.print(f"  {text}"), progress=progress)
+
+
+ReleaseOpt = Annotated[Path | None, typer.Option("--release", help="release folder (default: RATING_TECH_RELEASE_DIR "
+                                                                   "or ./release)")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="seconds to wait for the box to come online")]
+
+
+@app.command()
+def build(
+    out: Annotated[Path | None, typer.Option("--out", help="release folder (emptied first); default ./release")] = None,
+    board: Annotated[Path | None, typer.Option(
+        help="a board.py replacing firmware/board.py (simulator/board/board.py for virtual boxes)")] = None,
+) -> None:
+    """Compile the firmware to .mpy with mpy-cross into a release folder with a manifest."""
+    from technician.build import BuildError
+    from technician.build import build as do_build
+
+    target = out or _settings().release_dir
+    try:
+        manifest = do_build(target, board=board)
+    except BuildError as error:
+        raise _fail(str(error)) from None
+    table = Table(title=f"firmware {manifest.version} in {target}")
+    table.add_column("file")
+    table.add_column("bytes", justify="right")
+    table.add_column("sha256")
+    for name, digest in manifest.files.items():
+        table.add_row(name, str((target / name).stat().st_size), digest[:16])
+    console.print(table)
+    console.print(f"{manifest.mpy_cross}; total {manifest.total_bytes(target)} bytes")
+
+
+def _copy_progress() -> Progress:
+    return Progress(TextColumn("  copying"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=console,
+                    transient=True)
+
+
+def _provision_one(port: str, counter: str | None, box: str | None, release: Path | None, timeout: float | None,
+                   replace: bool = False) -> Any:
+    from technician.provision import ProvisionError
+
+    with _copy_progress() as bar:
+        task = bar.add_task("copy", total=None)
+        technician = _technician(release, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        try:
+            return technician.provision(port, counter=counter, box=box, replace=replace, online_timeout=timeout)
+        except ProvisionError as error:
+            raise _fail(str(error)) from None
+
+
+@app.command()
+def provision(
+    port: Annotated[str, typer.Argument(help="serial port (/dev/ttyUSB0) or socket://host:port")],
+    counter: Annotated[str | None, typer.Option(help="the counter this box serves (registry code)")] = None,
+    box: Annotated[str | None, typer.Option(help="the box id, as listed in the registry")] = None,
+    release: ReleaseOpt = None,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Put the firmware, config.json and a fresh broker password on a box and wait until it is online.
+
+    Re-running it on a provisioned box upgrades the firmware and keeps its identity and unsent presses."""
+    if counter is None and box is None:
+        console.print("  no --counter/--box: upgrading the box with the identity it has")
+    result = _provision_one(port, counter, box, release, timeout)
+    console.print(f"[green]ok[/] {result.box} is online at counter {result.counter} with firmware {result.fw} "
+                  f"(boot {result.boot}, {result.mode}, {result.seconds:.1f} s)")
+
+
+@app.command()
+def replace(
+    port: Annotated[str, typer.Argument(help="the new box's port (a blank box with MicroPython)")],
+    counter: Annotated[str, typer.Option(help="the counter the new box takes over")],
+    release: ReleaseOpt = None,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """A new box takes over a counter: new box id, the old box's broker account revoked, and the
+    registry closes the old assignment and opens the new one from now."""
+    result = _provision_one(port, counter, None, release, timeout, replace=True)
+    old = f" replacing {result.replaced_box}" if result.replaced_box else ""
+    console.print(f"[green]ok[/] {result.box} is online at counter {result.counter}{old} with firmware {result.fw}")
+
+
+@app.command()
+def check(
+    port: Annotated[str, typer.Argument(help="serial port or socket://host:port")],
+    no_reset: Annotated[bool, typer.Option("--no-reset", help="leave the box at the REPL afterwards")] = False,
+) -> None:
+    """Firmware version, configuration (secrets masked), outbox depth, Wi-Fi and broker state and
+    the last error, read over the REPL. The box is reset afterwards so that it serves again."""
+    from technician.inspect_box import read_box
+
+    try:
+        report = read_box(port, reset=not no_reset)
+    except DeviceError as error:
+        raise _fail(str(error)) from None
+    info, state = report.info, report.state
+    version = ".".join(map(str, info.version))
+    supported = "supported" if info.supported else f"UNSUPPORTED (needs {'.'.join(map(str, MIN_VERSION))}+)"
+    table = Table(title=f"box at {port}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("MicroPython", f"{version} on {info.machine or '?'} ({supported}; tested {TESTED_VERSION})")
+    table.add_row("flash", f"{info.free_bytes // 1024} KB free of {info.total_bytes // 1024} KB")
+    table.add_row("firmware", str(state.get("fw", "not installed")))
+    table.add_row("config.json", report.config_state)
+    cfg = report.config or {}
+    if cfg:
+        broker = cfg.get("broker", {})
+        wifi = cfg.get("wifi", {})
+        table.add_row("box / counter", f"{cfg.get('box')} / {cfg.get('counter')} ({cfg.get('scale')})")
+        table.add_row("wifi (config)", f"ssid {wifi.get('ssid')!r}, password {wifi.get('password') or '(empty)'}")
+        table.add_row("broker (config)", f"{broker.get('host')}:{broker.get('port')} tls={broker.get('tls')} "
+                                         f"user {broker.get('username')} password {broker.get('password')}")
+        table.add_row("ntp", str(cfg.get("ntp")))
+    outbox = state.get("outbox_live", state.get("outbox"))
+    table.add_row("outbox", "unknown" if outbox is None else f"{outbox} presses not yet sent")
+    table.add_row("boots", str(state.get("boot", 0)))
+    wifi_state = state.get("wifi")
+    table.add_row("wifi", "unknown (firmware not running)" if wifi_state is None else
+                  ("connected" + (f", rssi {state.get('rssi')}" if state.get("rssi") is not None else ""))
+                  if wifi_state else "not connected")
+    broker_state = state.get("broker")
+    table.add_row("broker", "unknown (firmware does not expose app.current)" if broker_state is None else
+                  ("connected" if broker_state else "not connected"))
+    table.add_row("last error", str(state.get("last_error") or ("none" if "last_error" in state else "unknown")))
+    presence = _broker_view(report.box) if report.box else None
+    if presence is not None:
+        table.add_row("broker's view", presence)
+    for key in ("outbox_error", "wifi_error", "app_error", "error"):
+        if state.get(key):
+            table.add_row(key.replace("_", " "), str(state[key]))
+    console.print(table)
+    if not no_reset:
+        console.print("  box reset: it runs its firmware again")
+
+
+def _broker_view(box: str) -> str | None:
+    """The box's retained presence, when the broker is reachable from here (best effort)."""
+    from technician.provision import ProvisionError
+
+    try:
+        with _technician(None).watch() as watch:
+            seen = watch.retained(box)
+    except (ProvisionError, OSError):
+        return None
+    if seen is None:
+        return "never seen"
+    return f"{seen.payload.get('state')} (boot {seen.payload.get('boot')}, fw {seen.payload.get('fw')})"
+
+
+def _read_counters(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle)]
+    except OSError as error:
+        raise _fail(f"cannot read {path}: {error.strerror}", 2) from None
+    if not rows or "counter" not in rows[0]:
+        raise _fail(f"{path}: needs a header with a 'counter' column (optional: 'port')", 2)
+    return [r for r in rows if r.get("counter")]
+
+
+def _serial_ports() -> set[str]:
+    from serial.tools import list_ports
+
+    return {p.device for p in list_ports.comports()}
+
+
+def _wait_for_unplug(port: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while port in _serial_ports() and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
+def _wait_for_new_port(known: set[str], timeout: float) -> str | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = _serial_ports() - known
+        if new:
+            time.sleep(1.0)  # let the USB serial adapter settle
+            return min(new)
+        time.sleep(0.3)
+    return None
+
+
+@app.command()
+def bulk(
+    file: Annotated[Path, typer.Argument(help="CSV with a 'counter' column (and optionally 'port')")],
+    ports: Annotated[str | None, typer.Option(help="comma-separated ports, one per row, in order; default: "
+                                                   "wait for each box to be plugged in")] = None,
+    release: ReleaseOpt = None,
+    timeout: TimeoutOpt = None,
+    plug_timeout: Annotated[float, typer.Option(help="seconds to wait for the next box to be plugged in")] = 300.0,
+) -> None:
+    """Provision a box for each counter of a CSV, one after another, with a closing table."""
+    from technician.provision import ProvisionError
+
+    rows = _read_counters(file)
+    port_list = [p.strip() for p in ports.split(",") if p.strip()] if ports else []
+    if port_list and len(port_list) < len(rows) and not all(r.get("port") for r in rows[len(port_list):]):
+        raise _fail(f"{len(rows)} counters but {len(port_list)} ports", 2)
+    outcomes: list[tuple[str, str, str, str]] = []
+    waiting = not port_list and not all(r.get("port") for r in rows)
+    known = _serial_ports() if waiting else set()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeElapsedColumn(), console=console)
+    with progress:
+        overall = progress.add_task("boxes", total=len(rows))
+        for i, row in enumerate(rows):
+            counter = row["counter"]
+            port = row.get("port") or (port_list[i] if i < len(port_list) else None)
+            if port is None:
+                progress.update(overall, description=f"plug in the box for counter {counter}")
+                port = _wait_for_new_port(known, plug_timeout)
+                if port is None:
+                    outcomes.append((counter, "-", "-", "FAILED: no box was plugged in"))
+                    break
+            progress.update(overall, description=f"counter {counter} on {port}")
+            try:
+                result = _technician(release).provision(port, counter=counter, online_timeout=timeout)
+                outcomes.append((counter, port, result.box,
+                                 f"online, fw {result.fw} ({result.mode}, {result.seconds:.0f} s)"))
+            except ProvisionError as error:
+                outcomes.append((counter, port, "-", f"FAILED: {error}"))
+            progress.advance(overall)
+            if waiting and i + 1 < len(rows):
+                progress.update(overall, description=f"unplug the box on {port}")
+                _wait_for_unplug(port, plug_timeout)
+                known = _serial_ports()
+    table = Table(title=f"bulk provisioning from {file}")
+    for column in ("counter", "port", "box", "result"):
+        table.add_column(column)
+    for counter, port, box_id, text in outcomes:
+        table.add_row(counter, port, box_id, f"[red]{text}[/]" if text.startswith("FAILED") else f"[green]{text}[/]")
+    for row in rows[len(outcomes):]:
+        table.add_row(row["counter"], "-", "-", "[yellow]not done[/]")
+    console.print(table)
+    online = sum(1 for o in outcomes if o[3].startswith("online"))
+    console.print(f"{online} of {len(rows)} boxes online")
+    if online < len(rows):
+        raise typer.Exit(1)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Show the settings in use (secrets masked)."""
+    s = _settings()
+    c = collector_settings()
+    table = Table(show_header=False)
+    for key, value in (
+        ("wifi ssid", s.wifi_ssid or "(not set)"),
+        ("wifi password", mask(s.wifi_password.get_secret_value())),
+        ("broker (boxes)", f"{s.broker_host or c.mqtt_host}:{s.broker_port or c.mqtt_port} tls={s.broker_tls}"),
+        ("broker (watch)", f"{c.mqtt_host}:{c.mqtt_port} as {s.mqtt_username or c.mqtt_username}"),
+        ("broker accounts", str(c.broker_dir / "passwd")),
+        ("registry database", c.database_url.split("@")[-1]),
+        ("ntp", str(s.ntp)),
+        ("release", str(s.release_dir)),
+    ):
+        table.add_row(key, value)
+    console.print(table)

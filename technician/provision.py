@@ -1,0 +1,383 @@
+"""Provision, upgrade and replace boxes: the firmware release, config.json, the box's broker
+account and its registry assignment, in an order that never leaves a box that looks healthy
+but is not:
+
+1. everything that can refuse is asked first, before the box is touched: the release, the
+   settings, the registry, the broker (reachable, the box id not in use elsewhere), the board
+   (MicroPython, version, free flash);
+2. an already provisioned box's config.json is renamed to config.bak: from here until step 5 the
+   box blinks "config missing" if anything fails (and a re-run finds its identity in config.bak);
+3. the firmware files are copied (unchanged ones skipped by hash) and checked by hash;
+4. the broker account (fresh password, other accounts kept) and the registry assignment;
+5. config.json last: written as config.tmp, checked, renamed (atomic on LittleFS);
+6. (replace) the old box's account is revoked; the box is reset and must announce itself online
+   on the broker with the right counter and firmware.
+
+The outbox (ob/) is never written, renamed or deleted: unsent presses and the box's sequence
+numbers survive every re-provisioning.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collector import broker as broker_accounts
+from collector.broker import COLLECTOR_USER
+from collector.settings import Settings as CollectorSettings
+from technician.assignments import Assignment, AssignmentError, Registry, new_box_id, now
+from technician.build import FIRMWARE_DIR, BuildError, Manifest, read_manifest
+from technician.device import MIN_VERSION, TESTED_VERSION, BoardInfo, Device, DeviceError
+from technician.settings import DEFAULT_BUTTON_PINS, TechSettings
+from technician.watch import BrokerUnreachable, BrokerWatch
+
+CONFIG, CONFIG_TMP, CONFIG_BAK = "config.json", "config.tmp", "config.bak"
+FREE_RESERVE = 32 * 1024  # flash left for the outbox after an install (~2,000 presses)
+SCALE_BUTTONS = {"sat2": 2, "vn3": 3, "smiley4": 4}
+
+
+class ProvisionError(RuntimeError):
+    """Refused or failed, with a message for the technician. `touched` tells whether the box was
+    changed (and so blinks 'config missing' until provisioned again)."""
+
+    def __init__(self, message: str, *, touched: bool = False):
+        super().__init__(message)
+        self.touched = touched
+
+
+@dataclass
+class Result:
+    port: str
+    box: str
+    counter: str
+    fw: str
+    boot: int | None
+    mode: str  # new | upgrade | replace
+    seconds: float
+    copied: int
+    skipped: int
+    replaced_box: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+Say = Callable[[str], None]
+
+
+def _firmware_config_module() -> Any:
+    """firmware/config.py, the box's own validator (plain Python, runs on CPython too)."""
+    spec = importlib.util.spec_from_file_location("_box_config", FIRMWARE_DIR / "config.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def mpy_major(release_dir: Path, manifest: Manifest) -> int | None:
+    for name in manifest.files:
+        if name.endswith(".mpy"):
+            return (release_dir / name).read_bytes()[1]
+    return None
+
+
+class Technician:
+    def __init__(
+        self,
+        settings: TechSettings,
+        collector: CollectorSettings,
+        *,
+        release_dir: Path | None = None,
+        reload: Callable[[], bool] | None = None,
+        say: Say = lambda text: None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        self.s = settings
+        self.c = collector
+        self.release_dir = Path(release_dir or settings.release_dir)
+        self.broker_dir = collector.broker_dir
+        self._reload = reload or (lambda: broker_accounts.reload_running(self.broker_dir))
+        self.say = say
+        self.progress = progress  # (bytes done, bytes total) while copying
+
+    # -- shared checks -------------------------------------------------------------------------------
+    def release(self) -> Manifest:
+        try:
+            return read_manifest(self.release_dir)
+        except BuildError:
+            raise ProvisionError(f"no firmware release in {self.release_dir}: run `rating-tech build` first") from None
+
+    def registry(self) -> Registry:
+        try:
+            return Registry(self.c.database_url, self.c.timezone)
+        except AssignmentError as error:
+            raise ProvisionError(str(error)) from None
+
+    def watch(self) -> BrokerWatch:
+        user = self.s.mqtt_username or self.c.mqtt_username or COLLECTOR_USER
+        password_file = self.s.mqtt_password_file or self.c.mqtt_password_file
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip() if password_file else ""
+        except OSError:
+            raise ProvisionError(f"the broker password for {user!r} is not readable at {password_file}") from None
+        try:
+            return BrokerWatch(self.c.mqtt_host, self.c.mqtt_port, user, password).connect()
+        except BrokerUnreachable as error:
+            raise ProvisionError(f"{error}; nothing was changed") from None
+
+    def reload_broker(self) -> None:
+        if not self._reload():
+            raise ProvisionError(
+                f"no running Mosquitto uses {self.broker_dir}/mosquitto.conf on this machine, so the new account "
+                "cannot be activated: run rating-tech where the broker runs (or reload it: kill -HUP <pid>)",
+                touched=True,
+            )
+
+    def open_device(self, port: str, manifest: Manifest) -> tuple[Device, BoardInfo]:
+        device = Device(port, timeout=self.s.repl_timeout_s)
+        try:
+            device.open()
+            info = device.info()
+        except DeviceError as error:
+            device.close()
+            raise ProvisionError(str(error)) from None
+        problem = None
+        if info.name != "micropython":
+            problem = f"the board runs {info.name!r}, not MicroPython"
+        elif tuple(info.version[:2]) < MIN_VERSION:
+            problem = (f"MicroPython {'.'.join(map(str, info.version))} is too old: this firmware needs "
+                       f"{'.'.join(map(str, MIN_VERSION))} or newer (tested with {TESTED_VERSION}); "
+                       "flash a newer MicroPython (technician/README.md)")
+        else:
+            major = mpy_major(self.release_dir, manifest)
+            if major is not None and info.mpy and info.mpy != major:
+                problem = (f"MicroPython {'.'.join(map(str, info.version))} loads .mpy version {info.mpy}, the "
+                           f"release has version {major}: use a MicroPython the release was built for ({TESTED_VERSION})")
+        if problem:
+            device.close()
+            raise ProvisionError(problem + "; the box was not changed")
+        return device, info
+
+    # -- config ------------------------------------------------------------------------------------
+    def box_config(self, box: str, counter: str, scale: str, password: str, old: dict[str, Any] | None) -> bytes:
+        """config.json for the box. Hardware-specific sections (pins, timings) of an existing
+        config are kept; identity, scale, network and credentials are (re)written."""
+        if not self.s.wifi_ssid:
+            raise ProvisionError("the Wi-Fi SSID is not set (RATING_TECH_WIFI_SSID or the settings file)")
+        buttons = SCALE_BUTTONS[scale]
+        pins: dict[str, Any] | None = None
+        if old and isinstance(old.get("pins"), dict) and len(old["pins"].get("buttons") or []) == buttons:
+            pins = old["pins"]
+        if pins is None:
+            wanted = [int(p) for p in self.s.button_pins.split(",") if p.strip()] if self.s.button_pins else \
+                DEFAULT_BUTTON_PINS[buttons]
+            if len(wanted) != buttons:
+                raise ProvisionError(f"counter {counter} uses scale {scale} ({buttons} buttons) but the settings give "
+                                     f"{len(wanted)} button pins (RATING_TECH_BUTTON_PINS)")
+            pins = {"buttons": wanted, "led_feedback": self.s.led_feedback_pin, "led_status": self.s.led_status_pin,
+                    "buzzer": self.s.buzzer_pin}
+        cfg: dict[str, Any] = {
+            "box": box,
+            "counter": counter,
+            "scale": scale,
+            "levels": list(range(buttons)),
+            "pins": pins,
+            "wifi": {"ssid": self.s.wifi_ssid, "password": self.s.wifi_password.get_secret_value()},
+            "broker": {"host": self.s.broker_host or self.c.mqtt_host, "port": self.s.broker_port or self.c.mqtt_port,
+                       "tls": self.s.broker_tls, "ca": None, "username": box, "password": password},
+            "ntp": self.s.ntp,
+        }
+        if old and isinstance(old.get("timings"), dict):
+            cfg["timings"] = old["timings"]
+        checker = _firmware_config_module()
+        try:
+            checker.validate(copy.deepcopy(cfg))
+        except checker.ConfigError as error:
+            raise ProvisionError(f"the box would reject this config (error {error.code}): {error.reason}") from None
+        return json.dumps(cfg, separators=(",", ":")).encode()
+
+    # -- the commands -----------------------------------------------------------------------------------
+    def provision(self, port: str, *, counter: str | None = None, box: str | None = None,
+                  replace: bool = False, online_timeout: float | None = None) -> Result:
+        started = time.monotonic()
+        manifest = self.release()
+        if not self.s.wifi_ssid:
+            raise ProvisionError("the Wi-Fi SSID is not set (RATING_TECH_WIFI_SSID or the settings file)")
+        if not (self.broker_dir / "passwd").exists():
+            raise ProvisionError(f"no broker accounts in {self.broker_dir}: run `rating-collector broker setup` "
+                                 "(and check RATING_DATA_DIR)")
+        registry = self.registry()
+        try:
+            with self.watch() as watch:
+                device, info = self.open_device(port, manifest)
+                try:
+                    return self._provision(device, info, manifest, registry, watch, counter=counter, box=box,
+                                           replace=replace, started=started,
+                                           timeout=online_timeout or self.s.online_timeout_s)
+                finally:
+                    device.close()
+        finally:
+            registry.close()
+
+    def _in_use(self, box: str, registry: Registry, watch: BrokerWatch) -> str | None:
+        seen = watch.retained(box)
+        if seen is not None:
+            return f"the broker has its presence ({seen.payload.get('state')}, boot {seen.payload.get('boot')})"
+        if registry.box_seen(box):
+            return "the collector has heard from it"
+        return None
+
+    def _plan(self, device_box: str | None, registry: Registry, watch: BrokerWatch, *, counter: str | None,
+              box: str | None, replace: bool) -> tuple[str, Assignment | None, str, str, Assignment | None]:
+        """(mode, current assignment of the target box, box id, counter, assignment to close)."""
+        if counter is not None:
+            try:
+                registry.counter(counter)
+            except AssignmentError as error:
+                raise ProvisionError(str(error)) from None
+        if replace:
+            assert counter is not None
+            if device_box:
+                raise ProvisionError(
+                    f"this device is already {device_box}: box id in use. A replacement must be a blank box "
+                    "(MicroPython only); an old box keeps its identity (see technician/README.md to erase one)")
+            old = registry.box_at_counter(counter)
+            new = new_box_id(counter, lambda b: registry.box_known(b) or b in broker_accounts.list_accounts(
+                self.broker_dir) or watch.retained(b, grace=0.2) is not None)
+            return "replace", None, new, counter, old
+        if device_box:  # an already provisioned box: upgrade it, keeping its identity
+            current = registry.counter_of_box(device_box)
+            at_counter = registry.box_at_counter(counter) if counter else None
+            wanted = box or (at_counter.box if at_counter else None)
+            if box and box != device_box:
+                raise ProvisionError(f"this device is {device_box}, not {box}: box id already in use. Provisioning "
+                                     "keeps a box's identity; to put a new device at a counter use `replace`")
+            if current is None:
+                raise ProvisionError(f"this device is {device_box}, which the registry has at no counter now; "
+                                     "fix the registry, or use a blank box with `replace`")
+            if counter and counter != current.counter:
+                raise ProvisionError(
+                    f"this device is {device_box}, serving counter {current.counter}, not {counter}: box id already "
+                    f"in use. {('Counter ' + counter + ' is served by ' + wanted + '. ') if wanted else ''}"
+                    "To move a box, change the registry first; to put a new device at a counter use `replace`")
+            return "upgrade", current, device_box, current.counter, None
+        # A blank device.
+        if box:
+            assignment = registry.counter_of_box(box)
+            if assignment is None:
+                raise ProvisionError(f"box {box} is at no counter in the registry; add it, or use --counter")
+            if counter and counter != assignment.counter:
+                raise ProvisionError(f"box {box} serves counter {assignment.counter} in the registry, not {counter}")
+        else:
+            assert counter is not None
+            assignment = registry.box_at_counter(counter)
+        if assignment is not None:
+            used = self._in_use(assignment.box, registry, watch)
+            if used:
+                raise ProvisionError(
+                    f"{assignment.box} (counter {assignment.counter}) is already in use by another device: {used}. "
+                    f"To put this new device at counter {assignment.counter}: rating-tech replace --counter "
+                    f"{assignment.counter} PORT")
+            return "new", assignment, assignment.box, assignment.counter, None
+        assert counter is not None
+        new = new_box_id(counter, lambda b: registry.box_known(b) or b in broker_accounts.list_accounts(
+            self.broker_dir) or watch.retained(b, grace=0.2) is not None)
+        return "new", None, new, counter, None
+
+    def _provision(self, device: Device, info: BoardInfo, manifest: Manifest, registry: Registry,
+                   watch: BrokerWatch, *, counter: str | None, box: str | None, replace: bool, started: float,
+                   timeout: float) -> Result:
+        files = device.listdir()
+        old_cfg = device.read_json(CONFIG) if CONFIG in files else None
+        if old_cfg is None and CONFIG_BAK in files:  # an upgrade that stopped half-way
+            old_cfg = device.read_json(CONFIG_BAK)
+        device_box = old_cfg.get("box") if old_cfg and isinstance(old_cfg.get("box"), str) else None
+        if counter is None and box is None and not device_box:
+            raise ProvisionError("this box is blank: say which counter it serves (--counter N) or which box it is (--box ID)")
+        mode, assignment, box_id, counter_code, closing = self._plan(device_box, registry, watch, counter=counter,
+                                                                    box=box, replace=replace)
+        scale = registry.counter(counter_code).scale
+        self.say(f"{box_id} for counter {counter_code} ({scale}), firmware {manifest.version} "
+                 f"on MicroPython {'.'.join(map(str, info.version))} ({info.machine or 'unknown board'})")
+
+        # Which files change, and does the flash have room for them?
+        todo: list[str] = []
+        for name in manifest.files:
+            if name in files and device.sha256(name) == manifest.files[name]:
+                continue
+            todo.append(name)
+        stale = [n for n in files if n.endswith((".py", ".mpy")) and n not in manifest.files
+                 and (Path(n).stem + ".mpy" in manifest.files or Path(n).stem + ".py" in manifest.files)]
+        bs = info.block_size or 4096
+        need = sum(((self.release_dir / n).stat().st_size // bs + 2) * bs for n in todo) + 2 * bs + FREE_RESERVE
+        freed = sum(((files.get(n, 0) or 0) // bs + 1) * bs for n in todo + stale if files.get(n, 0) > 0)
+        if info.total_bytes and info.free_bytes + freed < need:
+            raise ProvisionError(
+                f"the box's flash is full: {info.free_bytes // 1024} KB free, this firmware needs "
+                f"{need // 1024} KB (with {FREE_RESERVE // 1024} KB kept for presses); the box was not changed")
+        config_probe = self.box_config(box_id, counter_code, scale, "x" * 24, old_cfg)  # refuses before any change
+        del config_probe
+
+        # From here on the box changes.
+        touched = True
+        try:
+            if CONFIG in files:
+                device.rename(CONFIG, CONFIG_BAK)
+            device.remove(CONFIG_TMP)
+            total = sum((self.release_dir / n).stat().st_size for n in todo)
+            done = 0
+
+            def step(n: int) -> None:
+                nonlocal done
+                done += n
+                if self.progress:
+                    self.progress(done, total)
+
+            for name in todo:
+                device.write(name, (self.release_dir / name).read_bytes(), progress=step)
+            for name in stale:
+                device.remove(name)
+            self.say(f"firmware copied: {len(todo)} files written, {len(manifest.files) - len(todo)} unchanged")
+
+            password = broker_accounts.add_box(self.broker_dir, box_id)
+            self.reload_broker()
+            since = now()
+            if mode == "replace":
+                registry.assign(box_id, counter_code, since, closing=closing)
+            elif assignment is None:
+                registry.assign(box_id, counter_code, since)
+            data = self.box_config(box_id, counter_code, scale, password, old_cfg)
+            device.write(CONFIG_TMP, data)
+            device.rename(CONFIG_TMP, CONFIG)
+            device.remove(CONFIG_BAK)
+            boot_text = device.read("ob/boot")
+            boot = int(boot_text) if boot_text and boot_text.strip().isdigit() else 0
+            self.say(f"config.json written ({box_id}, counter {counter_code}, broker "
+                     f"{self.s.broker_host or self.c.mqtt_host}:{self.s.broker_port or self.c.mqtt_port})")
+            if closing is not None:
+                broker_accounts.remove_box(self.broker_dir, closing.box)
+                self.reload_broker()
+                self.say(f"{closing.box}'s broker account revoked; the registry has {box_id} at counter "
+                         f"{counter_code} from {since.isoformat(timespec='seconds')}")
+            watch.follow(box_id)
+            device.reset()
+        except (DeviceError, AssignmentError, broker_accounts.BrokerError, OSError) as error:
+            raise ProvisionError(f"{error}. The box is left without config.json (it blinks error 2); run the same "
+                                 "command again", touched=touched) from None
+        try:
+            seen = watch.wait_online(box_id, counter_code, manifest.version, timeout)
+        except (TimeoutError, ValueError) as error:
+            raise ProvisionError(
+                f"{error}. It is configured for Wi-Fi {self.s.wifi_ssid!r} and broker "
+                f"{self.s.broker_host or self.c.mqtt_host}:{self.s.broker_port or self.c.mqtt_port}: check them, "
+                f"or look at it with `rating-tech check {device.port}`", touched=True) from None
+        online_boot = seen.payload.get("boot")
+        if boot and isinstance(online_boot, int) and online_boot <= boot:
+            raise ProvisionError(f"{box_id} announced boot {online_boot}, not a new boot after {boot}", touched=True)
+        return Result(device.port, box_id, counter_code, manifest.version, online_boot, mode,
+                      time.monotonic() - started, len(todo), len(manifest.files) - len(todo),
+                      closing.box if closing else None)

@@ -1,0 +1,69 @@
+"""The technician's settings: what every box of this center gets (Wi-Fi, the broker address boxes
+use) and where the collector's data lives. From RATING_TECH_* environment variables or a settings
+file in the same KEY=value form (default ./technician.env; never commit it: it holds the Wi-Fi
+password). The collector's own RATING_* settings (data dir, database, MQTT host/port) are read
+through collector.settings, so the technician's laptop and the collector agree on one data folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collector.settings import Settings as CollectorSettings
+
+DEFAULT_SETTINGS_FILE = Path("technician.env")
+# Button pins per number of buttons (2 = sat2, 3 = vn3, 4 = smiley4) on this center's boxes.
+DEFAULT_BUTTON_PINS = {2: [12, 14], 3: [12, 14, 27], 4: [12, 14, 27, 26]}
+
+
+class TechSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RATING_TECH_", extra="ignore")
+
+    wifi_ssid: str = ""
+    wifi_password: SecretStr = SecretStr("")
+    # The broker address as the boxes reach it (may differ from the laptop's RATING_MQTT_HOST).
+    broker_host: str = ""  # default: RATING_MQTT_HOST
+    broker_port: int = 0  # default: RATING_MQTT_PORT
+    broker_tls: bool = False
+    ntp: str | None = "pool.ntp.org"  # empty = none (the collector's clock beacon anchors time)
+    button_pins: str = ""  # e.g. "12,14"; default from DEFAULT_BUTTON_PINS by the counter's scale
+    led_feedback_pin: int = 2
+    led_status_pin: int = 4
+    buzzer_pin: int | None = 5
+    release_dir: Path = Path("release")
+    repl_timeout_s: float = 8.0  # how long a board may take to answer Ctrl-C / Ctrl-A
+    online_timeout_s: float = 90.0  # Wi-Fi join + broker connect on a real ESP32 take a few seconds
+    # The account the tool watches the broker with (it reads rating/+/presence): the collector's
+    # by default, or a technician account given read access in the ACL.
+    mqtt_username: str = ""
+    mqtt_password_file: Path | None = None
+
+    @field_validator("ntp", mode="before")
+    @classmethod
+    def _empty_ntp(cls, value: object) -> object:
+        return None if value in ("", "none", "null") else value
+
+    @field_validator("buzzer_pin", mode="before")
+    @classmethod
+    def _empty_buzzer(cls, value: object) -> object:
+        return None if value in ("", "none", "null") else value
+
+
+def load_settings(settings_file: Path | None = None) -> TechSettings:
+    path = settings_file or Path(os.environ.get("RATING_TECH_SETTINGS", DEFAULT_SETTINGS_FILE))
+    if settings_file is not None and not path.exists():
+        raise FileNotFoundError(f"settings file {path} does not exist")
+    return TechSettings(_env_file=path if path.exists() else None)  # type: ignore[call-arg]
+
+
+def collector_settings() -> CollectorSettings:
+    return CollectorSettings()
+
+
+def mask(secret: str) -> str:
+    """What a secret looks like on screen: its length only."""
+    return f"****({len(secret)})" if secret else "(empty)"

@@ -1,0 +1,102 @@
+"""Bad input gives a clear message and a non-zero exit, and leaves no box that looks healthy and no
+broker password file that lost anyone's entry."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from techtools import port_of
+
+from collector.broker import list_accounts
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_no_device_at_the_port(tech: Any) -> None:
+    result = tech("provision", f"socket://127.0.0.1:{_free_port()}", "--counter", "17")
+    assert result.exit_code == 1
+    assert "no device at socket://" in result.output
+    serial = tech("check", "/dev/ttyUSB-none")
+    assert serial.exit_code == 1 and "no device at /dev/ttyUSB-none" in serial.output
+
+
+def test_a_peer_that_is_not_micropython(tech: Any, garbage_peer: int) -> None:
+    result = tech("provision", f"socket://127.0.0.1:{garbage_peer}", "--counter", "17")
+    assert result.exit_code == 1
+    assert "does not answer like MicroPython" in result.output
+
+
+def test_unknown_counter_changes_nothing(tech: Any, blank_box: Any, broker: Any) -> None:
+    box = blank_box("u")
+    before = list_accounts(broker.broker.broker_dir)
+    result = tech("provision", port_of(box), "--counter", "99")
+    assert result.exit_code == 1
+    assert "counter '99' is missing from the registry" in result.output
+    assert box.flash_ls() == {}
+    assert list_accounts(broker.broker.broker_dir) == before
+
+
+def test_broker_unreachable_changes_nothing(tech: Any, blank_box: Any) -> None:
+    box = blank_box("n")
+    result = tech("provision", port_of(box), "--counter", "17", RATING_MQTT_PORT=str(_free_port()))
+    assert result.exit_code == 1
+    assert "unreachable" in result.output and "nothing was changed" in result.output
+    assert box.flash_ls() == {}
+
+
+def test_full_flash_is_refused_before_anything_is_written(tech: Any, blank_box: Any) -> None:
+    box = blank_box("f", extra_files={"photos.bin": b"\0" * (460 * 1024)})
+    result = tech("provision", port_of(box), "--counter", "17")
+    assert result.exit_code == 1
+    assert "flash is full" in result.output and "not changed" in result.output
+    assert set(box.flash_ls()) == {"/photos.bin"}
+
+
+def test_unsupported_micropython_version(tech: Any, blank_box: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import technician.provision
+
+    monkeypatch.setattr(technician.provision, "MIN_VERSION", (1, 99))  # the virtual box runs 1.29
+    box = blank_box("v")
+    result = tech("provision", port_of(box), "--counter", "17")
+    assert result.exit_code == 1
+    assert "is too old" in result.output and "1.99 or newer" in result.output
+    assert box.flash_ls() == {}
+
+
+def test_missing_settings_and_release(tech: Any, blank_box: Any, tmp_path: Any) -> None:
+    box = blank_box("s")
+    no_wifi = tech("provision", port_of(box), "--counter", "17", RATING_TECH_WIFI_SSID="")
+    assert no_wifi.exit_code == 1 and "Wi-Fi SSID is not set" in no_wifi.output
+    no_release = tech("provision", port_of(box), "--counter", "17", RATING_TECH_RELEASE_DIR=str(tmp_path))
+    assert no_release.exit_code == 1 and "rating-tech build" in no_release.output
+    assert box.flash_ls() == {}
+
+
+def test_every_command_has_help() -> None:
+    import subprocess
+    import sys
+
+    for command in ([], ["build"], ["provision"], ["check"], ["bulk"], ["replace"]):
+        done = subprocess.run([sys.executable, "-m", "technician", *command, "--help"], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0 and "Usage: rating-tech" in done.stdout, done.stderr
+
+
+def test_build_writes_a_release_with_a_manifest(tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "release"
+    done = subprocess.run([sys.executable, "-m", "technician", "build", "--out", str(out)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "app.mpy" in manifest["files"] and "main.py" in manifest["files"] and "app.py" not in manifest["files"]
+    assert manifest["version"] in done.stdout

@@ -1,0 +1,68 @@
+"""A new box takes over a counter: the old credentials stop working, the registry shows who
+served the counter when."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlmodel import select
+from techtools import port_of
+
+from collector.broker import list_accounts
+from collector.db import make_engine, session_scope
+from collector.models import Counter, CounterBox
+
+
+def refused(broker: Any, username: str, password: str) -> bool:
+    """Does the broker refuse these credentials (a fresh connection, as a box would make)?"""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}")
+    client.username_pw_set(username, password)
+    result: list[Any] = []
+    client.on_connect = lambda c, u, f, rc, p: result.append(rc)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    deadline = time.monotonic() + 5
+    while not result and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.disconnect()
+    client.loop_stop()
+    assert result, "no CONNACK"
+    return bool(result[0].is_failure)
+
+
+def test_replace_revokes_the_old_box_and_records_the_new_assignment(
+    tech: Any, blank_box: Any, broker: Any, registry_url: str
+) -> None:
+    old_box = blank_box("old")
+    assert tech("provision", port_of(old_box), "--counter", "17").exit_code == 0
+    old_password = json.loads(old_box.flash_read("config.json"))["broker"]["password"]
+    assert not refused(broker, "box-017", old_password)
+
+    new_box = blank_box("new")
+    # box-017 is in use: a second device may not take its identity (seqs would collide).
+    clash = tech("provision", port_of(new_box), "--counter", "17")
+    assert clash.exit_code == 1
+    assert "already in use" in clash.output and "replace --counter 17" in clash.output
+    assert "/config.json" not in new_box.flash_ls()
+
+    before = time.time()
+    result = tech("replace", port_of(new_box), "--counter", "17")
+    assert result.exit_code == 0, result.output
+    assert "box-017-2 is online at counter 17 replacing box-017" in result.output
+
+    assert refused(broker, "box-017", old_password)
+    accounts = list_accounts(broker.broker.broker_dir)
+    assert "box-017" not in accounts and {"box-017-2", "collector"} <= set(accounts)
+
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        rows = session.exec(select(CounterBox).join(Counter).where(Counter.code == "17")).all()
+    engine.dispose()
+    by_box = {row.box: row for row in rows}
+    assert set(by_box) == {"box-017", "box-017-2"}
+    switch = by_box["box-017-2"].valid_from
+    assert by_box["box-017"].valid_to == switch and by_box["box-017-2"].valid_to is None
+    assert before - 1 <= switch.timestamp() <= time.time()
