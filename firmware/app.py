@@ -167,7 +167,10 @@ class Box:
 
     async def ntp_loop(self):
         """Query NTP until this boot has an anchor (from NTP or the beacon), backing off."""
-        host, port = self.ntp
+        server = self.ntp
+        if server is None:
+            return
+        host, port = server
         addr = None
         delay = NTP_RETRY_MS
         try:
