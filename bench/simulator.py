@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ap.add_argument("--full-seconds", type=float, default=60)
     ap.add_argument("--light-boxes", type=int, default=1000)
     ap.add_argument("--light-seconds", type=float, default=60)
-    args = ap.parse_args(argv)
+    args = ap.parse_args(argv or [])  # called by bench/__main__ without arguments: the defaults
     rows = run_fleet("full", args.full_boxes, args.full_seconds, light=False)
     rows += run_fleet("light", args.light_boxes, args.light_seconds, light=True)
     width = max(len(r[0]) for r in rows)
@@ -123,4 +124,4 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

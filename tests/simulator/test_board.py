@@ -66,6 +66,4 @@ def test_simulated_board_has_the_esp32_board_api():
         return names
 
     root = Path(__file__).resolve().parents[2]
-    # ntp_utc_ms: the blocking NTP call the firmware replaces with its own SNTP client (the
-    # simulator appends it to the flashed board only while the firmware still uses it).
-    assert api(root / "simulator/board/board.py") == api(root / "firmware/board.py") - {"ntp_utc_ms"}
+    assert api(root / "simulator/board/board.py") == api(root / "firmware/board.py")
