@@ -229,9 +229,9 @@ def _filtered(query: Any, table: Any, filters: Filters) -> Any:
     if filters.officer_ids is not None:
         query = query.where(col(table.officer_id).in_(filters.officer_ids))
     if "suppressed" not in filters.include:
-        query = query.where(table.suppressed == False)  # noqa: E712
+        query = query.where(table.suppressed == False)
     if "test" not in filters.include:
-        query = query.where(table.test == False)  # noqa: E712
+        query = query.where(table.test == False)
     return query
 
 
@@ -246,7 +246,7 @@ def tally(
         time_column = table.month if table is RollupMonth else table.day
         group_columns = _group_columns(table, group)
         columns = group_columns + ([time_column] if by else [])
-        query = select(*columns, table.scale, table.level, func.sum(table.count)).where(
+        query = select(*columns, table.scale, table.level, func.sum(table.count)).where(  # type: ignore[call-overload]
             time_column >= lo, time_column <= hi
         )
         query = _filtered(query, table, filters).group_by(*columns, table.scale, table.level)
@@ -269,8 +269,9 @@ def grid(session: Session, *, first: date, last: date, filters: Filters) -> dict
     if dialect == "sqlite":
         weekday = sa.cast(func.strftime("%w", RollupHour.day), sa.Integer)
     else:
-        weekday = sa.cast(sa.extract("dow", RollupHour.day), sa.Integer)
-    query = select(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level, func.sum(RollupHour.count)).where(
+        weekday = sa.cast(sa.extract("dow", col(RollupHour.day)), sa.Integer)
+    query = select(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level,  # type: ignore[call-overload]
+                   func.sum(RollupHour.count)).where(
         col(RollupHour.day) >= first, col(RollupHour.day) <= last
     )
     if filters.counters is not None:
@@ -278,9 +279,9 @@ def grid(session: Session, *, first: date, last: date, filters: Filters) -> dict
     if filters.department_ids is not None:
         query = query.where(col(RollupHour.department_id).in_(filters.department_ids))
     if "suppressed" not in filters.include:
-        query = query.where(RollupHour.suppressed == False)  # noqa: E712
+        query = query.where(RollupHour.suppressed == False)
     if "test" not in filters.include:
-        query = query.where(RollupHour.test == False)  # noqa: E712
+        query = query.where(RollupHour.test == False)
     query = query.group_by(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level)
     cells: dict[tuple[int, int], Counts] = {}
     for dow, hour, scale, level, count in session.exec(query).all():
@@ -341,9 +342,9 @@ def satisfaction(
         .group_by(col(Rollup.scale), col(Rollup.level))
     )
     if "suppressed" not in include:
-        query = query.where(Rollup.suppressed == False)  # noqa: E712
+        query = query.where(Rollup.suppressed == False)
     if "test" not in include:
-        query = query.where(Rollup.test == False)  # noqa: E712
+        query = query.where(Rollup.test == False)
     counts = {(s, int(lvl)): int(n) for s, lvl, n in session.exec(query).all()}
 
     shown = [scale] + sorted({s for s, _ in counts} - {scale})
@@ -464,7 +465,7 @@ def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:
 
     tz = zone(tz_name)
     counts: Tally[tuple[Any, ...]] = Tally()
-    columns = [Press.day, Press.pressed_at, Press.counter, Press.department_id, Press.scale, Press.level,
+    columns: list[Any] = [Press.day, Press.pressed_at, Press.counter, Press.department_id, Press.scale, Press.level,
                Press.suppressed, Press.test]
     decode = UTCDateTime().process_result_value
     for day, pressed_at, counter, dept, scale, level, suppressed, test in connection.execute(

@@ -132,12 +132,15 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         _attribute_officers(session, presses)
         for row in presses:
             del row["_counter_id"]
-        inserted = session.execute(
-            _insert(session, Press)
-            .values(presses)
+        # One cached statement, executed for many rows (SQLAlchemy's insertmanyvalues batches them):
+        # a multi-VALUES statement built per batch would be compiled anew every time.
+        table = Press.__table__  # type: ignore[attr-defined]
+        statement = (
+            _insert(session, table)
             .on_conflict_do_nothing(index_elements=["box", "seq"])
-            .returning(sa.column("box"), sa.column("seq"))
-        ).all()
+            .returning(table.c.box, table.c.seq)
+        )
+        inserted = session.connection().execute(statement, presses).all()
         new_keys = {(box, seq) for box, seq in inserted}
         result.stored = len(new_keys)
         result.duplicates += len(presses) - len(new_keys)
@@ -179,12 +182,14 @@ def _add_to_rollups(session: Session, new_presses: list[dict[str, Any]]) -> None
         return
     names = ("counter", "day", "scale", "level", "suppressed", "test")
     values = [dict(zip(names, key), count=count) for key, count in sorted(tally.items())]
-    statement = _insert(session, Rollup).values(values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(names), set_={"count": col(Rollup.count) + statement.excluded.count}
-        )
+    # One cached statement executed for many rows (not a multi-VALUES statement compiled per batch);
+    # rows in sorted order, so concurrent collectors take row locks in the same order.
+    table = Rollup.__table__  # type: ignore[attr-defined]
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(names), set_={"count": table.c.count + statement.excluded["count"]}
     )
+    session.connection().execute(statement, values)
 
 
 def _update_device(session: Session, item: Checked) -> None:

@@ -70,9 +70,9 @@ def require_principal(
     if principal is None:
         detail = "invalid token" if request.headers.get("authorization") else "missing bearer token or login"
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
-    if principal.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS"):
-        if not request.headers.get(CSRF_HEADER):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a change made with the login cookie needs {CSRF_HEADER}")
+    if principal.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS") \
+            and not request.headers.get(CSRF_HEADER):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a change made with the login cookie needs {CSRF_HEADER}")
     return principal
 
 

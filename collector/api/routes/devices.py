@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
 
 # Typical hours of a one-stop center (domain notes): mornings and afternoons, Monday to Friday.
 OFFICE_HOURS: tuple[tuple[time, time], ...] = ((time(7, 30), time(11, 30)), (time(13, 30), time(17, 0)))
-OFFICE_DAYS = frozenset(range(0, 5))  # Monday..Friday
+OFFICE_DAYS = frozenset(range(5))  # Monday..Friday
 SILENT_AFTER_MIN = 30
 LOOKBACK_DAYS = 31  # silence is counted up to this far back (a box dead for months is just "silent")
 

@@ -61,11 +61,11 @@ def _query(
     if level is not None:
         query = query.where(Press.level == level)
     if flags == "none":
-        query = query.where(Press.suppressed == False, Press.test == False)  # noqa: E712
+        query = query.where(Press.suppressed == False, Press.test == False)
     elif flags == "suppressed":
-        query = query.where(Press.suppressed == True)  # noqa: E712
+        query = query.where(Press.suppressed == True)
     elif flags == "test":
-        query = query.where(Press.test == True)  # noqa: E712
+        query = query.where(Press.test == True)
     if first:
         query = query.where(col(Press.day) >= first)
     if last:

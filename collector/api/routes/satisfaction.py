@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -124,7 +125,7 @@ def summarize(
         if by:
             entry["series"] = series
         if before is not None:
-            previous_counts = before.get((key, None), {})
+            previous_counts: Mapping[tuple[str, int], int] = before.get((key, None), {})
             for level, n in previous_counts.items():
                 overall_before[level] = overall_before.get(level, 0) + n
             entry["previous"] = figures(previous_counts)

@@ -1,0 +1,116 @@
+"""The numbers of a report, from the rollups (collector.satisfaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session
+
+from collector.satisfaction import (
+    NOBODY,
+    Filters,
+    Names,
+    change,
+    figures,
+    parse_period,
+    previous_range,
+    scale_keys,
+    tally,
+)
+
+
+@dataclass
+class Row:
+    level: str  # department | officer | total
+    code: str
+    name: str
+    figures: dict[str, Any]
+    previous: dict[str, Any]
+    change: dict[str, Any]
+
+
+@dataclass
+class Section:
+    department: Row
+    officers: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    kind: str  # week | month | quarter | year | day
+    period: str  # 2026-W48, 2026-11, ...
+    first: date
+    last: date
+    previous_first: date
+    previous_last: date
+    keys: list[str]  # level keys shown as columns, best first
+    sections: list[Section]
+    total: Row
+    include: list[str]
+    site: str | None = None
+
+
+def build_report(
+    session: Session, period: str, *, include: frozenset[str] = frozenset(), site: str | None = None
+) -> Report:
+    """period: '2026-W48', '2026-11', '2026-Q4', '2026' (raises ValueError on anything else)."""
+    kind, first, last = parse_period(period)
+    previous_first, previous_last = previous_range(first, last)
+    names = Names.load(session)
+    filters = Filters(include=include)
+    if site is not None:
+        filters.department_ids = sorted(i for i, d in names.departments.items() if d.site == site)
+    now = tally(session, first=first, last=last, group="department,officer", by=None, filters=filters)
+    before = tally(session, first=previous_first, last=previous_last, group="department,officer", by=None,
+                   filters=filters)
+    per_officer: dict[tuple[int, int], dict[tuple[str, int], int]] = {}
+    per_previous: dict[tuple[int, int], dict[tuple[str, int], int]] = {}
+    for source, target in ((now, per_officer), (before, per_previous)):
+        for (key, _), found in source.items():
+            target[key] = dict(found)
+
+    counters_scales = {c.scale for c in names.counters.values()
+                       if filters.department_ids is None or c.department_id in filters.department_ids}
+    data_scales = {scale for counts in per_officer.values() for scale, _ in counts}
+    keys = scale_keys(counters_scales | data_scales or {"sat2"})
+
+    def row(level: str, code: str, name: str, counts: dict[tuple[str, int], int],
+            previous: dict[tuple[str, int], int]) -> Row:
+        now_figures, before_figures = figures(counts, keys), figures(previous, keys)
+        return Row(level, code, name, now_figures, before_figures, change(now_figures, before_figures))
+
+    def add(into: dict[tuple[str, int], int], counts: dict[tuple[str, int], int]) -> None:
+        for level, n in counts.items():
+            into[level] = into.get(level, 0) + n
+
+    departments_seen = sorted({d for d, _ in per_officer} | {d for d, _ in per_previous}
+                              | ({i for i in names.departments if i in filters.department_ids}
+                                 if filters.department_ids is not None else set(names.departments)))
+    sections = []
+    grand_now: dict[tuple[str, int], int] = {}
+    grand_before: dict[tuple[str, int], int] = {}
+    for dept_id in sorted(departments_seen, key=lambda i: names.departments[i].code if i in names.departments
+                          else "\uffff"):
+        dept = names.departments.get(dept_id)
+        dept_now: dict[tuple[str, int], int] = {}
+        dept_before: dict[tuple[str, int], int] = {}
+        officer_rows = []
+        officer_ids = {o for d, o in per_officer if d == dept_id} | {o for d, o in per_previous if d == dept_id}
+        for officer_id in sorted(officer_ids, key=lambda i: (i == NOBODY, names.officers[i].code
+                                                             if i in names.officers else "")):
+            counts = per_officer.get((dept_id, officer_id), {})
+            previous = per_previous.get((dept_id, officer_id), {})
+            add(dept_now, counts)
+            add(dept_before, previous)
+            officer = names.officers.get(officer_id)
+            officer_rows.append(row("officer", officer.code if officer else "", officer.name if officer else "",
+                                    counts, previous))
+        add(grand_now, dept_now)
+        add(grand_before, dept_before)
+        sections.append(Section(row("department", dept.code if dept else "", dept.name if dept else "",
+                                    dept_now, dept_before), officer_rows))
+    total = row("total", "", "", grand_now, grand_before)
+    return Report(kind, period, first, last, previous_first, previous_last, keys, sections, total,
+                  sorted(include), site)

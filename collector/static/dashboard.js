@@ -1,0 +1,256 @@
+// The supervisors' dashboard: plain JS and SVG, no library, nothing from another origin.
+// Every value from the server is put into the page as text (textContent), never as markup.
+"use strict";
+
+const WORDS = {
+  vi: {
+    title: "Đánh giá mức độ hài lòng", from: "Từ ngày", to: "Đến ngày", show: "Xem", logout: "Đăng xuất",
+    api: "API", total: "Tổng số phiếu", rate: "Tỷ lệ hài lòng", index: "Chỉ số (0-100)", change: "So với kỳ trước",
+    by_counter: "Theo quầy", by_department: "Theo đơn vị", trend: "Xu hướng tỷ lệ hài lòng",
+    heatmap: "Số phiếu theo giờ và thứ", devices: "Thiết bị", reports: "Báo cáo",
+    counter: "Quầy", department: "Đơn vị", code: "Mã", name: "Tên", box: "Thiết bị",
+    status: "Trạng thái", last_seen: "Lần cuối", outbox: "Hàng đợi", firmware: "Phần mềm",
+    silent: "Im lặng (phút giờ hành chính)", online: "trực tuyến", offline: "mất kết nối",
+    never_seen: "chưa kết nối", hour: "Giờ", week_this: "Báo cáo tuần này", week_last: "Báo cáo tuần trước",
+    month_this: "Báo cáo tháng này", month_last: "Báo cáo tháng trước", no_data: "Chưa có đánh giá",
+    devices_summary: "{online} trực tuyến, {offline} mất kết nối, {silent} im lặng quá {minutes} phút",
+    error: "Không tải được dữ liệu: ",
+  },
+  en: {
+    title: "Counter satisfaction ratings", from: "From", to: "To", show: "Show", logout: "Sign out",
+    api: "API", total: "Total ratings", rate: "Satisfaction rate", index: "Index (0-100)", change: "Change vs previous",
+    by_counter: "By counter", by_department: "By department", trend: "Satisfaction rate trend",
+    heatmap: "Ratings by hour and weekday", devices: "Devices", reports: "Reports",
+    counter: "Counter", department: "Department", code: "Code", name: "Name", box: "Device",
+    status: "Status", last_seen: "Last seen", outbox: "Outbox", firmware: "Firmware",
+    silent: "Silent (office minutes)", online: "online", offline: "offline",
+    never_seen: "never seen", hour: "Hour", week_this: "This week's report", week_last: "Last week's report",
+    month_this: "This month's report", month_last: "Last month's report", no_data: "No ratings yet",
+    devices_summary: "{online} online, {offline} offline, {silent} silent for over {minutes} minutes",
+    error: "Could not load data: ",
+  },
+};
+
+const params = new URLSearchParams(location.search);
+const lang = params.get("lang") === "en" ? "en" : "vi";
+const W = WORDS[lang];
+const SVG = "http://www.w3.org/2000/svg";
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  for (const child of children) node.append(child === null || child === undefined ? "" : child);
+  return node;
+}
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function pct(value, signed) {
+  if (value === null || value === undefined) return "-";
+  let text = (value * 100).toFixed(1);
+  if (signed && value > 0) text = "+" + text;
+  if (lang === "vi") text = text.replace(".", ",");
+  return signed ? text + (lang === "vi" ? " điểm %" : " pp") : text + "%";
+}
+
+function num(value) {
+  if (value === null || value === undefined) return "-";
+  return lang === "vi" ? String(value).replace(".", ",") : String(value);
+}
+
+function isoDay(d) {
+  return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+}
+
+function isoWeek(d) {
+  const t = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
+  const day = t.getUTCDay() || 7;
+  t.setUTCDate(t.getUTCDate() + 4 - day);
+  const yearStart = new Date(Date.UTC(t.getUTCFullYear(), 0, 1));
+  const week = Math.ceil(((t - yearStart) / 86400000 + 1) / 7);
+  return t.getUTCFullYear() + "-W" + String(week).padStart(2, "0");
+}
+
+async function api(path, query) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null) url.searchParams.set(k, v);
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (response.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); return null; }
+  if (!response.ok) throw new Error(path + ": " + response.status);
+  return response.json();
+}
+
+function translate() {
+  document.documentElement.lang = lang;
+  document.title = W.title;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = W[node.dataset.i18n];
+}
+
+function figuresTable(table, groups, firstColumn) {
+  const head = table.tHead, body = table.tBodies[0];
+  head.replaceChildren(el("tr", {}, el("th", {}, W.code), el("th", {}, firstColumn), el("th", {}, W.total),
+    el("th", {}, W.rate), el("th", {}, W.index), el("th", {}, W.change)));
+  body.replaceChildren();
+  if (!groups.length) { body.append(el("tr", {}, el("td", { colspan: "6" }, W.no_data))); return; }
+  for (const g of groups) {
+    const rate = g.satisfaction_rate;
+    const bar = el("span", { class: "bar" });
+    bar.style.width = Math.round((rate || 0) * 120) + "px"; // CSSOM: allowed by the page's CSP
+    const delta = g.change ? g.change.satisfaction_rate : null;
+    body.append(el("tr", { "data-key": g.key === null ? "" : String(g.key) },
+      el("td", {}, g.code === null ? "" : String(g.code)), el("td", {}, g.name || ""),
+      el("td", { class: "n total" }, String(g.total)),
+      el("td", { class: "n rate" }, bar, pct(rate)),
+      el("td", { class: "n index" }, num(g.index)),
+      el("td", { class: "n change " + (delta > 0 ? "up" : delta < 0 ? "down" : "") }, pct(delta, true))));
+  }
+}
+
+function trendChart(box, series) {
+  const width = 800, height = 220, pad = 36;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": W.trend });
+  for (const level of [0, 0.5, 1]) {
+    const y = height - pad - level * (height - 2 * pad);
+    chart.append(svg("line", { x1: pad, x2: width - 8, y1: y, y2: y, stroke: "#ccd" }));
+    chart.append(svg("text", { x: 2, y: y + 4, "font-size": 11 }, pct(level)));
+  }
+  const points = series.filter((s) => s.satisfaction_rate !== null);
+  const step = (width - pad - 16) / Math.max(1, series.length - 1);
+  const xy = (s) => [pad + series.indexOf(s) * step, height - pad - s.satisfaction_rate * (height - 2 * pad)];
+  if (points.length) {
+    chart.append(svg("polyline", { points: points.map((s) => xy(s).join(",")).join(" "), fill: "none",
+      stroke: "#1f4e79", "stroke-width": 2 }));
+    for (const s of points) {
+      const [x, y] = xy(s);
+      const dot = svg("circle", { cx: x, cy: y, r: 3, fill: "#1f4e79", "data-period": s.period });
+      dot.append(svg("title", {}, `${s.period}: ${pct(s.satisfaction_rate)} (${s.total})`));
+      chart.append(dot);
+    }
+  }
+  const every = Math.ceil(series.length / 10);
+  series.forEach((s, i) => {
+    if (i % every === 0) chart.append(svg("text", { x: pad + i * step, y: height - 10, "font-size": 10,
+      "text-anchor": "middle" }, s.period));
+  });
+  box.replaceChildren(chart);
+}
+
+function heatmap(box, grid) {
+  const cells = new Map(grid.cells.map((c) => [c.weekday + ":" + c.hour, c]));
+  let hours = [];
+  for (let h = 7; h <= 17; h++) hours.push(h);
+  for (const c of grid.cells) if (!hours.includes(c.hour)) hours.push(c.hour);
+  hours.sort((a, b) => a - b);
+  const max = Math.max(1, ...grid.cells.map((c) => c.total));
+  const cw = 52, ch = 26, left = 40, top = 22;
+  const chart = svg("svg", { viewBox: `0 0 ${left + hours.length * cw} ${top + 7 * ch}`, role: "img",
+    "aria-label": W.heatmap });
+  hours.forEach((h, i) => chart.append(svg("text", { x: left + i * cw + cw / 2, y: 14, "font-size": 11,
+    "text-anchor": "middle" }, h + "h")));
+  grid.weekdays.forEach((d, row) => {
+    chart.append(svg("text", { x: 4, y: top + row * ch + 17, "font-size": 11 }, lang === "vi" ? d.label_vi : d.label_en));
+    hours.forEach((h, i) => {
+      const c = cells.get(d.weekday + ":" + h);
+      const share = c ? c.total / max : 0;
+      const rect = svg("rect", { x: left + i * cw, y: top + row * ch, width: cw - 2, height: ch - 2, rx: 3,
+        fill: c ? `rgba(31,78,121,${0.12 + 0.88 * share})` : "#eef1f5", "data-cell": d.weekday + ":" + h });
+      if (c) rect.append(svg("title", {}, `${c.total} - ${W.rate}: ${pct(c.satisfaction_rate)}`));
+      chart.append(rect);
+      if (c) chart.append(svg("text", { x: left + i * cw + cw / 2 - 1, y: top + row * ch + 17, "font-size": 11,
+        "text-anchor": "middle", fill: share > 0.5 ? "#fff" : "#123" }, String(c.total)));
+    });
+  });
+  box.replaceChildren(chart);
+}
+
+function devicesTable(status) {
+  const table = document.getElementById("devices");
+  table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.box), el("th", {}, W.counter), el("th", {}, W.status),
+    el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.silent)));
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const d of status.items) {
+    const seen = d.last_seen ? new Date(d.last_seen).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB") : "-";
+    body.append(el("tr", { class: d.status, "data-box": d.box },
+      el("td", {}, d.box), el("td", {}, d.counter || ""), el("td", { class: "status" }, W[d.status] || d.status),
+      el("td", {}, seen), el("td", { class: "n" }, d.outbox === null ? "-" : String(d.outbox)),
+      el("td", {}, d.fw || "-"),
+      el("td", { class: "n" }, d.silent_office_minutes === null ? "-" : String(d.silent_office_minutes))));
+  }
+  document.getElementById("device-summary").textContent = W.devices_summary
+    .replace("{online}", status.online).replace("{offline}", status.offline)
+    .replace("{silent}", status.silent.length).replace("{minutes}", status.silent_after_minutes);
+}
+
+function reportLinks() {
+  const today = new Date();
+  const lastWeek = new Date(today.getTime() - 7 * 86400000);
+  const month = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0");
+  const lastMonth = new Date(today.getFullYear(), today.getMonth() - 1, 15);
+  const list = document.getElementById("reports");
+  list.replaceChildren();
+  for (const [label, period] of [[W.week_this, isoWeek(today)], [W.week_last, isoWeek(lastWeek)],
+    [W.month_this, month(today)], [W.month_last, month(lastMonth)]]) {
+    const item = el("li", {}, label + " (" + period + "): ");
+    for (const format of ["html", "xlsx", "csv"]) {
+      item.append(el("a", { href: `/api/v1/reports/${period}?format=${format}&lang=${lang}`,
+        class: "report-" + format }, format.toUpperCase()), " ");
+    }
+    list.append(item);
+  }
+}
+
+async function load() {
+  const to = params.get("to") || isoDay(new Date());
+  const from = params.get("from") || isoDay(new Date(new Date(to + "T12:00:00").getTime() - 29 * 86400000));
+  document.getElementById("from").value = from;
+  document.getElementById("to").value = to;
+  const days = (new Date(to) - new Date(from)) / 86400000 + 1;
+  const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
+  try {
+    const [counters, departments, trend, grid, devices] = await Promise.all([
+      api("/api/v1/satisfaction", { from, to, group: "counter" }),
+      api("/api/v1/satisfaction", { from, to, group: "department" }),
+      api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
+      api("/api/v1/satisfaction/grid", { from, to }),
+      api("/api/v1/devices/status"),
+    ]);
+    if (!counters) return;
+    document.getElementById("sum-total").textContent = String(counters.total);
+    document.getElementById("sum-rate").textContent = pct(counters.satisfaction_rate);
+    document.getElementById("sum-index").textContent = num(counters.index);
+    document.getElementById("sum-change").textContent = pct(counters.change.satisfaction_rate, true);
+    figuresTable(document.getElementById("counters"), counters.groups, W.counter);
+    figuresTable(document.getElementById("departments"), departments.groups, W.department);
+    trendChart(document.getElementById("trend"), trend.series);
+    heatmap(document.getElementById("heatmap"), grid);
+    devicesTable(devices);
+    document.body.dataset.loaded = "true";
+  } catch (error) {
+    document.getElementById("error").textContent = W.error + error.message;
+    document.body.dataset.loaded = "error";
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  translate();
+  for (const code of ["vi", "en"]) {
+    const link = document.getElementById("lang-" + code);
+    const next = new URLSearchParams(location.search);
+    next.set("lang", code);
+    link.href = "?" + next.toString();
+  }
+  document.getElementById("range").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams({ lang, from: document.getElementById("from").value,
+      to: document.getElementById("to").value });
+    location.search = next.toString();
+  });
+  reportLinks();
+  load();
+});

@@ -1,0 +1,395 @@
+"""The supervisors' API: grouped satisfaction equal to a recount of the raw presses, periods in local
+time, comparison, grid, devices, CSV, registry administration, users, login and its limits."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections import Counter as Tally
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from collector.app import create_app
+from collector.auth import create_token, create_user
+from collector.clock import utc_ms
+from collector.db import session_scope
+from collector.messages import Inbound, check
+from collector.models import Department, Press, RollupDay, RollupHour, RollupMonth
+from collector.registry import load_registry
+from collector.satisfaction import rebuild_rollups
+from collector.settings import Settings
+from collector.store import store_batch
+
+TZ = "Asia/Ho_Chi_Minh"
+PASSWORD = "correct horse battery"
+
+
+def registry(base: dict[str, Any]) -> dict[str, Any]:
+    base["officers"].append({"code": "cb003", "name": "Lê Văn C", "department": "TP"})
+    base["officer_assignments"] = [
+        {"officer": "cb001", "counter": "17", "from": "2020-01-01", "to": "2026-03-15"},
+        {"officer": "cb003", "counter": "17", "from": "2026-03-15"},
+        {"officer": "cb002", "counter": "18", "from": "2020-01-01"},
+    ]
+    return base
+
+
+def presses(make_press: Any) -> list[dict[str, Any]]:
+    """~600 presses from 20 Jan to 10 Apr 2026 at local office hours, some flagged."""
+    rng = random.Random(7)
+    out = []
+    seq = {"box-017": 0, "box-018": 0}
+    day = date(2026, 1, 20)
+    while day <= date(2026, 4, 10):
+        for box, scale, levels in (("box-017", "sat2", 2), ("box-018", "vn3", 3)):
+            for _ in range(rng.randint(0, 5)):
+                seq[box] += 1
+                local = datetime(day.year, day.month, day.day, rng.choice([7, 8, 9, 10, 14, 15, 16, 23]),
+                                 rng.randint(0, 59), tzinfo=UTC) - timedelta(hours=7)
+                flags = rng.choice([[], [], [], [], [], ["suppressed"], ["test"]])
+                out.append(make_press(box=box, seq=seq[box], t=utc_ms(local), scale=scale,
+                                      level=rng.randrange(levels), flags=flags))
+        day += timedelta(days=1)
+    return out
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One database per module and dialect, filled once (the tests below only read it, or add rows
+    with codes of their own)."""
+    import uuid
+
+    import psycopg
+
+    from collector.db import make_engine, upgrade
+    from tests.conftest import TEST_REGISTRY, press_payload
+
+    tmp = tmp_path_factory.mktemp("supervisors")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'collector.sqlite3'}"
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        url = server.admin_url(name)
+    engine = make_engine(url)
+    upgrade(engine)
+    path = tmp / "registry.json"
+    path.write_text(json.dumps(registry(json.loads(json.dumps(TEST_REGISTRY)))))
+    payloads = presses(press_payload)
+    with session_scope(engine) as session:
+        load_registry(session, path, TZ)
+        for department in session.exec(select(Department)).all():
+            department.site = "hcc-tinh"
+            session.add(department)
+        for start in range(0, len(payloads), 97):  # several batches, as ingest does
+            store_batch(session, [check(Inbound(f"rating/{p['box']}/press", json.dumps(p).encode(),
+                                                datetime.now(UTC))) for p in payloads[start:start + 97]], TZ)
+        tokens = {role: create_token(session, name=role, role=role) for role in ("viewer", "admin")}
+        create_user(session, username="chanh", role="viewer", password=PASSWORD)
+        create_user(session, username="quantri", role="admin", password=PASSWORD)
+    yield {"engine": engine, "tokens": tokens, "tmp": tmp}
+    engine.dispose()
+
+
+@pytest.fixture
+def env(dataset: dict[str, Any]) -> dict[str, Any]:
+    """A fresh app (and login limiter) on the module's database."""
+    app = create_app(Settings(data_dir=dataset["tmp"]), dataset["engine"])
+
+    def client(role: str | None = "viewer") -> TestClient:
+        c = TestClient(app)
+        if role:
+            c.headers["Authorization"] = f"Bearer {dataset['tokens'][role]}"
+        return c
+
+    return {"engine": dataset["engine"], "client": client, "app": app}
+
+
+def recount(engine: Any, first: date, last: date, key: str, include: tuple[str, ...] = ()) -> dict[Any, Tally[Any]]:
+    """The straightforward GROUP BY over the raw presses."""
+    with Session(engine) as session:
+        rows = session.exec(select(Press).where(Press.day >= first, Press.day <= last)).all()
+    out: dict[Any, Tally[Any]] = {}
+    for p in rows:
+        if (p.suppressed and "suppressed" not in include) or (p.test and "test" not in include):
+            continue
+        out.setdefault(getattr(p, key), Tally())[(p.scale, p.level)] += 1
+    return out
+
+
+def expected_rate(counts: Tally[Any]) -> float | None:
+    total = sum(counts.values())
+    satisfied = sum(n for (scale, level), n in counts.items() if level >= 1)
+    return round(satisfied / total, 4) if total else None
+
+
+RANGES = [
+    (date(2026, 1, 20), date(2026, 4, 10)),  # edge days + whole months + edge days
+    (date(2026, 2, 1), date(2026, 2, 28)),  # exactly one month
+    (date(2026, 2, 10), date(2026, 3, 5)),  # no whole month
+    (date(2026, 3, 1), date(2026, 4, 30)),  # a month and a half, ends after the data
+    (date(2026, 3, 14), date(2026, 3, 16)),  # across the officers' hand-over
+]
+
+
+@pytest.mark.parametrize(("first", "last"), RANGES)
+@pytest.mark.parametrize(("group", "column"), [("counter", "counter"), ("officer", "officer_id"),
+                                               ("department", "department_id")])
+def test_grouped_figures_equal_a_recount(env: dict[str, Any], first: date, last: date, group: str,
+                                         column: str) -> None:
+    body = env["client"]().get("/api/v1/satisfaction", params={"from": first.isoformat(), "to": last.isoformat(),
+                                                                  "group": group}).json()
+    expected = recount(env["engine"], first, last, column)
+    got = {g["key"]: g for g in body["groups"]}
+    codes = {1: "cb001", 2: "cb002", 3: "cb003"} if group == "officer" else {1: "TP", 2: "XD"}
+    assert len(got) == len([k for k, v in expected.items() if v])
+    for key, counts in expected.items():
+        public = key if group == "counter" else codes[key]
+        assert got[public]["total"] == sum(counts.values())
+        assert got[public]["satisfaction_rate"] == expected_rate(counts)
+    assert body["total"] == sum(sum(c.values()) for c in expected.values())
+
+
+def test_series_buckets_add_up_and_follow_local_time(env: dict[str, Any]) -> None:
+    client = env["client"]()
+    params = {"from": "2026-01-20", "to": "2026-04-10", "group": "none"}
+    whole = client.get("/api/v1/satisfaction", params=params).json()
+    for by, count in (("day", 81), ("week", 12), ("month", 4), ("quarter", 2), ("year", 1)):
+        body = client.get("/api/v1/satisfaction", params={**params, "by": by}).json()
+        assert sum(s["total"] for s in body["series"]) == whole["total"], by
+        assert len(body["series"]) <= count
+    months = client.get("/api/v1/satisfaction", params={**params, "by": "month"}).json()["series"]
+    assert [m["period"] for m in months] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert months[0]["from"] == "2026-01-20" and months[-1]["to"] == "2026-04-10"
+    weeks = client.get("/api/v1/satisfaction", params={**params, "by": "week"}).json()["series"]
+    assert weeks[0]["period"] == "2026-W04" and weeks[0]["from"] == "2026-01-20"
+    # A press at 23:xx local is on that local day (16:xx UTC): the day buckets equal the press day column.
+    recounted = recount(env["engine"], date(2026, 2, 2), date(2026, 2, 2), "counter")
+    day = client.get("/api/v1/satisfaction", params={"from": "2026-02-02", "to": "2026-02-02", "group": "none"})
+    assert day.json()["total"] == sum(sum(c.values()) for c in recounted.values())
+
+
+def test_flags_previous_period_and_site(env: dict[str, Any]) -> None:
+    client = env["client"]()
+    base = {"from": "2026-03-01", "to": "2026-03-31", "group": "counter"}
+    plain = client.get("/api/v1/satisfaction", params=base).json()
+    everything = client.get("/api/v1/satisfaction", params={**base, "include": "suppressed,test"}).json()
+    expected = recount(env["engine"], date(2026, 3, 1), date(2026, 3, 31), "counter", ("suppressed", "test"))
+    assert everything["total"] == sum(sum(c.values()) for c in expected.values()) > plain["total"]
+    # March's previous period is February, the whole month
+    assert plain["previous"]["from"] == "2026-02-01" and plain["previous"]["to"] == "2026-02-28"
+    feb = client.get("/api/v1/satisfaction", params={**base, "from": "2026-02-01", "to": "2026-02-28"}).json()
+    assert plain["previous"]["total"] == feb["total"]
+    g17 = next(g for g in plain["groups"] if g["key"] == "17")
+    f17 = next(g for g in feb["groups"] if g["key"] == "17")
+    assert g17["previous"]["total"] == f17["total"]
+    assert g17["change"]["satisfaction_rate"] == pytest.approx(g17["satisfaction_rate"] - f17["satisfaction_rate"],
+                                                               abs=1e-4)
+    site = client.get("/api/v1/satisfaction", params={**base, "group": "site"}).json()
+    assert [g["key"] for g in site["groups"]] == ["hcc-tinh"] and site["groups"][0]["total"] == plain["total"]
+    one = client.get("/api/v1/satisfaction", params={**base, "department": "XD"}).json()
+    assert [g["key"] for g in one["groups"]] == ["18"]
+    levels = {lv["key"] for g in plain["groups"] for lv in g["levels"]}
+    assert levels == {"very_satisfied", "satisfied", "unsatisfied"}
+
+
+def test_index_maps_levels_evenly(env: dict[str, Any]) -> None:
+    body = env["client"]().get("/api/v1/satisfaction", params={"from": "2026-02-01", "to": "2026-02-28",
+                                                                  "counter": "18"}).json()
+    counts = recount(env["engine"], date(2026, 2, 1), date(2026, 2, 28), "counter")["18"]
+    points = sum(n * 50 * level for (scale, level), n in counts.items())
+    assert body["groups"][0]["index"] == round(points / sum(counts.values()), 1)
+
+
+def test_hour_by_weekday_grid(env: dict[str, Any]) -> None:
+    body = env["client"]().get("/api/v1/satisfaction/grid", params={"from": "2026-01-20", "to": "2026-04-10"}).json()
+    with Session(env["engine"]) as session:
+        rows = session.exec(select(Press).where(Press.suppressed == False, Press.test == False)).all()
+    expected = Tally((p.day.isoweekday(), (p.pressed_at + timedelta(hours=7)).hour) for p in rows)
+    got = {(c["weekday"], c["hour"]): c["total"] for c in body["cells"]}
+    assert got == dict(expected)
+    assert {h for _, h in got} <= {7, 8, 9, 10, 14, 15, 16, 23}
+
+
+def test_rollups_equal_a_rebuild_from_the_presses(env: dict[str, Any]) -> None:
+    engine = env["engine"]
+
+    def snapshot() -> list[Any]:
+        with Session(engine) as session:
+            return [sorted(repr(r.model_dump()) for r in session.exec(select(table)).all())
+                    for table in (RollupDay, RollupMonth, RollupHour)]
+
+    before = snapshot()
+    with engine.begin() as connection:
+        rebuild_rollups(connection, TZ)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "words"),
+    [
+        ("/api/v1/satisfaction", {"counter": "99"}, "unknown counter '99'"),
+        ("/api/v1/satisfaction", {"department": "NOPE"}, "unknown department"),
+        ("/api/v1/satisfaction", {"officer": "x"}, "unknown officer"),
+        ("/api/v1/satisfaction", {"site": "x"}, "unknown site"),
+        ("/api/v1/satisfaction", {"from": "2026-03-05", "to": "2026-03-01"}, "reversed"),
+        ("/api/v1/satisfaction", {"from": "05/03/2026"}, "YYYY-MM-DD"),
+        ("/api/v1/satisfaction", {"group": "floor"}, "counter"),
+        ("/api/v1/satisfaction", {"by": "fortnight"}, "week"),
+        ("/api/v1/satisfaction", {"from": "1990-01-01", "to": "2026-01-01"}, "longer than"),
+        ("/api/v1/satisfaction", {"from": "2020-01-01", "to": "2026-01-01", "by": "day"}, "by=day"),
+        ("/api/v1/satisfaction/grid", {"include": "everything"}, "include accepts"),
+        ("/api/v1/presses", {"officer": "nobody"}, "unknown officer"),
+        ("/api/v1/presses", {"flags": "odd"}, "suppressed"),
+        ("/api/v1/reports/2026-W60", {}, "not a week"),
+        ("/api/v1/reports/2026-11", {"format": "pdf"}, "xlsx"),
+        ("/api/v1/devices", {"silent_after": 0}, "greater than"),
+    ],
+)
+def test_bad_parameters_say_what_is_wrong(env: dict[str, Any], path: str, params: dict[str, Any], words: str) -> None:
+    response = env["client"]().get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert words in response.text
+
+
+def test_presses_filters_and_csv(env: dict[str, Any]) -> None:
+    client = env["client"]()
+    page = client.get("/api/v1/presses", params={"officer": "cb003", "flags": "suppressed", "limit": 1000}).json()
+    assert page["items"] and all(p["flags"] == ["suppressed"] and p["counter"] == "17" for p in page["items"])
+    assert all(p["day"] >= "2026-03-15" for p in page["items"])
+    response = client.get("/api/v1/presses.csv", params={"counter": "18", "from": "2026-02-01", "to": "2026-02-28"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    expected = recount(env["engine"], date(2026, 2, 1), date(2026, 2, 28), "counter", ("suppressed", "test"))["18"]
+    assert len(rows) == sum(expected.values())
+    assert {r["counter"] for r in rows} == {"18"}
+
+
+def test_devices_status_and_silence(env: dict[str, Any]) -> None:
+    from collector.api.routes.devices import office_minutes
+
+    status = env["client"]().get("/api/v1/devices/status").json()
+    assert {d["box"]: d["status"] for d in status["items"]} == {"box-017": "never_seen", "box-018": "never_seen"}
+    assert status["silent"] == ["box-017", "box-018"]
+    monday = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)  # 07:30 local
+    assert office_minutes(monday, monday + timedelta(hours=4), TZ) == 240
+    assert office_minutes(monday + timedelta(hours=4), monday + timedelta(hours=6), TZ) == 0  # lunch
+    saturday = datetime(2026, 3, 7, 1, 0, tzinfo=UTC)
+    assert office_minutes(saturday, saturday + timedelta(hours=30), TZ) == 0
+
+
+# --- access ------------------------------------------------------------------------------------
+
+
+def test_viewer_reads_but_cannot_change_the_registry(env: dict[str, Any]) -> None:
+    viewer, admin = env["client"]("viewer"), env["client"]("admin")
+    assert {"TP", "XD"} <= {d["code"] for d in viewer.get("/api/v1/registry/departments").json()}
+    body = {"code": "CA", "name": "Công an tỉnh <script>alert(1)</script>", "site": "hcc-tinh"}
+    assert viewer.post("/api/v1/registry/departments", json=body).status_code == 403
+    assert admin.post("/api/v1/registry/departments", json=body).status_code == 201
+    assert admin.post("/api/v1/registry/counters", json={"code": "20", "name": "Quầy 20", "department": "CA",
+                                                          "scale": "vn3"}).status_code == 201
+    assert admin.post("/api/v1/registry/officers", json={"code": "cb009", "name": "Phạm D",
+                                                          "department": "CA"}).status_code == 201
+    assert admin.post("/api/v1/registry/boxes", json={"box": "box-020", "counter": "20",
+                                                       "from": "2026-04-01"}).status_code == 201
+    assert admin.post("/api/v1/registry/officer-assignments", json={"officer": "cb009", "counter": "20",
+                                                                     "from": "2026-04-01"}).status_code == 201
+    # a second box at the same counter is fine; the same box at two counters at once is not
+    clash = admin.post("/api/v1/registry/boxes", json={"box": "box-020", "counter": "17", "from": "2026-05-01"})
+    assert clash.status_code == 422 and "two counters" in clash.text
+    # closing an assignment: the same key with a 'to'
+    closed = admin.post("/api/v1/registry/boxes", json={"box": "box-020", "counter": "20", "from": "2026-04-01",
+                                                         "to": "2026-05-01"})
+    assert closed.status_code == 201
+    boxes = {(b["box"], b["counter"]): b for b in viewer.get("/api/v1/registry/boxes").json()}
+    assert boxes[("box-020", "20")]["to"].startswith("2026-04-30T17:00")
+    unknown = admin.post("/api/v1/registry/counters", json={"code": "21", "name": "x", "department": "ZZ"})
+    assert unknown.status_code == 422 and "unknown department 'ZZ'" in unknown.text
+    assert admin.post("/api/v1/registry/counters", json={"code": "bad code!", "name": "x",
+                                                          "department": "CA"}).status_code == 422
+
+
+def test_login_session_cookie_and_logout(env: dict[str, Any]) -> None:
+    browser = env["client"](None)
+    assert browser.get("/dashboard", follow_redirects=False).headers["location"].startswith("/login")
+    assert browser.get("/openapi.json").status_code == 401
+    assert browser.get("/docs", follow_redirects=False).status_code == 303
+    wrong = browser.post("/login", data={"username": "chanh", "password": "nope"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "rating_session" not in wrong.headers.get("set-cookie", "")
+    ok = browser.post("/login", data={"username": "chanh", "password": PASSWORD, "next": "//evil.example/x"},
+                      follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/dashboard"  # no open redirect
+    cookie = ok.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert browser.get("/api/v1/satisfaction").status_code == 200
+    assert browser.get("/dashboard").status_code == 200
+    assert browser.get("/static/dashboard.js").status_code == 200
+    assert browser.get("/openapi.json").json()["info"]["title"]
+    # a viewer's cookie cannot change the registry; an admin's needs the CSRF header
+    body = {"code": "QQ", "name": "Q"}
+    assert browser.post("/api/v1/registry/departments", json=body).status_code == 403
+    admin = env["client"](None)
+    admin.post("/login", data={"username": "quantri", "password": PASSWORD})
+    assert admin.post("/api/v1/registry/departments", json=body).status_code == 403
+    assert admin.post("/api/v1/registry/departments", json=body,
+                      headers={"X-Requested-With": "dashboard"}).status_code == 201
+    browser.post("/logout")
+    assert browser.get("/api/v1/satisfaction").status_code == 401
+
+
+def test_failed_logins_are_rate_limited(env: dict[str, Any]) -> None:
+    browser = env["client"](None)
+    for _ in range(5):
+        assert browser.post("/login", data={"username": "chanh", "password": "guess"}).status_code == 401
+    locked = browser.post("/login", data={"username": "chanh", "password": PASSWORD})
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    assert "rating_session" not in locked.headers.get("set-cookie", "")
+
+
+def test_secrets_are_stored_hashed(env: dict[str, Any]) -> None:
+    from collector.models import ApiToken, User, WebSession
+
+    browser = env["client"](None)
+    response = browser.post("/login", data={"username": "chanh", "password": PASSWORD}, follow_redirects=False)
+    value = response.cookies.get("rating_session") or response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    with Session(env["engine"]) as session:
+        user = session.exec(select(User).where(User.username == "chanh")).one()
+        assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+        assert all(value not in s.id_sha256 for s in session.exec(select(WebSession)).all())
+        assert all(len(t.token_sha256) == 64 for t in session.exec(select(ApiToken)).all())
+
+
+@pytest.mark.parametrize("path", ["/api/v1/satisfaction", "/api/v1/satisfaction/grid", "/api/v1/devices/status",
+                                  "/api/v1/presses.csv", "/api/v1/registry/counters", "/api/v1/reports/2026-03",
+                                  "/openapi.json", "/static/dashboard.js", "/metrics"])
+def test_every_route_refuses_strangers(env: dict[str, Any], path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer rct_wrong"}, {"Cookie": "rating_session=forged"}):
+        assert env["client"](None).get(path, headers=headers).status_code == 401
+
+
+def test_sql_metacharacters_change_nothing(env: dict[str, Any]) -> None:
+    client = env["client"]()
+    for value in ("17' OR '1'='1", "17; DROP TABLE press; --", '"', "%", "_"):
+        assert client.get("/api/v1/satisfaction", params={"counter": value}).status_code == 422
+        assert client.get("/api/v1/presses", params={"box": value}).json()["items"] == []
+    assert client.get("/api/v1/presses", params={"limit": 5}).json()["items"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/presses", "/api/v1/presses.csv"])
+def test_nul_and_odd_characters_are_refused_not_crashing(env: dict[str, Any], path: str) -> None:
+    client = env["client"]()
+    for field in ("box", "counter", "officer", "department"):
+        response = client.get(path, params={field: "box\x00-017"})
+        assert response.status_code in (200, 422), response.text
+    assert client.get("/api/v1/reports/2026-W48", params={"site": "a\x00"}).status_code in (200, 422)
+    assert client.get("/api/v1/satisfaction", params={"site": "a\x00"}).status_code == 422

@@ -1,0 +1,147 @@
+"""The dashboard in headless Chromium: it loads with no console error (its CSP forbids anything not
+served by the collector), shows the numbers the API returns, escapes names, highlights offline boxes,
+speaks Vietnamese and English; a screenshot of each is saved in the test's tmp dir."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlmodel import select
+
+from collector.app import create_app
+from collector.auth import create_user
+from collector.db import make_engine, session_scope, upgrade
+from collector.messages import Inbound, check
+from collector.models import Counter, Device
+from collector.registry import load_registry
+from collector.settings import Settings
+from collector.store import store_batch
+from tests.dashboard.cdp import Browser
+
+TZ = "Asia/Ho_Chi_Minh"
+PASSWORD = "dashboard password"
+EVIL = "Quầy <img src=x onerror=alert(1)>"
+RANGE = {"from": "2026-02-01", "to": "2026-03-31"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.collector.test_api_supervisors import presses, registry
+    from tests.conftest import TEST_REGISTRY, press_payload
+
+    tmp = tmp_path_factory.mktemp("dashboard")
+    engine = make_engine(f"sqlite:///{tmp / 'collector.sqlite3'}")
+    upgrade(engine)
+    path = tmp / "registry.json"
+    path.write_text(json.dumps(registry(json.loads(json.dumps(TEST_REGISTRY)))))
+    payloads = presses(press_payload)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        load_registry(session, path, TZ)
+        counter = session.exec(select(Counter).where(Counter.code == "18")).one()
+        counter.name = EVIL
+        session.add(counter)
+        store_batch(session, [check(Inbound(f"rating/{p['box']}/press", json.dumps(p).encode(), now))
+                              for p in payloads], TZ)
+        session.add(Device(box="box-017", counter="17", online=True, last_seen=now, outbox=0, fw="0.1.0"))
+        session.add(Device(box="box-018", counter="18", online=False, last_seen=now - timedelta(days=3), outbox=4,
+                           fw="0.1.0"))
+        create_user(session, username="giamdoc", role="viewer", password=PASSWORD)
+    port = _free_port()
+    app = create_app(Settings(data_dir=tmp), engine)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield url
+    uv.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    instance = Browser()
+    yield instance
+    instance.close()
+
+
+def api(server: str, path: str, **params: Any) -> Any:
+    with httpx.Client(base_url=server) as client:
+        client.post("/login", data={"username": "giamdoc", "password": PASSWORD})
+        return client.get(path, params=params).json()
+
+
+def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browser, tmp_path: Path) -> None:
+    browser.goto(f"{server}/dashboard")
+    assert "/login" in browser.evaluate("location.pathname")
+    browser.evaluate(f"""document.getElementById('username').value = 'giamdoc';
+        document.getElementById('password').value = {json.dumps(PASSWORD)};
+        document.querySelector('form').submit(); true""")
+    browser.wait_for("location.pathname === '/dashboard'")
+    browser.goto(f"{server}/dashboard?from={RANGE['from']}&to={RANGE['to']}")
+    assert browser.wait_for("document.body.dataset.loaded") == "true"
+
+    expected = api(server, "/api/v1/satisfaction", group="counter", **RANGE)
+    assert browser.evaluate("document.getElementById('sum-total').textContent") == str(expected["total"])
+    rate = f"{expected['satisfaction_rate'] * 100:.1f}".replace(".", ",") + "%"
+    assert browser.evaluate("document.getElementById('sum-rate').textContent") == rate
+    shown = browser.evaluate("""[...document.querySelectorAll('#counters tbody tr')].map(r =>
+        [r.dataset.key, r.querySelector('.total').textContent, r.querySelector('.rate').textContent,
+         r.children[1].textContent])""")
+    assert [(k, int(t)) for k, t, _, _ in shown] == [(g["key"], g["total"]) for g in expected["groups"]]
+    assert [r for _, _, r, _ in shown] == [f"{g['satisfaction_rate'] * 100:.1f}".replace(".", ",") + "%"
+                                           for g in expected["groups"]]
+    assert EVIL in [name for _, _, _, name in shown]  # shown as text...
+    assert browser.evaluate("document.querySelectorAll('#counters img').length") == 0  # ...not as markup
+
+    departments = api(server, "/api/v1/satisfaction", group="department", **RANGE)
+    assert browser.evaluate("[...document.querySelectorAll('#departments tbody .total')].map(c => +c.textContent)") \
+        == [g["total"] for g in departments["groups"]]
+    grid = api(server, "/api/v1/satisfaction/grid", **RANGE)
+    assert browser.evaluate("document.querySelectorAll('#heatmap rect[data-cell] title').length") == len(grid["cells"])
+    trend = api(server, "/api/v1/satisfaction", group="none", by="day", **RANGE)
+    points = [s for s in trend["series"] if s["satisfaction_rate"] is not None]
+    assert browser.evaluate("document.querySelectorAll('#trend circle').length") == len(points)
+    assert browser.evaluate("document.querySelector('#devices tr[data-box=\"box-018\"]').className") == "offline"
+    assert browser.evaluate("getComputedStyle(document.querySelector('#devices tr.offline td')).backgroundColor") \
+        == "rgb(253, 226, 226)"
+    links = browser.evaluate("[...document.querySelectorAll('#reports a')].map(a => a.getAttribute('href'))")
+    assert any(link.endswith("format=xlsx&lang=vi") for link in links)
+    assert browser.evaluate("document.querySelector('h1').textContent") == "Đánh giá mức độ hài lòng"
+
+    shot = browser.screenshot(tmp_path / "dashboard-vi.png")
+    print(f"\nscreenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+    assert browser.errors == []
+
+
+def test_english_and_a_report_page(server: str, browser: Browser, tmp_path: Path) -> None:
+    browser.goto(f"{server}/dashboard?lang=en&from={RANGE['from']}&to={RANGE['to']}")
+    assert browser.wait_for("document.body.dataset.loaded") == "true"
+    assert browser.evaluate("document.querySelector('h1').textContent") == "Counter satisfaction ratings"
+    assert browser.evaluate("document.querySelector('#devices tr.offline .status').textContent") == "offline"
+    print(f"\nscreenshot: {browser.screenshot(tmp_path / 'dashboard-en.png')}")
+    browser.goto(f"{server}/api/v1/reports/2026-03?lang=vi")
+    assert "BÁO CÁO THÁNG" in browser.evaluate("document.body.innerText")
+    assert browser.evaluate("document.querySelectorAll('img').length") == 0
+    print(f"screenshot: {browser.screenshot(tmp_path / 'report-2026-03.png', width=1123, height=794)}")
+    assert browser.errors == []
