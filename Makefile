@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test setup system-packages bench lint clean help
+.PHONY: run test setup system-packages bench soak lint clean help
 
 help:
 	@echo "make run    start Mosquitto, the collector and a simulated fleet of 60 boxes (Ctrl-C stops all)"
 	@echo "make test   run the whole test suite"
-	@echo "make bench  run the benchmarks and print their figures"
+	@echo "make bench  run every benchmark and print one table (long: tens of minutes)"
+	@echo "make soak   60 boxes for a compressed week; memory of every process at start and end"
 	@echo "make lint   ruff and mypy"
 
 setup: system-packages $(STAMP)
@@ -34,6 +35,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+soak: setup
+	$(BIN)/python -m bench.soak
 
 lint: setup
 	$(BIN)/ruff check collector simulator schemas tests bench

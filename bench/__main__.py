@@ -9,7 +9,7 @@ import time
 
 from bench import Row, print_table
 
-BENCHMARKS = ["firmware", "simulator", "collector", "queries", "fuzz"]
+BENCHMARKS = ["firmware", "simulator", "collector", "queries", "fuzz", "load"]
 
 
 def _as_row(item: object) -> Row:

@@ -3,6 +3,7 @@ time, comparison, grid, devices, CSV, registry administration, users, login and 
 
 from __future__ import annotations
 
+import re
 import csv
 import io
 import json
@@ -393,3 +394,15 @@ def test_nul_and_odd_characters_are_refused_not_crashing(env: dict[str, Any], pa
         assert response.status_code in (200, 422), response.text
     assert client.get("/api/v1/reports/2026-W48", params={"site": "a\x00"}).status_code in (200, 422)
     assert client.get("/api/v1/satisfaction", params={"site": "a\x00"}).status_code == 422
+
+
+def test_api_docs_work_without_internet(env: dict[str, Any]) -> None:
+    viewer = env["client"]("viewer")
+    page = viewer.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert sources and all(s.startswith("/") for s in sources), sources  # nothing from a CDN
+    for source in sources:
+        assert viewer.get(source).status_code == 200, source
+    assert env["client"](None).get("/docs/assets/swagger-ui-bundle.js").status_code == 401
+    assert viewer.get("/docs/assets/..%2Fsettings.py").status_code == 404

@@ -153,8 +153,26 @@ def openapi(request: Request, _who: PrincipalDep) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
+# Swagger UI's files come from the swagger-ui-bundle package, so /docs works without internet access
+# (FastAPI's default loads them from a CDN).
+SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                  "favicon-32x32.png": "image/png"}
+
+
+@router.get("/docs/assets/{name}", include_in_schema=False)
+def docs_asset(name: str, _who: PrincipalDep) -> FileResponse:
+    from swagger_ui_bundle import swagger_ui_path
+
+    if name not in SWAGGER_ASSETS:
+        raise HTTPException(404, "no such file")
+    return FileResponse(Path(swagger_ui_path) / name, media_type=SWAGGER_ASSETS[name])
+
+
 @router.get("/docs", include_in_schema=False)
 def docs(request: Request, who: PagePrincipal) -> Response:
     if who is None:
         return RedirectResponse("/login?next=/docs", status_code=303)
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Counter rating collector - API")
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="Counter rating collector - API",
+                               swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                               swagger_css_url="/docs/assets/swagger-ui.css",
+                               swagger_favicon_url="/docs/assets/favicon-32x32.png")
