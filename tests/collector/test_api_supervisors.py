@@ -3,11 +3,11 @@ time, comparison, grid, devices, CSV, registry administration, users, login and 
 
 from __future__ import annotations
 
-import re
 import csv
 import io
 import json
 import random
+import re
 from collections import Counter as Tally
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
