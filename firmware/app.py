@@ -1,17 +1,19 @@
 # The box: wires the button poll loop, the network loop, the NTP client and the watchdog.
 # The poll loop never waits on the network: a press is in flash before anyone hears of it.
-# No module-level state: one process can run many Box objects (the simulator's light mode), each
-# with its own config, board and flash folder.
+# One process can run many Box objects (the simulator's light mode), each with its own config,
+# board and flash folder; the only module-level state is `current`, the Box that run() started.
 import asyncio
+import sys
 import time
+
+from micropython import const
 
 import buttons
 import feedback
 import messages
 import mqtt
-import ntp
 import outbox
-from clock import Clock, SRC_NTP, SRC_SYNC, utc_from_anchor
+from clock import Clock, SRC_SYNC, utc_from_anchor
 
 try:
     import gc
@@ -20,23 +22,40 @@ except (ImportError, AttributeError):  # CPython (a host-side run of the firmwar
     def mem_free():
         return 0
 
-E_FLASH = 9           # blink code: the flash (outbox) cannot be opened
-WIFI_WAIT_MS = 20000  # give up one Wi-Fi attempt after this, then back off
-IDLE_WAKE_MS = 1000   # the sender re-checks the outbox at least this often
-WD_CHECK_MS = 1000    # the watchdog task looks at the other tasks this often
-POLL_STALL_MS = 2000  # poll loop silent this long: stop feeding the watchdog
-NET_STALL_MS = 120000  # longer than any bounded network step (a publish: 3 x (20 + 10) s at most)
-NTP_TIMEOUT_MS = 1500
-NTP_RETRY_MS = 2000   # first retry after a failed query; doubles up to NTP_RETRY_MAX_MS
-NTP_RETRY_MAX_MS = 600000
+_WIFI_WAIT_MS = const(20000)     # give up one Wi-Fi attempt after this, then back off
+_IDLE_WAKE_MS = const(1000)      # the sender re-checks the outbox at least this often
+_WD_CHECK_MS = const(1000)       # the watchdog task looks at the other tasks this often
+_POLL_STALL_MS = const(2000)     # poll loop silent this long: stop feeding the watchdog
+# Longer than any bounded network step (a publish: 3 x (20 + 10) s at most). A plain global:
+# tests shorten it.
+NET_STALL_MS = 120000
 
-WATCHDOG_ERROR_MS = 10000  # watchdog of a box blinking an error code (no config to ask)
-POLL, NET, NTP = 0, 1, 2  # the supervised tasks
+_POLL = const(0)  # the supervised tasks: indexes of Box.alive
+_NET = const(1)
+NTP = const(2)
+
+current = None  # the Box run() started: `rating-tech check` reads it over the REPL after Ctrl-C
+
+
+def load(name):
+    """Import firmware module `name`, needed only for a while (the SNTP client until the anchor,
+    TLS setup, the self-test, start-up); drop(name) then gives its heap back."""
+    if sys.implementation.name == "micropython":
+        return __import__(name)
+    # CPython (the simulator's light mode): this firmware's file, kept out of sys.modules
+    m = type(sys)(name)
+    with open(__file__[:__file__.rfind("/") + 1] + name + ".py") as f:
+        exec(f.read(), m.__dict__)
+    return m
+
+
+def drop(name):
+    sys.modules.pop(name, None)
 
 
 class Box:
     def __init__(self, cfg, board, root, log=print):
-        """cfg: a validated config (config.validate; open_box() loads one from flash); board: the
+        """cfg: a validated config (config.validate; startup.open_box() loads one); board: the
         board module or an object with the same functions; root: the flash folder, ending with
         '/'. Opens the outbox: raises OSError/ValueError if the flash cannot be used."""
         self.cfg = cfg
@@ -62,8 +81,8 @@ class Box:
         import config
         self.ntp = config.ntp_server(cfg["ntp"]) if cfg["ntp"] else None
         now = time.ticks_ms()
-        self.alive = [now, now, None]  # last sign of life of POLL, NET, NTP (None: not running)
-        self.stall_ms = (POLL_STALL_MS, NET_STALL_MS, NET_STALL_MS)
+        self.alive = [now, now, None]  # last sign of life of _POLL, _NET, NTP (None: not running)
+        self.stall_ms = (_POLL_STALL_MS, NET_STALL_MS, NET_STALL_MS)
         self.tasks = []
 
     def error(self, text):
@@ -87,7 +106,7 @@ class Box:
             self.on_button(ev, now)
             ev = deb.event()
         self.fb.tick(now)
-        self.alive[POLL] = now
+        self.alive[_POLL] = now
 
     def on_button(self, ev, now):
         kind = ev & buttons.KIND_MASK
@@ -118,7 +137,10 @@ class Box:
                 self.log("button %d released" % i)
                 self.show_status(now)
         elif kind == buttons.EV_GESTURE:
-            self.self_test(now)
+            # The technician's self-test: a test press end to end, lights, buzzer, a status line.
+            seq = self.store(self.clock.up(), self.cfg["levels"][0], outbox.FLAG_TEST)
+            load("selftest").run(self, seq, now)
+            drop("selftest")
 
     def store(self, up, level, flags):
         """Append a press to flash; its seq, or 0 if it was refused (outbox full or flash
@@ -135,25 +157,11 @@ class Box:
         self.wake.set()
         return seq
 
-    def self_test(self, now):
-        # Technician gesture: LEDs and buzzer, a status line, and a test press end to end.
-        self.fb.test(now)
-        seq = self.store(self.clock.up(), self.cfg["levels"][0], outbox.FLAG_TEST)
-        self.log("self-test: seq=%d wifi=%s broker=%s outbox=%d clock=%s err=%s" % (
-            seq, self.board.wifi_connected(), self.online(), self.ob.pending, self.clock.source, self.err))
-
     def online(self):
         return self.client is not None and self.client.alive
 
     def show_status(self, now):
-        p = feedback.ST_ONLINE  # type: tuple
-        if self.stuck:
-            p = feedback.ST_STUCK
-        elif not self.board.wifi_connected():
-            p = feedback.ST_NO_WIFI
-        elif not self.online():
-            p = feedback.ST_NO_BROKER
-        self.fb.show_status(p, now)
+        self.fb.show_status(self.stuck, self.board.wifi_connected(), self.online(), now)
 
     # -- time anchor ----------------------------------------------------------------------
     def anchor(self, source, utc, up=None):
@@ -166,34 +174,14 @@ class Box:
             self.wake.set()
 
     async def ntp_loop(self):
-        """Query NTP until this boot has an anchor (from NTP or the beacon), backing off."""
-        server = self.ntp
-        if server is None:
+        """Ask NTP until this boot has an anchor. The SNTP client is in flash only meanwhile."""
+        if self.ntp is None:
             return
-        host, port = server
-        addr = None
-        delay = NTP_RETRY_MS
         try:
-            while not self.clock.anchored():
-                self.alive[NTP] = time.ticks_ms()
-                if not self.board.wifi_connected():
-                    await self.nap(1000, NTP)
-                    continue
-                got = None
-                try:
-                    if addr is None:
-                        addr = ntp.resolve(host, port)
-                    got = await ntp.query(addr, self.clock.up, NTP_TIMEOUT_MS)
-                except OSError as e:
-                    self.log("ntp: %r" % (e,))
-                if got is not None:
-                    self.anchor(SRC_NTP, got[1], got[0])
-                    return
-                self.log("ntp: no answer, retry in %d ms" % delay)
-                await self.nap(delay, NTP)
-                delay = min(delay * 2, NTP_RETRY_MAX_MS)
+            await load("ntp").run(self, NTP)
         finally:
             self.alive[NTP] = None
+            drop("ntp")
 
     def on_message(self, topic, payload):
         if topic == messages.CLOCK_TOPIC:
@@ -219,7 +207,7 @@ class Box:
         return None, "none"
 
     # -- network --------------------------------------------------------------------------
-    async def nap(self, ms, who=NET):
+    async def nap(self, ms, who=_NET):
         # Sleep while telling the watchdog that this task is fine.
         end = time.ticks_add(time.ticks_ms(), ms)
         while time.ticks_diff(end, time.ticks_ms()) > 0:
@@ -230,7 +218,7 @@ class Box:
         attempt = 0
         cap = self.t["backoff_max_s"] * 1000
         while True:
-            self.alive[NET] = time.ticks_ms()
+            self.alive[_NET] = time.ticks_ms()
             c = await self.connect()
             if c is not None:
                 attempt = 0
@@ -249,7 +237,7 @@ class Box:
             self.log("wifi: connecting to", w["ssid"])
             board.wifi_connect(w["ssid"], w["password"])
             waited = 0
-            while not board.wifi_connected() and waited < WIFI_WAIT_MS:
+            while not board.wifi_connected() and waited < _WIFI_WAIT_MS:
                 await self.nap(250)
                 waited += 250
             if not board.wifi_connected():
@@ -264,7 +252,8 @@ class Box:
         ssl = None
         if b["tls"]:
             ca = b.get("ca")
-            ssl = mqtt.tls_context(self.root + ca if ca else None)
+            ssl = load("mqtt_tls").context(self.root + ca if ca else None)
+            drop("mqtt_tls")
         self.client = c = mqtt.Client(box, b["host"], b["port"], b["username"], b["password"],
                                       self.t["keepalive_s"], will, ssl, self.on_message,
                                       ack_timeout_s=self.t["ack_timeout_s"])
@@ -287,7 +276,7 @@ class Box:
         last_hb = None
         try:
             while c.alive:
-                self.alive[NET] = time.ticks_ms()
+                self.alive[_NET] = time.ticks_ms()
                 up = self.clock.up()
                 if last_hb is None or up - last_hb >= self.t["heartbeat_s"] * 1000:
                     last_hb = up
@@ -297,7 +286,7 @@ class Box:
                 when = self.press_time(rec) if rec else None
                 if when is None:
                     try:
-                        await asyncio.wait_for_ms(self.wake.wait(), IDLE_WAKE_MS)
+                        await asyncio.wait_for_ms(self.wake.wait(), _IDLE_WAKE_MS)
                     except asyncio.TimeoutError:
                         pass
                     continue
@@ -352,7 +341,7 @@ class Box:
                 told = True
                 self.log("watchdog: a task is stuck, reset coming")
             self.clock.up()  # keep the uptime sum ahead of the 2**30 tick wrap
-            await asyncio.sleep_ms(WD_CHECK_MS)
+            await asyncio.sleep_ms(_WD_CHECK_MS)
 
     async def main(self):
         """Run this box until cancelled."""
@@ -360,58 +349,11 @@ class Box:
         await asyncio.Event().wait()
 
 
-class BootError(Exception):
-    def __init__(self, code, reason, pins):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.pins = pins
-
-
-def open_box(board, root, log=print):
-    """Load and validate root/config.json and open the box on `board`: a Box ready to start(),
-    or BootError(blink code, reason, pins to blink with)."""
-    import config
-    path = root + "config.json"
-    try:
-        cfg = config.load(path)
-    except config.ConfigError as e:
-        raise BootError(e.code, e.reason, config.pins_for_errors(path))
-    try:
-        box = Box(cfg, board, root, log)
-    except (OSError, ValueError) as e:
-        raise BootError(E_FLASH, "flash: %r" % (e,), cfg["pins"])
-    # Validation is done: give the config module's heap back (~5 KB on the ESP32).
-    import sys
-    sys.modules.pop("config", None)
-    return box
-
-
-def blink_forever(code, pins, board):
-    """A box that cannot work says why on its status LED, forever, without boot-looping."""
-    try:
-        board.init(pins)
-    except Exception as e:
-        print("board init failed:", repr(e))
-    board.watchdog_start(WATCHDOG_ERROR_MS)
-    led = feedback.Blinker(lambda on: board.set_led(1, on))
-    led.play(feedback.error_code_pattern(code), time.ticks_ms(), repeat=True)
-    while True:
-        led.tick(time.ticks_ms())
-        board.watchdog_feed()
-        time.sleep_ms(20)
-
-
 def run():
-    """What main.py calls on the box: one Box on the board module and its flash."""
+    """What main.py calls on the box: one Box on the board module and its flash. Start-up (the
+    config, or the blink code of an error, forever) is in startup.py, dropped once it is done."""
+    global current
     import board
-    print("rating box fw %s, board %s" % (messages.FW_VERSION, board.unique_id()))
-    try:
-        box = open_box(board, board.FLASH_ROOT)
-    except BootError as e:
-        print("%s error %d: %s" % ("flash" if e.code == E_FLASH else "config", e.code, e.reason))
-        blink_forever(e.code, e.pins, board)
-        return
-    print("boot %d box %s counter %s reset %s outbox %d next seq %d" % (
-        box.boot, box.box, box.cfg["counter"], box.reset_cause, box.ob.pending, box.ob.next_seq))
-    asyncio.run(box.main())
+    current = load("startup").boot(board)
+    drop("startup")
+    asyncio.run(current.main())

@@ -4,20 +4,22 @@
 # preallocated lists, events are small ints in a ring.
 import time
 
-EV_NONE = -1
+from micropython import const
+
+EV_NONE = const(-1)
 # An event is KIND | button index.
-EV_PRESS = 0x100    # a lone button settled closed: a rating
-EV_CHORD = 0x200    # a button settled closed while another was down: no rating
-EV_STUCK = 0x300    # a button has been held longer than stuck_ms (once per hold)
-EV_RELEASE = 0x400  # a button settled open
-EV_GESTURE = 0x500  # both end buttons held GESTURE_MS: technician self-test (index 0)
-KIND_MASK = 0xF00
-INDEX_MASK = 0xFF
+EV_PRESS = const(0x100)    # a lone button settled closed: a rating
+EV_CHORD = const(0x200)    # a button settled closed while another was down: no rating
+EV_STUCK = const(0x300)    # a button has been held longer than stuck_ms (once per hold)
+EV_RELEASE = const(0x400)  # a button settled open
+EV_GESTURE = const(0x500)  # both end buttons held GESTURE_MS: technician self-test (index 0)
+KIND_MASK = const(0xF00)
+INDEX_MASK = const(0xFF)
 
 GESTURE_MS = 5000
 # Tests replace this with the ESP32's 2**30-period arithmetic (the unix port's period is larger).
 ticks_diff = time.ticks_diff
-_RING = 16  # events waiting to be read; the app reads them every poll
+_RING = const(16)  # events waiting to be read; the app reads them every poll
 
 
 class Debouncer:

@@ -2,6 +2,8 @@
 # status LED) rather than publish wrong data, so every field is checked here, once.
 import json
 
+from micropython import const
+
 # Rating scales: name -> number of levels. tests/firmware/test_config.py compares this table
 # with schemas/scales.json, the wire contract.
 SCALES = {"sat2": 2, "vn3": 3, "smiley4": 4}
@@ -11,20 +13,20 @@ TIMING_DEFAULTS = {
     "heartbeat_s": 60, "keepalive_s": 30, "watchdog_ms": 10000, "clock_wait_s": 0,
     "ack_timeout_s": 5, "backoff_max_s": 60,
 }
-NTP_PORT = 123
+_NTP_PORT = const(123)
 # Used to blink an error code when the config itself cannot tell which pins to use.
 DEFAULT_PINS = {"buttons": [12, 14], "led_feedback": 2, "led_status": 4, "buzzer": None}
 
 # Error codes, blinked on the status LED (see README). 1 is unused so one blink means nothing.
-E_MISSING = 2   # config.json absent or unreadable
-E_JSON = 3      # not valid JSON / not an object
-E_IDENTITY = 4  # box, counter
-E_RATING = 5    # scale, levels
-E_PINS = 6      # pins
-E_NETWORK = 7   # wifi, broker, ntp
-E_TIMINGS = 8   # timings
+_E_MISSING = const(2)   # config.json absent or unreadable
+_E_JSON = const(3)      # not valid JSON / not an object
+_E_IDENTITY = const(4)  # box, counter
+_E_RATING = const(5)    # scale, levels
+_E_PINS = const(6)      # pins
+_E_NETWORK = const(7)   # wifi, broker, ntp
+_E_TIMINGS = const(8)   # timings
 
-_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+_ALNUM = const("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 class ConfigError(Exception):
@@ -71,17 +73,17 @@ def _pin(v):
 
 
 def _check_pins(pins):
-    _need(isinstance(pins, dict), E_PINS, "pins must be an object")
+    _need(isinstance(pins, dict), _E_PINS, "pins must be an object")
     buttons = pins.get("buttons")
-    _need(isinstance(buttons, list) and 2 <= len(buttons) <= 4, E_PINS, "pins.buttons: 2..4 pins")
+    _need(isinstance(buttons, list) and 2 <= len(buttons) <= 4, _E_PINS, "pins.buttons: 2..4 pins")
     for p in buttons:
-        _need(_pin(p), E_PINS, "pins.buttons: bad pin %r" % (p,))
-    _need(_pin(pins.get("led_feedback")), E_PINS, "pins.led_feedback: bad pin")
-    _need(_pin(pins.get("led_status")), E_PINS, "pins.led_status: bad pin")
+        _need(_pin(p), _E_PINS, "pins.buttons: bad pin %r" % (p,))
+    _need(_pin(pins.get("led_feedback")), _E_PINS, "pins.led_feedback: bad pin")
+    _need(_pin(pins.get("led_status")), _E_PINS, "pins.led_status: bad pin")
     buzzer = pins.get("buzzer")
-    _need(buzzer is None or _pin(buzzer), E_PINS, "pins.buzzer: bad pin")
+    _need(buzzer is None or _pin(buzzer), _E_PINS, "pins.buzzer: bad pin")
     used = buttons + [pins["led_feedback"], pins["led_status"]] + ([buzzer] if buzzer is not None else [])
-    _need(len(set(used)) == len(used), E_PINS, "pins: a pin is used twice")
+    _need(len(set(used)) == len(used), _E_PINS, "pins: a pin is used twice")
 
 
 def _check_str(section, key, code, empty_ok=False):
@@ -91,64 +93,64 @@ def _check_str(section, key, code, empty_ok=False):
 
 def validate(cfg):
     """Check cfg (the parsed JSON); return it with timings defaults filled in."""
-    _need(isinstance(cfg, dict), E_JSON, "config.json must hold an object")
-    _need(valid_box_id(cfg.get("box")), E_IDENTITY, "box must look like box-017")
-    _need(valid_counter(cfg.get("counter")), E_IDENTITY, "counter: 1-16 letters, digits, - or _")
+    _need(isinstance(cfg, dict), _E_JSON, "config.json must hold an object")
+    _need(valid_box_id(cfg.get("box")), _E_IDENTITY, "box must look like box-017")
+    _need(valid_counter(cfg.get("counter")), _E_IDENTITY, "counter: 1-16 letters, digits, - or _")
 
-    _need(cfg.get("scale") in SCALES, E_RATING, "scale must be one of sat2, vn3, smiley4")
+    _need(cfg.get("scale") in SCALES, _E_RATING, "scale must be one of sat2, vn3, smiley4")
     _check_pins(cfg.get("pins"))
     levels = cfg.get("levels")
     n_levels = SCALES[cfg["scale"]]
-    _need(isinstance(levels, list) and len(levels) == len(cfg["pins"]["buttons"]), E_RATING,
+    _need(isinstance(levels, list) and len(levels) == len(cfg["pins"]["buttons"]), _E_RATING,
           "levels: one level per button")
     for lv in levels:
-        _need(_is_int(lv) and 0 <= lv < n_levels, E_RATING, "levels: %r not in scale" % (lv,))
+        _need(_is_int(lv) and 0 <= lv < n_levels, _E_RATING, "levels: %r not in scale" % (lv,))
 
     wifi = cfg.get("wifi")
-    _need(isinstance(wifi, dict), E_NETWORK, "wifi must be an object")
-    _check_str(wifi, "ssid", E_NETWORK)
-    _check_str(wifi, "password", E_NETWORK, empty_ok=True)
+    _need(isinstance(wifi, dict), _E_NETWORK, "wifi must be an object")
+    _check_str(wifi, "ssid", _E_NETWORK)
+    _check_str(wifi, "password", _E_NETWORK, empty_ok=True)
     broker = cfg.get("broker")
-    _need(isinstance(broker, dict), E_NETWORK, "broker must be an object")
-    _check_str(broker, "host", E_NETWORK)
+    _need(isinstance(broker, dict), _E_NETWORK, "broker must be an object")
+    _check_str(broker, "host", _E_NETWORK)
     port = broker.get("port", 1883)
-    _need(_is_int(port) and 0 < port < 65536, E_NETWORK, "broker.port: 1..65535")
+    _need(_is_int(port) and 0 < port < 65536, _E_NETWORK, "broker.port: 1..65535")
     broker["port"] = port
-    _need(broker.get("tls", False) in (True, False), E_NETWORK, "broker.tls: true or false")
+    _need(broker.get("tls", False) in (True, False), _E_NETWORK, "broker.tls: true or false")
     broker["tls"] = bool(broker.get("tls", False))
     ca = broker.get("ca")
-    _need(ca is None or (isinstance(ca, str) and ca != ""), E_NETWORK, "broker.ca: file name or null")
-    _check_str(broker, "username", E_NETWORK)
-    _check_str(broker, "password", E_NETWORK)
+    _need(ca is None or (isinstance(ca, str) and ca != ""), _E_NETWORK, "broker.ca: file name or null")
+    _check_str(broker, "username", _E_NETWORK)
+    _check_str(broker, "password", _E_NETWORK)
     # The broker's ACL keys on the username: any other name would have every press refused
     # (and Mosquitto still PUBACKs refused QoS 1 publishes, so they would vanish silently).
-    _need(broker["username"] == cfg["box"], E_NETWORK, "broker.username must equal box")
+    _need(broker["username"] == cfg["box"], _E_NETWORK, "broker.username must equal box")
     ntp = cfg.get("ntp")
     if ntp is not None:
         try:
             ntp_server(ntp)
         except ValueError as e:
-            raise ConfigError(E_NETWORK, str(e))
+            raise ConfigError(_E_NETWORK, str(e))
     cfg["ntp"] = ntp
 
     timings = cfg.get("timings", {})
-    _need(isinstance(timings, dict), E_TIMINGS, "timings must be an object")
+    _need(isinstance(timings, dict), _E_TIMINGS, "timings must be an object")
     for key in timings:
-        _need(key in TIMING_DEFAULTS, E_TIMINGS, "timings: unknown key %s" % key)
+        _need(key in TIMING_DEFAULTS, _E_TIMINGS, "timings: unknown key %s" % key)
     merged = {}
     for key, default in TIMING_DEFAULTS.items():
         v = timings.get(key, default)
-        _need(_is_int(v) and v >= 0, E_TIMINGS, "timings.%s: integer >= 0" % key)
+        _need(_is_int(v) and v >= 0, _E_TIMINGS, "timings.%s: integer >= 0" % key)
         merged[key] = v
-    _need(1 <= merged["poll_ms"] <= 20, E_TIMINGS, "timings.poll_ms: 1..20")
-    _need(merged["poll_ms"] <= merged["debounce_ms"] <= 200, E_TIMINGS, "timings.debounce_ms: poll_ms..200")
-    _need(merged["stuck_ms"] > merged["debounce_ms"], E_TIMINGS, "timings.stuck_ms too small")
-    _need(merged["heartbeat_s"] >= 5, E_TIMINGS, "timings.heartbeat_s: >= 5")
-    _need(5 <= merged["keepalive_s"] <= 600, E_TIMINGS, "timings.keepalive_s: 5..600")
-    _need(2000 <= merged["watchdog_ms"] <= 60000, E_TIMINGS, "timings.watchdog_ms: 2000..60000")
+    _need(1 <= merged["poll_ms"] <= 20, _E_TIMINGS, "timings.poll_ms: 1..20")
+    _need(merged["poll_ms"] <= merged["debounce_ms"] <= 200, _E_TIMINGS, "timings.debounce_ms: poll_ms..200")
+    _need(merged["stuck_ms"] > merged["debounce_ms"], _E_TIMINGS, "timings.stuck_ms too small")
+    _need(merged["heartbeat_s"] >= 5, _E_TIMINGS, "timings.heartbeat_s: >= 5")
+    _need(5 <= merged["keepalive_s"] <= 600, _E_TIMINGS, "timings.keepalive_s: 5..600")
+    _need(2000 <= merged["watchdog_ms"] <= 60000, _E_TIMINGS, "timings.watchdog_ms: 2000..60000")
     # Bounded so that a publish with its resends stays well inside the network stall limit.
-    _need(1 <= merged["ack_timeout_s"] <= 20, E_TIMINGS, "timings.ack_timeout_s: 1..20")
-    _need(1 <= merged["backoff_max_s"] <= 600, E_TIMINGS, "timings.backoff_max_s: 1..600")
+    _need(1 <= merged["ack_timeout_s"] <= 20, _E_TIMINGS, "timings.ack_timeout_s: 1..20")
+    _need(1 <= merged["backoff_max_s"] <= 600, _E_TIMINGS, "timings.backoff_max_s: 1..600")
     cfg["timings"] = merged
     return cfg
 
@@ -157,7 +159,7 @@ def ntp_server(text):
     """config "ntp": 'host' or 'host:port' -> (host, port); raises ValueError."""
     if not isinstance(text, str) or text == "":
         raise ValueError("ntp: host name, host:port or null")
-    host, port = text, NTP_PORT
+    host, port = text, _NTP_PORT
     i = text.rfind(":")
     if i >= 0:
         host, digits = text[:i], text[i + 1:]
@@ -175,11 +177,11 @@ def load(path):
         with open(path) as f:
             text = f.read()
     except OSError:
-        raise ConfigError(E_MISSING, "cannot read " + path)
+        raise ConfigError(_E_MISSING, "cannot read " + path)
     try:
         cfg = json.loads(text)
     except ValueError:
-        raise ConfigError(E_JSON, path + " is not valid JSON")
+        raise ConfigError(_E_JSON, path + " is not valid JSON")
     return validate(cfg)
 
 

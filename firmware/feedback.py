@@ -3,33 +3,23 @@
 # must not learn how the citizen rated.
 import time
 
+from micropython import const
+
 # A pattern is a tuple of durations in ms, alternating on, off, on, off...
-COUNTED = (1500,)                 # feedback LED on 1.5 s
-COUNTED_BEEP = (120,)             # one short beep
-SUPPRESSED = (80, 120, 80, 120, 80)  # three quick flashes: "not counted, wait"
-SUPPRESSED_BEEP = ()              # silent: mashing should not be rewarded with noise
-REFUSED = (700, 300, 700)         # two long flashes: "not counted", the box cannot store it
-REFUSED_BEEP = (700,)             # one long beep, unlike the short "counted" one
-TEST = (300, 200, 300, 200, 300)  # self-test: LED and buzzer together
-TEST_BEEP = (300, 200, 300, 200, 300)
+_COUNTED = const((1500,))                  # feedback LED on 1.5 s
+_COUNTED_BEEP = const((120,))              # one short beep
+_SUPPRESSED = const((80, 120, 80, 120, 80))  # three quick flashes: "not counted, wait"
+_SUPPRESSED_BEEP = const(())               # silent: mashing should not be rewarded with noise
+_REFUSED = const((700, 300, 700))          # two long flashes: "not counted", the box cannot store it
+_REFUSED_BEEP = const((700,))              # one long beep, unlike the short "counted" one
 
 # Status LED (technician), repeated until changed.
-ST_NO_WIFI = (100, 1900)          # short blip every 2 s
-ST_NO_BROKER = (500, 500)         # 1 Hz blink
-ST_ONLINE = (60000,)              # steady on
-ST_STUCK = (100, 100, 100, 1700)  # double blip: a button is stuck
+_ST_NO_WIFI = const((100, 1900))           # short blip every 2 s
+_ST_NO_BROKER = const((500, 500))          # 1 Hz blink
+_ST_ONLINE = const((60000,))               # steady on
+_ST_STUCK = const((100, 100, 100, 1700))   # double blip: a button is stuck
 
-BEEP_HZ = 2700  # typical piezo resonance: loudest for the least current
-
-
-def error_code_pattern(code):
-    """code blinks of 250 ms then a 1.5 s pause, repeated: config error code `code`."""
-    p = []
-    for _ in range(code):
-        p.append(250)
-        p.append(250)
-    p[-1] = 1500
-    return tuple(p)
+_BEEP_HZ = const(2700)  # typical piezo resonance: loudest for the least current
 
 
 class Blinker:
@@ -52,9 +42,6 @@ class Blinker:
         self._step = 0
         self._at = now
         self._apply(len(pattern) > 0)
-
-    def busy(self):
-        return self._step < len(self._pattern)
 
     def _apply(self, on):
         if on != self._on:
@@ -80,27 +67,25 @@ class Feedback:
 
     def __init__(self, board):
         self.led = Blinker(lambda on: board.set_led(0, on))
-        self.buzzer = Blinker(lambda on: board.set_buzzer(BEEP_HZ if on else 0))
+        self.buzzer = Blinker(lambda on: board.set_buzzer(_BEEP_HZ if on else 0))
         self.status = Blinker(lambda on: board.set_led(1, on))
 
     def counted(self, now):
-        self.led.play(COUNTED, now)
-        self.buzzer.play(COUNTED_BEEP, now)
+        self.led.play(_COUNTED, now)
+        self.buzzer.play(_COUNTED_BEEP, now)
 
     def suppressed(self, now):
-        self.led.play(SUPPRESSED, now)
-        self.buzzer.play(SUPPRESSED_BEEP, now)
+        self.led.play(_SUPPRESSED, now)
+        self.buzzer.play(_SUPPRESSED_BEEP, now)
 
     def refused(self, now):
-        self.led.play(REFUSED, now)
-        self.buzzer.play(REFUSED_BEEP, now)
+        self.led.play(_REFUSED, now)
+        self.buzzer.play(_REFUSED_BEEP, now)
 
-    def test(self, now):
-        self.led.play(TEST, now)
-        self.buzzer.play(TEST_BEEP, now)
-
-    def show_status(self, pattern, now):
-        self.status.play(pattern, now, repeat=True)
+    def show_status(self, stuck, wifi, online, now):
+        """The technician's status LED: a button stuck, else no Wi-Fi, no broker, or online."""
+        p = _ST_STUCK if stuck else _ST_NO_WIFI if not wifi else _ST_NO_BROKER if not online else _ST_ONLINE
+        self.status.play(p, now, repeat=True)
 
     def tick(self, now):
         self.led.tick(now)

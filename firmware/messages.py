@@ -1,13 +1,15 @@
 # The JSON payloads and topics a box sends, exactly per schemas/*.schema.json and topics.json.
 import json
 
-FW_VERSION = "0.1.0"
-SCHEMA_V = 1
+from micropython import const
 
-QOS_PRESS = 1
-QOS_STATUS = 0
-QOS_PRESENCE = 1
-FLAG_NAMES = ("suppressed", "test")  # bit 0, bit 1 of the outbox flags
+FW_VERSION = "0.1.0"
+_SCHEMA_V = const(1)
+
+QOS_PRESS = const(1)
+QOS_STATUS = const(0)
+QOS_PRESENCE = const(1)
+_FLAG_NAMES = const(("suppressed", "test"))  # bit 0, bit 1 of the outbox flags
 
 CLOCK_TOPIC = "rating/clock"
 
@@ -20,11 +22,11 @@ def topic(box, kind):
 def press(box, counter, rec, scale, t, clock):
     """rec: (seq, boot, up, level, flags) from the outbox; t: UTC ms or None (clock 'none')."""
     seq, boot, up, level, flags = rec
-    names = [FLAG_NAMES[i] for i in range(len(FLAG_NAMES)) if flags & (1 << i)]
+    names = [_FLAG_NAMES[i] for i in range(len(_FLAG_NAMES)) if flags & (1 << i)]
     if t is None:
         clock = "none"
     return json.dumps({
-        "v": SCHEMA_V, "box": box, "counter": counter, "seq": seq, "boot": boot, "up": up,
+        "v": _SCHEMA_V, "box": box, "counter": counter, "seq": seq, "boot": boot, "up": up,
         "t": t, "clock": clock, "scale": scale, "level": level, "flags": names, "fw": FW_VERSION,
     })
 
@@ -33,7 +35,7 @@ def status(box, counter, boot, up, reset, rssi, heap_free, outbox, presses, cloc
     if err is not None and len(err) > 120:
         err = err[:120]
     return json.dumps({
-        "v": SCHEMA_V, "box": box, "counter": counter, "boot": boot, "up": up, "fw": FW_VERSION,
+        "v": _SCHEMA_V, "box": box, "counter": counter, "boot": boot, "up": up, "fw": FW_VERSION,
         "reset": reset, "rssi": rssi, "heap_free": heap_free, "outbox": outbox,
         "presses": presses, "clock": clock, "err": err,
     })
@@ -41,14 +43,14 @@ def status(box, counter, boot, up, reset, rssi, heap_free, outbox, presses, cloc
 
 def presence(box, counter, boot, online):
     return json.dumps({
-        "v": SCHEMA_V, "box": box, "counter": counter, "state": "online" if online else "offline",
+        "v": _SCHEMA_V, "box": box, "counter": counter, "state": "online" if online else "offline",
         "boot": boot, "fw": FW_VERSION,
     })
 
 
 # Bounds of defs.schema.json utc_ms: a beacon outside them is someone's mistake, not a time.
-UTC_MIN = 1500000000000
-UTC_MAX = 4102444800000
+_UTC_MIN = const(1500000000000)
+_UTC_MAX = const(4102444800000)
 
 
 def parse_clock(payload):
@@ -56,7 +58,7 @@ def parse_clock(payload):
     try:
         msg = json.loads(payload)
         t = msg["t"]
-        if msg["v"] == SCHEMA_V and isinstance(t, int) and not isinstance(t, bool) and UTC_MIN <= t <= UTC_MAX:
+        if msg["v"] == _SCHEMA_V and isinstance(t, int) and not isinstance(t, bool) and _UTC_MIN <= t <= _UTC_MAX:
             return t
     except (ValueError, KeyError, TypeError):
         pass

@@ -6,31 +6,33 @@ import random
 import struct
 import time
 
-CONNECT = 0x10
-CONNACK = 0x20
-PUBLISH = 0x30
-PUBACK = 0x40
-SUBSCRIBE = 0x82
-SUBACK = 0x90
-PINGREQ = 0xC0
-PINGRESP = 0xD0
-DISCONNECT = 0xE0
-DUP = 0x08
+from micropython import const
 
-MAX_INCOMING = 4096     # clock beacons and commands are tiny; anything larger is an error
-BACKOFF_FIRST_MS = 1000
-BACKOFF_CAP_MS = 60000
+_CONNECT = const(0x10)
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_SUBSCRIBE = const(0x82)
+_SUBACK = const(0x90)
+_PINGREQ = const(0xC0)
+_PINGRESP = const(0xD0)
+_DISCONNECT = const(0xE0)
+_DUP = const(0x08)
+
+_MAX_INCOMING = const(4096)     # clock beacons and commands are tiny; anything larger is an error
+_BACKOFF_FIRST_MS = const(1000)
+_BACKOFF_CAP_MS = const(60000)
 
 
 class MQTTError(Exception):
     pass
 
 
-def backoff_ms(attempt, cap_ms=BACKOFF_CAP_MS):
+def backoff_ms(attempt, cap_ms=_BACKOFF_CAP_MS):
     """Delay before reconnect attempt `attempt` (0 = first retry): exponential, capped (60 s by
     default), with jitter so that 60 boxes coming back after an outage do not hit the broker
     together."""
-    d = cap_ms if attempt >= 16 else min(cap_ms, BACKOFF_FIRST_MS << attempt)
+    d = cap_ms if attempt >= 16 else min(cap_ms, _BACKOFF_FIRST_MS << attempt)
     half = d // 2
     return half + random.getrandbits(16) % (half + 1)
 
@@ -55,50 +57,27 @@ def _packet(first, body):
     return bytearray([first]) + _varlen(len(body)) + body
 
 
-def _der(path):
-    # MicroPython's mbedtls wants DER; technicians get PEM files. Accept both (first cert of a PEM).
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data.startswith(b"-----BEGIN"):
-        return data
-    import binascii
-    lines = data.split(b"\n")
-    body = b""
-    for line in lines[1:]:
-        if line.startswith(b"-----END"):
-            break
-        body += line.strip()
-    return binascii.a2b_base64(body)
-
-
-def tls_context(ca_path):
-    """TLS for the broker connection; verifies the broker against ca_path when given."""
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if ca_path:
-        ctx.load_verify_locations(cadata=_der(ca_path))
-        ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]  # missing from the stubs
-    else:
-        ctx.verify_mode = ssl.CERT_NONE  # type: ignore[attr-defined]
-    return ctx
-
-
 class Client:
     def __init__(self, client_id, host, port, user, password, keepalive_s=30, will=None,
                  ssl=None, on_message=None, timeout_s=10, ack_timeout_s=5, retries=2):
         """will: (topic, payload, qos, retain) or None. on_message(topic, payload) gets str, bytes."""
-        self.client_id = client_id
         self.host = host
         self.port = port
-        self.user = user
-        self.password = password
         self.keepalive_s = keepalive_s
-        self.will = will
         self.ssl = ssl
         self.on_message = on_message
         self.timeout_ms = timeout_s * 1000
         self.ack_timeout_ms = ack_timeout_s * 1000
         self.retries = retries  # resends (with DUP) of an unacknowledged QoS 1 publish
+        # CONNECT, built once: clean session, user name, password, the will if any
+        flags = 0x02 | 0x80 | 0x40
+        payload = _str(client_id)
+        if will:
+            topic, msg, qos, retain = will
+            flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+            payload += _str(topic) + _str(msg)
+        payload += _str(user) + _str(password)
+        self._hello = _packet(_CONNECT, _str("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s) + payload)
         self.alive = False
         self.error = None       # why the last connection ended
         self.closed = asyncio.Event()
@@ -123,7 +102,7 @@ class Client:
                 coro = asyncio.open_connection(self.host, self.port)
             self._reader, self._writer = await asyncio.wait_for_ms(coro, self.timeout_ms)
             self.alive = True
-            await self._send(self._connect_packet())
+            await self._send(self._hello)
             kind, body = await asyncio.wait_for_ms(self._read_packet(), self.timeout_ms)
         except MQTTError:
             self.close("connect failed")
@@ -131,7 +110,7 @@ class Client:
         except Exception as e:
             self.close("connect: %r" % (e,))
             raise MQTTError("connect: %r" % (e,))
-        if kind != CONNACK or len(body) != 2:
+        if kind != _CONNACK or len(body) != 2:
             self.close("no CONNACK")
             raise MQTTError("expected CONNACK")
         if body[1]:
@@ -141,17 +120,6 @@ class Client:
         self.error = None
         self._last_rx = time.ticks_ms()
         self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._ping_loop())]
-
-    def _connect_packet(self):
-        flags = 0x02 | 0x80 | 0x40  # clean session, user name, password
-        payload = _str(self.client_id)
-        if self.will:
-            topic, msg, qos, retain = self.will
-            flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
-            payload += _str(topic) + _str(msg)
-        payload += _str(self.user) + _str(self.password)
-        body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive_s) + payload
-        return _packet(CONNECT, body)
 
     def close(self, reason=None):
         """Drop the connection now (idempotent). Waiting publishers wake up and fail."""
@@ -180,7 +148,7 @@ class Client:
         """Clean disconnect: the broker then does not publish the last will."""
         if self.alive:
             try:
-                await self._send(bytearray([DISCONNECT, 0]))
+                await self._send(bytearray([_DISCONNECT, 0]))
             except MQTTError:
                 pass
         self.close("disconnected")
@@ -206,7 +174,7 @@ class Client:
     async def publish(self, topic, payload, qos=0, retain=False):
         """QoS 0: returns once written. QoS 1: returns once PUBACKed; resends with DUP after
         ack_timeout, and raises MQTTError (dropping the connection) if no PUBACK ever comes."""
-        first = PUBLISH | (qos << 1) | (1 if retain else 0)
+        first = _PUBLISH | (qos << 1) | (1 if retain else 0)
         if isinstance(payload, str):
             payload = payload.encode()
         if not qos:
@@ -219,7 +187,7 @@ class Client:
     async def subscribe(self, topic, qos=0):
         pid = self._next_pid()
         body = struct.pack("!H", pid) + _str(topic) + bytes([qos])
-        await self._await_ack(pid, _packet(SUBSCRIBE, body), 0)
+        await self._await_ack(pid, _packet(_SUBSCRIBE, body), 0)
 
     async def _await_ack(self, pid, pkt, resends):
         ev = asyncio.Event()
@@ -227,7 +195,7 @@ class Client:
         try:
             for attempt in range(resends + 1):
                 if attempt:
-                    pkt[0] |= DUP
+                    pkt[0] |= _DUP
                 await self._send(pkt)
                 try:
                     await asyncio.wait_for_ms(ev.wait(), self.ack_timeout_ms)
@@ -256,7 +224,7 @@ class Client:
                 break
         else:
             raise MQTTError("bad remaining length")
-        if n > MAX_INCOMING:
+        if n > _MAX_INCOMING:
             raise MQTTError("packet too large")
         body = await r.readexactly(n) if n else b""
         return head[0], body
@@ -274,41 +242,37 @@ class Client:
 
     async def _dispatch(self, first, body):
         kind = first & 0xF0
-        if kind in (PUBACK, SUBACK) and len(body) >= 2:
-            if kind == PUBACK and (first != PUBACK or len(body) != 2):
+        if kind in (_PUBACK, _SUBACK) and len(body) >= 2:
+            if kind == _PUBACK and (first != _PUBACK or len(body) != 2):
                 raise MQTTError("bad PUBACK")
             pid = (body[0] << 8) | body[1]
             ev = self._waiting.get(pid)
             if ev is not None:
-                if kind == SUBACK and (len(body) != 3 or body[2] & 0x80):
+                if kind == _SUBACK and (len(body) != 3 or body[2] & 0x80):
                     raise MQTTError("subscription refused")
                 self._done.add(pid)
                 ev.set()
-        elif first == PINGRESP and not body:
+        elif first == _PINGRESP and not body:
             pass
-        elif kind == PUBLISH:
-            await self._incoming(first, body)
+        elif kind == _PUBLISH:
+            qos = (first >> 1) & 3
+            if qos > 1 or len(body) < 2:
+                raise MQTTError("bad PUBLISH")
+            tlen = (body[0] << 8) | body[1]
+            pos = 2 + tlen
+            if pos + (2 if qos else 0) > len(body):
+                raise MQTTError("bad PUBLISH topic")
+            topic = str(body[2:pos], "utf-8")
+            if qos:
+                await self._send(bytearray([_PUBACK, 2]) + body[pos:pos + 2])
+                pos += 2
+            if self.on_message is not None:
+                try:
+                    self.on_message(topic, body[pos:])
+                except Exception as e:  # a handler's bug must not look like a broker error
+                    print("mqtt: handler error", repr(e))
         else:
             raise MQTTError("unexpected packet 0x%02x" % first)
-
-    async def _incoming(self, first, body):
-        qos = (first >> 1) & 3
-        if qos > 1 or len(body) < 2:
-            raise MQTTError("bad PUBLISH")
-        tlen = (body[0] << 8) | body[1]
-        pos = 2 + tlen
-        if pos + (2 if qos else 0) > len(body):
-            raise MQTTError("bad PUBLISH topic")
-        topic = str(body[2:pos], "utf-8")
-        if qos:
-            pid = body[pos:pos + 2]
-            pos += 2
-            await self._send(bytearray([PUBACK, 2]) + pid)
-        if self.on_message is not None:
-            try:
-                self.on_message(topic, body[pos:])
-            except Exception as e:  # a handler's bug must not look like a broker error
-                print("mqtt: handler error", repr(e))
 
     async def _ping_loop(self):
         # Ping every half keepalive; a broker silent for 1.5 keepalives is gone.
@@ -319,6 +283,6 @@ class Client:
                 self.close("keepalive timeout")
                 return
             try:
-                await self._send(bytearray([PINGREQ, 0]))
+                await self._send(bytearray([_PINGREQ, 0]))
             except MQTTError:
                 return

@@ -1,12 +1,18 @@
-# A non-blocking SNTP client (RFC 4330) polled from asyncio. ntptime blocks the whole box for
-# up to its timeout; here the poll loop keeps running while the answer is awaited.
+# A non-blocking SNTP client (RFC 4330) polled from asyncio, and the box's NTP task. ntptime
+# blocks the whole box for up to its timeout; here the poll loop keeps running while the answer
+# is awaited. The app imports this module only until the boot's first anchor, then drops it.
 import asyncio
 import socket
 import struct
 import time
 
-NTP_TO_UNIX_S = 2208988800  # 1900-01-01 to 1970-01-01
-POLL_MS = 10                # how often the socket is checked while waiting
+from micropython import const
+
+_NTP_TO_UNIX_S = const(2208988800)  # 1900-01-01 to 1970-01-01
+_POLL_MS = const(10)                # how often the socket is checked while waiting
+_TIMEOUT_MS = const(1500)           # one query
+_RETRY_MS = const(2000)             # first retry after a failed query; doubles up to _RETRY_MAX_MS
+_RETRY_MAX_MS = const(600000)
 
 
 def request(nonce):
@@ -35,7 +41,7 @@ def parse_reply(data, nonce):
 
 
 def _ms(seconds, fraction):
-    return (seconds - NTP_TO_UNIX_S) * 1000 + ((fraction * 1000) >> 32)
+    return (seconds - _NTP_TO_UNIX_S) * 1000 + ((fraction * 1000) >> 32)
 
 
 def resolve(host, port):
@@ -60,7 +66,7 @@ async def query(addr, up, timeout_ms=1500):
             try:
                 data = s.recv(64)
             except OSError:  # EAGAIN: nothing yet
-                await asyncio.sleep_ms(POLL_MS)
+                await asyncio.sleep_ms(_POLL_MS)
                 continue
             got_up = up()
             times = parse_reply(data, nonce)
@@ -72,3 +78,29 @@ async def query(addr, up, timeout_ms=1500):
         return None
     finally:
         s.close()
+
+
+async def run(box, task):
+    """The box's NTP task: query box.ntp (host, port) until the boot has an anchor (from NTP or
+    the collector's beacon), backing off; shows progress in box.alive[task] for the watchdog."""
+    host, port = box.ntp
+    addr = None
+    delay = _RETRY_MS
+    while not box.clock.anchored():
+        box.alive[task] = time.ticks_ms()
+        if not box.board.wifi_connected():
+            await box.nap(1000, task)
+            continue
+        got = None
+        try:
+            if addr is None:
+                addr = resolve(host, port)
+            got = await query(addr, box.clock.up, _TIMEOUT_MS)
+        except OSError as e:
+            box.log("ntp: %r" % (e,))
+        if got is not None:
+            box.anchor("ntp", got[1], got[0])  # clock.SRC_NTP (not imported: see app.load)
+            return
+        box.log("ntp: no answer, retry in %d ms" % delay)
+        await box.nap(delay, task)
+        delay = min(delay * 2, _RETRY_MAX_MS)

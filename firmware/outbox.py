@@ -10,18 +10,20 @@ import json
 import os
 import struct
 
+from micropython import const
+
 # seq, boot, up (48 bits as low 32 + high 16), level | flags << 2, check byte = 16 bytes:
 # 10,000 presses take 160 KB, 40 segments of one 4 KB LittleFS block each.
-REC = "<IIIHBB"
-REC_SIZE = 16
+_REC = const("<IIIHBB")
+REC_SIZE = const(16)
 SEG_RECORDS = 256
 MAX_SEGMENTS = 48       # 12,288 presses; beyond that new presses are refused (see README)
 MARK_EVERY = 16         # persist the mark at least every N acks (a lost mark only means resends)
-ANCHORS_KEPT = 8
-READ_BATCH = 32         # records read per flash access while draining a backlog (512 B of RAM)
+_ANCHORS_KEPT = const(8)
+_READ_BATCH = const(32)         # records read per flash access while draining a backlog (512 B of RAM)
 
-FLAG_SUPPRESSED = 1
-FLAG_TEST = 2
+FLAG_SUPPRESSED = const(1)
+FLAG_TEST = const(2)
 
 
 class OutboxFull(OSError):
@@ -37,7 +39,7 @@ def _check(b):
 
 def pack(seq, boot, up, level, flags):
     b = bytearray(REC_SIZE)
-    struct.pack_into(REC, b, 0, seq, boot, up & 0xFFFFFFFF, (up >> 32) & 0xFFFF, level | (flags << 2), 0)
+    struct.pack_into(_REC, b, 0, seq, boot, up & 0xFFFFFFFF, (up >> 32) & 0xFFFF, level | (flags << 2), 0)
     b[REC_SIZE - 1] = _check(b)
     return b
 
@@ -46,7 +48,7 @@ def unpack(b):
     """(seq, boot, up, level, flags), or None if the record is damaged."""
     if len(b) != REC_SIZE or _check(b) != b[REC_SIZE - 1]:
         return None
-    seq, boot, lo, hi, lf, _ = struct.unpack(REC, b)
+    seq, boot, lo, hi, lf, _ = struct.unpack(_REC, b)
     if seq == 0:
         return None
     return (seq, boot, lo | (hi << 32), lf & 3, lf >> 2)
@@ -193,7 +195,7 @@ class Outbox:
         if c is None or c[0] != first or not c[1] <= i < c[1] + len(c[2]) // REC_SIZE:
             with open(self._seg_path(first), "rb") as f:
                 f.seek(i * REC_SIZE)
-                c = self._cache = (first, i, f.read(READ_BATCH * REC_SIZE))
+                c = self._cache = (first, i, f.read(_READ_BATCH * REC_SIZE))
         off = (i - c[1]) * REC_SIZE
         return unpack(c[2][off:off + REC_SIZE])
 
@@ -258,6 +260,6 @@ def load_anchors(root):
 
 def save_anchor(root, anchors, boot, up, utc, source):
     anchors[boot] = (up, utc, source)
-    for old in sorted(anchors)[:-ANCHORS_KEPT]:
+    for old in sorted(anchors)[:-_ANCHORS_KEPT]:
         del anchors[old]
     write_atomic(root + "ob/anchors", json.dumps(dict((str(k), list(v)) for k, v in anchors.items())))

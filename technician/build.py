@@ -60,7 +60,7 @@ def build(release_dir: Path, *, firmware_dir: Path = FIRMWARE_DIR, board: Path |
             shutil.copy(src, release_dir / name)
             continue
         target = release_dir / (Path(name).stem + ".mpy")
-        done = subprocess.run([compiler, "-march=xtensawin", "-o", str(target), str(src)], check=False,
+        done = subprocess.run([compiler, "-march=xtensawin", "-s", name, "-o", str(target), str(src)], check=False,
                               capture_output=True,
                               text=True)
         if done.returncode != 0:

@@ -166,7 +166,7 @@ class Board:
     def set_buzzer(self, f):
         pass
 fb = feedback.Feedback(Board())
-fb.show_status(feedback.ST_NO_BROKER, 0)
+fb.show_status(0, True, False, 0)  # no broker: 1 Hz blink
 d = buttons.Debouncer(4, 50, 10000)
 for t in range(0, 2000, 5):
     d.update(1 if 100 <= t < 600 else 0, t)

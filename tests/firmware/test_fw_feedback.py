@@ -5,7 +5,7 @@ from __future__ import annotations
 from fwtools import mp_json
 
 PLAY = r"""
-import json, feedback
+import json, feedback, selftest, startup
 class Board:
     def __init__(self):
         self.log = []
@@ -24,14 +24,32 @@ def run(action, until):
         fb.tick(t)
     b.now += until
 out = {}
+class Box:  # what the self-test reads of the box
+    def __init__(self):
+        self.fb, self.board, self.err, self.lines = fb, self, None, []
+        self.ob = self.clock = self
+        self.pending, self.source = 0, "none"
+    def wifi_connected(self):
+        return True
+    def online(self):
+        return True
+    def log(self, line):
+        self.lines.append(line)
+box = Box()
+actions = {"counted": fb.counted, "suppressed": fb.suppressed, "test": lambda now: selftest.run(box, 7, now)}
 for name in ("counted", "suppressed", "test"):
     b.log = []
     start = b.now
-    run(getattr(fb, name), 3000)
+    run(actions[name], 3000)
     out[name] = [[t - start, what, v] for t, what, v in b.log]
+out["test_lines"] = box.lines
 b.log = []
 start = b.now
-run(lambda now: fb.show_status(feedback.error_code_pattern(3), now), 4000)
+led = feedback.Blinker(lambda on: b.set_led(1, on))  # as startup.blink_forever() drives it
+led.play(startup.error_code_pattern(3), b.now, repeat=True)
+for t in range(b.now, b.now + 4000, 5):
+    b.now = t
+    led.tick(t)
 out["code3"] = [[t - start, what, v] for t, what, v in b.log if what == "led1"]
 print(json.dumps(out))
 """
@@ -56,7 +74,9 @@ def test_counted_suppressed_and_test_patterns() -> None:
         [480, "led0", False],
     ]
     assert not [e for e in out["suppressed"] if e[1] == "buzzer"]
+    # self-test: LED and buzzer together, and a status line
     assert {e[1] for e in out["test"]} == {"led0", "buzzer"}
+    assert out["test_lines"] == ["self-test: seq=7 wifi=True broker=True outbox=0 clock=none err=None"]
 
 
 def test_error_code_blinks_code_times_then_pauses() -> None:
