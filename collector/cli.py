@@ -126,7 +126,7 @@ def broker_setup(
     assert password_file is not None
     ensure_password_file(password_file)
     conf = write_config(settings.broker_dir, host=listen_host or settings.mqtt_host,
-                        port=listen_port or settings.mqtt_port)
+                        port=listen_port or settings.mqtt_port, autosave_changes=settings.broker_autosave_changes)
     set_passwords(settings.broker_dir, {COLLECTOR_USER: settings.mqtt_password()})
     typer.echo(f"broker config: {conf}\ncollector password: {password_file}\nrun: mosquitto -c {conf}")
     _reload_broker(settings.broker_dir)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from schemas.contract import scales, schema_errors, topics
+from schemas.contract import SCHEMA_DIR, scales, schema_errors, topics
 
 MAX_PAYLOAD = 4096  # bytes; a press is ~200
 REJECTED_PAYLOAD_MAX = 1024  # bytes of a rejected payload kept for diagnosis
@@ -58,6 +59,28 @@ def topic_parts(topic: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+@cache
+def _fast_validator(kind: str) -> Any:
+    """A compiled (Rust) validator of the same schema files, when jsonschema-rs is installed: ~1 us a
+    message instead of ~240 us, which alone would cap ingest near 4,000 msg/s. It only says yes or no;
+    a no is explained (and confirmed) by the reference validator in schemas/contract.py."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    documents = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(SCHEMA_DIR.glob("*.schema.json"))]
+    registry = jsonschema_rs.Registry([(document["$id"], document) for document in documents])
+    schema = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text(encoding="utf-8"))
+    return jsonschema_rs.validator_for(schema, registry=registry)
+
+
+def contract_errors(kind: str, body: Any) -> list[str]:
+    fast = _fast_validator(kind)
+    if fast is not None and fast.is_valid(body):
+        return []
+    return schema_errors(kind, body)
+
+
 def check(inbound: Inbound) -> Checked | Rejection:
     """Never raises: whatever a payload does to the parser or the validator is a rejection."""
     try:
@@ -81,7 +104,7 @@ def _check(inbound: Inbound) -> Checked | Rejection:
         return Rejection(inbound, "not_json", str(error)[:300])
     except RecursionError:  # 4 KB of "[[[[..." nests deeper than the decoder goes
         return Rejection(inbound, "not_json", "nested too deeply")
-    errors = schema_errors(kind, body)
+    errors = contract_errors(kind, body)
     if errors:
         return Rejection(inbound, "schema", "; ".join(errors)[:1000])
     if body["box"] != topic_box:

@@ -120,7 +120,8 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         signal.signal(sig, lambda *_: stop.set())
 
     with ExitStack() as running:
-        broker = Broker(data_dir / "broker", port=mqtt_port, log_path=logs / "mosquitto.log").start()
+        broker = Broker(data_dir / "broker", port=mqtt_port, log_path=logs / "mosquitto.log",
+                        autosave_changes=get_settings().broker_autosave_changes).start()
         running.callback(broker.stop)
         print(f"broker     mqtt://127.0.0.1:{mqtt_port}   (log: {logs / 'mosquitto.log'})", flush=True)
 
