@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 from schemas.contract import topics
 
@@ -298,11 +299,10 @@ class Broker:
                 raise BrokerError(f"port {self.host}:{self.port} is already in use; choose another")
         except OSError:
             pass
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         try:
             wait_for_port(self.host, self.port, timeout)
         except BrokerError:
@@ -327,8 +327,9 @@ class Broker:
                 self.process.wait()
         self.process = None
 
-    def __enter__(self) -> Broker:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

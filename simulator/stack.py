@@ -39,7 +39,8 @@ class StackError(RuntimeError):
 
 
 def _collector(env: dict[str, str], *args: str, capture: bool = True) -> str:
-    done = subprocess.run([sys.executable, "-m", "collector", *args], env=env, capture_output=capture, text=True)
+    done = subprocess.run([sys.executable, "-m", "collector", *args], env=env, capture_output=capture, text=True,
+                          check=False)
     if done.returncode != 0:
         raise StackError(f"rating-collector {' '.join(args)} failed:\n{(done.stderr or '').strip()}")
     return (done.stdout or "").strip()
