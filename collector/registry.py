@@ -90,7 +90,7 @@ def _load_yaml(path: Path) -> Any:
     class LineLoader(yaml.SafeLoader):
         pass
 
-    def mapping_with_line(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    def mapping_with_line(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         mapping = loader.construct_mapping(node, deep=True)
         mapping["__line__"] = node.start_mark.line + 1
         return mapping

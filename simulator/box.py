@@ -292,7 +292,8 @@ class VirtualBox:
         self._state = "off"
 
     def __enter__(self) -> Self:
-        return self.start()
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

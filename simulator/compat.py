@@ -56,13 +56,13 @@ def _identity(x: Any) -> Any:
 
 
 def install() -> None:
-    for name, fn in (("ticks_ms", ticks_ms), ("ticks_us", ticks_us), ("ticks_add", ticks_add),
-                     ("ticks_diff", ticks_diff), ("sleep_ms", sleep_ms), ("sleep_us", sleep_us)):
-        if not hasattr(time, name):
-            setattr(time, name, fn)
-    for name, fn in (("sleep_ms", asleep_ms), ("wait_for_ms", wait_for_ms)):
-        if not hasattr(asyncio, name):
-            setattr(asyncio, name, fn)
+    missing_from_time: dict[str, Any] = {"ticks_ms": ticks_ms, "ticks_us": ticks_us, "ticks_add": ticks_add,
+                                         "ticks_diff": ticks_diff, "sleep_ms": sleep_ms, "sleep_us": sleep_us}
+    missing_from_asyncio: dict[str, Any] = {"sleep_ms": asleep_ms, "wait_for_ms": wait_for_ms}
+    for module, functions in ((time, missing_from_time), (asyncio, missing_from_asyncio)):
+        for name, fn in functions.items():
+            if not hasattr(module, name):
+                setattr(module, name, fn)
     if "micropython" not in sys.modules:
         mp = types.ModuleType("micropython", "CPython stand-in for MicroPython's micropython module")
         mp.const = _identity  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ runs every box's firmware logic in this process (simulator/light.py) for load te
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -292,7 +293,8 @@ class Fleet:
             list(pool.map(lambda b: b.stop(), self.boxes))
 
     def __enter__(self) -> Self:
-        return self.start()
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -311,7 +313,7 @@ class Fleet:
         rng = random.Random(f"faults/{self.seed}")
         items: list[tuple[float, int, Callable[[], None], str]] = []
         for a in self.plan():
-            items.append((a.at, 1, lambda a=a: self._do(a), ""))
+            items.append((a.at, 1, functools.partial(self._do, a), ""))
         for i, f in enumerate(self.scenario.faults):
             at = f.when(rng)
             if f.boxes == "all" or f.fault == "broker":
@@ -343,7 +345,16 @@ class Fleet:
             return run
 
         def then(first: Callable[[], None], text: str) -> Callable[[], None]:
-            return lambda: (first(), log(text))  # type: ignore[func-returns-value]
+            def run_and_log() -> None:
+                first()
+                log(text)
+            return run_and_log
+
+        def on_targets(fault: Callable[[int], None]) -> Callable[[], None]:
+            def run() -> None:
+                for target in targets:
+                    fault(target)
+            return run
 
         if f.fault == "wifi":
             return [(at, then(each(lambda b: b.wifi(False)), f"Wi-Fi down for {who}"), ""),
@@ -367,9 +378,9 @@ class Fleet:
         if f.fault == "hang":
             return [(at, then(each(lambda b: b.hang()), f"firmware of {who} frozen"), "")]
         if f.fault == "stuck":
-            return [(at, lambda: [self._stuck(t, f.button, f.for_s or 0, log) for t in targets], "slow")]
+            return [(at, on_targets(lambda t: self._stuck(t, f.button, f.for_s or 0, log)), "slow")]
         if f.fault == "mash":
-            return [(at, lambda: [self._mash(t, f.button, f.presses, seed, log) for t in targets], "slow")]
+            return [(at, on_targets(lambda t: self._mash(t, f.button, f.presses, seed, log)), "slow")]
         raise FleetError(f"unknown fault {f.fault}")
 
     def _clear_of_lockout(self, b: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import importlib
 import importlib.util
 import random
@@ -376,7 +377,8 @@ class LightHost:
 
     async def _boot_all(self) -> None:
         for lb in self.boxes:
-            _, protocol = await self.loop.create_datagram_endpoint(lambda lb=lb: _Ntp(lb), local_addr=("127.0.0.1", 0))
+            _, protocol = await self.loop.create_datagram_endpoint(functools.partial(_Ntp, lb),
+                                                                   local_addr=("127.0.0.1", 0))
             lb.ntp_port = protocol.transport.get_extra_info("sockname")[1]
             lb.boot("power_on")
             await asyncio.sleep(0)

@@ -16,7 +16,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 LOCAL = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # UTC+7, no daylight saving
@@ -137,7 +137,7 @@ def parse_faults(items: Any, source: str, n_boxes: int, real_seconds: float) -> 
             elif boxes not in ("all", "random"):
                 raise ScenarioError(f"{where}: boxes = {boxes!r} is impossible; expected \"all\", \"random\", "
                                     "a box id or a list of them")
-        out.append(Fault(at=at, fault=kind, boxes=boxes, **values))
+        out.append(Fault(at=cast(float | list[float], at), fault=kind, boxes=boxes, **values))
     return out
 
 
