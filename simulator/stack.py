@@ -8,6 +8,7 @@ persistence and accounts, the database, the boxes' flash. Ctrl-C stops every pro
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,9 +39,9 @@ class StackError(RuntimeError):
     pass
 
 
-def _collector(env: dict[str, str], *args: str, capture: bool = True) -> str:
-    done = subprocess.run([sys.executable, "-m", "collector", *args], env=env, capture_output=capture, text=True,
-                          check=False)
+def _collector(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "collector", *args], env=env, capture_output=True, text=True,
+                          input=stdin, check=False)
     if done.returncode != 0:
         raise StackError(f"rating-collector {' '.join(args)} failed:\n{(done.stderr or '').strip()}")
     return (done.stdout or "").strip()
@@ -55,6 +56,18 @@ def _admin_token(data_dir: Path, env: dict[str, str]) -> str:
         path.touch(mode=0o600)
         path.write_text(token + "\n")
     return path.read_text().strip()
+
+
+def _dashboard_login(data_dir: Path, env: dict[str, str]) -> Path:
+    """The demo's dashboard user "admin": its password is made once and kept private in the data
+    folder, never printed."""
+    path = data_dir / "secrets" / "dashboard-admin-password"
+    if not path.exists():
+        password = secrets.token_urlsafe(12)
+        _collector(env, "user", "create", "admin", "--role", "admin", "--password-stdin", stdin=password + "\n")
+        path.touch(mode=0o600)
+        path.write_text(password + "\n")
+    return path
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -115,6 +128,7 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         registry_file.write_text(yaml.safe_dump(registry(counters=boxes), allow_unicode=True, sort_keys=False))
     _collector(env, "registry", "load", str(registry_file))
     token = _admin_token(data_dir, env)
+    dashboard_password = _dashboard_login(data_dir, env)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -133,7 +147,8 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         running.callback(_stop_process, collector)
         _wait_healthy(url, collector, collector_log)
         print(f"collector  {url}   API docs {url}/docs   (log: {collector_log})", flush=True)
-        print(f"           admin token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
+        print(f"dashboard  {url}/dashboard   user admin, password in {dashboard_password}", flush=True)
+        print(f"API        bearer token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
 
         fleet = Fleet(data_dir / "broker", scenario=scenario, broker_port=mqtt_port, seed=seed,
                       workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload,

@@ -145,3 +145,18 @@ def test_english_and_a_report_page(server: str, browser: Browser, tmp_path: Path
     assert browser.evaluate("document.querySelectorAll('img').length") == 0
     print(f"screenshot: {browser.screenshot(tmp_path / 'report-2026-03.png', width=1123, height=794)}")
     assert browser.errors == []
+
+
+def test_api_docs_render_offline(server: str, browser: Browser, tmp_path: Path) -> None:
+    """/docs renders every operation from files the collector serves (no CDN) without errors."""
+    browser.goto(f"{server}/login?next=/docs")
+    browser.evaluate(f"""document.getElementById('username').value = 'giamdoc';
+        document.getElementById('password').value = {json.dumps(PASSWORD)};
+        document.querySelector('form').submit(); true""")
+    browser.wait_for("location.pathname === '/docs'")
+    browser.errors.clear()
+    browser.goto(f"{server}/docs")
+    operations = len(api(server, "/openapi.json")["paths"])
+    assert browser.wait_for("document.querySelectorAll('.opblock-summary-path').length") >= operations
+    print(f"\nscreenshot: {browser.screenshot(tmp_path / 'docs.png', height=1200)}")
+    assert browser.errors == []

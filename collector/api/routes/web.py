@@ -153,7 +153,7 @@ def openapi(request: Request, _who: PrincipalDep) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-# Swagger UI's files come from the swagger-ui-bundle package, so /docs works without internet access
+# Swagger UI's files come from the swagger-ui-bundle-v2 package, so /docs works without internet access
 # (FastAPI's default loads them from a CDN).
 SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
                   "favicon-32x32.png": "image/png"}
