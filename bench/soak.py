@@ -2,7 +2,7 @@
 compressed working week against the real Mosquitto and the real collector process; the memory of
 the broker, the collector and every virtual box at the start and at the end (flat?), and the
 acceptance report over the whole week. Then, unless --no-faults, the fault proofs of
-tests/proof/test_faults.py at the issue's full size (PROOF_SIZE=full: 60 boxes, five collector
+tests/proof/test_proof_faults.py at the issue's full size (PROOF_SIZE=full: 60 boxes, five collector
 kills, a hundred power cuts, a simulated hour of site-wide Wi-Fi outage).
 
     .venv/bin/python -m bench.soak [--hours 1] [--boxes 60] [--seed 1] [--no-faults]
@@ -136,16 +136,16 @@ def week(hours: float, boxes: int, seed: int) -> list[Row]:
 
 
 def fault_proofs() -> list[Row]:
-    """tests/proof/test_faults.py at full size, one row per test."""
+    """tests/proof/test_proof_faults.py at full size, one row per test."""
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-o", "timeout=3600",
-                           "-rA", "tests/proof/test_faults.py"], cwd=REPO, capture_output=True, text=True, check=False,
+                           "-rA", "tests/proof/test_proof_faults.py"], cwd=REPO, capture_output=True, text=True, check=False,
                           env={**os.environ, "PROOF_SIZE": "full"})
     print(done.stdout[-12000:], done.stderr[-3000:], flush=True)
     rows = []
     for line in done.stdout.splitlines():
         for verdict in ("PASSED", "FAILED", "ERROR", "SKIPPED"):
-            if line.startswith(verdict + " ") and "test_faults.py::" in line:
+            if line.startswith(verdict + " ") and "test_proof_faults.py::" in line:
                 name = line.split("::", 1)[1].split(" ", 1)[0]
                 rows.append(Row(f"full size: {name}", 1 if verdict == "PASSED" else 0, "== 1", "passed",
                                 verdict == "PASSED"))
