@@ -84,9 +84,12 @@ def mosquitto() -> Iterator[Broker]:
 class Listener:
     """The collector's view of the broker: every message on rating/#, awaited with timeouts."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, persistent: bool = False):
+        """persistent: a session the broker keeps while the listener is away (as the collector's),
+        so that nothing published in between is missed."""
         self.messages: queue.Queue[tuple[str, Any, bool]] = queue.Queue()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{port}")
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, clean_session=not persistent,
+                                  client_id=f"test-listener-{port}" + ("-kept" if persistent else ""))
         self.client.username_pw_set("collector", BOX_PASSWORDS["collector"])
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()

@@ -88,7 +88,9 @@ def test_poll_loop_keeps_running_while_ntp_waits(sntp: SntpServer) -> None:
     res = mp_json(BOX, data={"cfg": cfg, "ms": 4000})
     assert sntp.requests >= 2, res
     assert res["source"] == "none"
-    assert res["max_gap"] <= 25, res  # poll_ms 5: a blocking query would show a gap of 1500 ms
+    # poll_ms 5: a blocking query would show a gap of 1500 ms (its timeout); the margin below that
+    # is for a loaded machine, where the scheduler alone can delay a poll by tens of ms.
+    assert res["max_gap"] <= 250, res
     assert res["polls"] > 400
 
 
