@@ -7,6 +7,7 @@ need=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$need mosquitto mosquitto-clients"
 [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need="$need postgresql"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"  # the firmware's TLS tests make certificates
 # Debian's python3 makes virtual environments only with python3-venv installed.
 ${PYTHON:-python3} -c "import ensurepip, venv" >/dev/null 2>&1 || need="$need python3-venv"
 
