@@ -130,6 +130,22 @@ def persistent_subscriber(port: int, password: str, client_id: str, on_message: 
     return client
 
 
+def forget_session(port: int, password: str, client_id: str) -> None:
+    """End a persistent session (connect once with a clean session): otherwise the broker goes on queueing
+    every later backlog for it, and with autosave on changes it rewrites those messages at every save,
+    which would charge the next measurement for a subscriber that is gone."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(COLLECTOR_USER, password)
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError(f"{client_id} could not connect")
+    client.disconnect()
+    client.loop_stop()
+
+
 def bare_drain(port: int, password: str, messages: int, timeout: float) -> float:
     count = 0
     done = threading.Event()
@@ -325,6 +341,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rate = fleet.publish_backlog(n, 0, args.seed)
         log(f"published {n:,} presses at {rate:,.0f} msg/s (QoS 1, {BOXES} boxes)")
         bare = bare_drain(broker.port, password, n, timeout)
+        forget_session(broker.port, password, "bench-bare")
         log(f"bare paho subscriber: {bare:,.0f} msg/s")
         rows.append(Row("bare paho subscriber drain", round(bare), None, "msg/s", None))
 
@@ -336,11 +353,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
         fleet.publish_backlog(n, 0, args.seed)
         stored, batch = collector_drain(settings, engine, n, timeout)
         log(f"collector -> SQLite: {stored:,.0f} msg/s (mean batch {batch:.0f}), {stored / bare:.2f} of bare")
+        # Mosquitto 2.0 (autosave_interval 1) handles one PUBACK per loop turn and rewrites its whole
+        # persistence file after each, so most of the drain's acks are still unread in its socket when
+        # the collector disconnects, and the next connect of this session gets the backlog again (DUP,
+        # stored once). Measured at nominal load, not during that redelivery: a fresh session.
+        forget_session(broker.port, password, settings.mqtt_client_id)
         rows.append(Row("collector drain into SQLite", round(stored), None, "msg/s", None))
         rows.append(Row("SQLite drain / bare drain", round(stored / bare, 2), f">= {TARGET_RATIO}", "ratio",
                         stored / bare >= TARGET_RATIO))
 
         # 3. latency at nominal load (SQLite)
+        create_session(settings, engine)
         samples = latency(settings, engine, fleet, args.latency_s, args.seed)
         p50, p99 = percentile(samples, 0.50), percentile(samples, 0.99)
         log(f"press-to-commit at {BOXES} boxes / {PRESS_EVERY_S:.0f} s: {len(samples)} presses, "
@@ -349,6 +372,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         rows.append(Row("press-to-commit p99 (SQLite, 60 boxes)", round(p99, 1), f"< {TARGET_P99_MS:.0f}", "ms",
                         p99 < TARGET_P99_MS))
         engine.dispose()
+        forget_session(broker.port, password, settings.mqtt_client_id)
 
         # 4. the collector into PostgreSQL
         if not args.no_postgresql:
@@ -362,6 +386,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
             log(f"collector -> PostgreSQL: {stored_pg:,.0f} msg/s (mean batch {batch:.0f}), {stored_pg / bare:.2f} of bare")
             rows.append(Row("collector drain into PostgreSQL", round(stored_pg), None, "msg/s", None))
             rows.append(Row("PostgreSQL drain / bare drain", round(stored_pg / bare, 2), None, "ratio", None))
+            forget_session(broker.port, password, settings.mqtt_client_id)  # as for SQLite above
+            create_session(settings, engine)
             samples = latency(settings, engine, fleet, min(args.latency_s, 15.0), args.seed + 1)
             rows.append(Row("press-to-commit p99 (PostgreSQL, 60 boxes)", round(percentile(samples, 0.99), 1),
                             None, "ms", None))

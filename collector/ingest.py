@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
+from collections import Counter as Tally
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,36 @@ TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Ti
 MAX_BACKOFF_S = 10.0
 
 
+class Inbox:
+    """What the network thread has received and the worker has not taken yet. A deque append is all
+    the network thread does per message (no lock); the worker is woken only when it waits."""
+
+    def __init__(self) -> None:
+        self._items: deque[Inbound] = deque()
+        self._ready = threading.Event()
+
+    def put(self, item: Inbound) -> None:
+        self._items.append(item)
+        if not self._ready.is_set():
+            self._ready.set()
+
+    def take(self, most: int, timeout: float) -> list[Inbound]:
+        """Up to `most` items, waiting up to `timeout` s for the first one."""
+        items = self._items
+        if not items:
+            self._ready.clear()
+            if not items and not self._ready.wait(timeout):
+                return []
+        popleft = items.popleft
+        return [popleft() for _ in range(min(most, len(items)))]
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 def subscriptions(settings: Settings) -> list[tuple[str, int]]:
     box = topics()["box"]
     prefix = f"$share/{settings.share_group}/" if settings.share_group else ""
@@ -45,7 +76,7 @@ class Ingest:
     def __init__(self, settings: Settings, engine: Engine):
         self.settings = settings
         self.engine = engine
-        self.queue: queue.Queue[Inbound] = queue.Queue()
+        self.queue = Inbox()
         self.connected = threading.Event()
         self._stopping = threading.Event()
         self._worker_done = threading.Event()
@@ -91,16 +122,7 @@ class Ingest:
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # not acked: the broker redelivers it to the next session
-        self.queue.put(
-            Inbound(
-                topic=message.topic,
-                payload=bytes(message.payload),
-                received_at=utc_now(),
-                mid=message.mid,
-                qos=message.qos,
-                generation=self._generation,
-            )
-        )
+        self.queue.put(Inbound(message.topic, bytes(message.payload), utc_now(), message.mid, message.qos, self._generation))
 
     def _publish_clock(self) -> None:
         payload = json.dumps({"v": 1, "t": utc_ms(utc_now())}, separators=(",", ":"))
@@ -136,17 +158,19 @@ class Ingest:
                 self._publish_clock()
 
     def _take_batch(self) -> list[Inbound]:
-        try:
-            batch = [self.queue.get(timeout=0.1)]
-        except queue.Empty:
-            return []
+        batch_max = self.settings.batch_max
+        batch = self.queue.take(batch_max, 0.1)
+        if not batch or self.settings.batch_wait_ms <= 0:
+            return batch
         deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-        while len(batch) < self.settings.batch_max:
+        while len(batch) < batch_max:
             remaining = deadline - time.monotonic()
-            try:
-                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
-            except queue.Empty:
+            if remaining <= 0:
                 break
+            more = self.queue.take(batch_max - len(batch), remaining)
+            if not more:
+                break
+            batch.extend(more)
         return batch
 
     def _work(self) -> None:
@@ -174,18 +198,22 @@ class Ingest:
         result = self._store_with_retry(items)
         if result is None:
             return None  # stopping while the database is down: nothing acked, the broker keeps it all
-        for item in items:
-            metrics.RECEIVED.labels(kind=item.kind if isinstance(item, Checked) else "invalid").inc()
         generation = self._generation
-        for inbound in batch:
-            if inbound.qos > 0 and inbound.generation == generation:
-                self.client.ack(inbound.mid, inbound.qos)
+        self._ack([inbound for inbound in batch if inbound.qos > 0 and inbound.generation == generation])
+        kinds = Tally(item.kind if isinstance(item, Checked) else "invalid" for item in items)
+        for kind, count in kinds.items():
+            metrics.RECEIVED.labels(kind=kind).inc(count)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.STORED.inc(result.stored)
         metrics.DUPLICATES.inc(result.duplicates)
         for reason, count in result.rejected.items():
             metrics.REJECTED.labels(reason=reason).inc(count)
         return result
+
+    def _ack(self, committed: Sequence[Inbound]) -> None:
+        client = self.client
+        for inbound in committed:
+            client.ack(inbound.mid, inbound.qos)
 
     def _store_with_retry(self, items: list[Checked | Rejection]) -> BatchResult | None:
         delay = 0.1

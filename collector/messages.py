@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from schemas.contract import SCHEMA_DIR, scales, schema_errors, topics
 
@@ -18,9 +20,9 @@ REJECTED_PAYLOAD_MAX = 1024  # bytes of a rejected payload kept for diagnosis
 KINDS = ("press", "status", "presence")
 
 
-@dataclass(frozen=True)
-class Inbound:
-    """A message as it came off the broker. mid/qos/generation are what the ack needs."""
+class Inbound(NamedTuple):
+    """A message as it came off the broker. mid/qos/generation are what the ack needs. A named tuple:
+    paho's network thread builds one per message, and a frozen dataclass costs ~10x more to build."""
 
     topic: str
     payload: bytes
@@ -48,6 +50,17 @@ class Rejection:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # one decoder, not one built per message
+
+def parse_json(kind: str, payload: bytes) -> Any:
+    """Raises ValueError (not JSON, invalid UTF-8) or RecursionError. orjson only for presses, every
+    number of which has a schema maximum: beyond 64 bits orjson gives a float where json gives an int,
+    which the unbounded counters of a status could carry into the database."""
+    if kind == "press":
+        return orjson.loads(payload)  # ~1 us a press instead of ~4 us; strict JSON, UTF-8 checked
+    return _DECODER.decode(payload.decode("utf-8"))
 
 
 def topic_parts(topic: str) -> tuple[str, str] | None:
@@ -99,7 +112,7 @@ def _check(inbound: Inbound) -> Checked | Rejection:
     if len(inbound.payload) > MAX_PAYLOAD:
         return Rejection(inbound, "too_large", f"{len(inbound.payload)} bytes > {MAX_PAYLOAD}")
     try:
-        body = json.loads(inbound.payload.decode("utf-8"), parse_constant=_no_constant)
+        body = parse_json(kind, inbound.payload)
     except (UnicodeDecodeError, ValueError) as error:
         return Rejection(inbound, "not_json", str(error)[:300])
     except RecursionError:  # 4 KB of "[[[[..." nests deeper than the decoder goes

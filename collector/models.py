@@ -165,6 +165,8 @@ class RollupMonth(SQLModel, table=True):
         sa.Index("ix_rollup_month_counter", "counter", "month"),
         sa.Index("ix_rollup_month_officer", "officer_id", "month"),
         sa.Index("ix_rollup_month_department", "department_id", "month"),
+        # whole country or a site for a month: led by the period, rows in report order (migration 0003)
+        sa.Index("ix_rollup_month_period", "month", "department_id", "officer_id"),
     )
     month: date = Field(primary_key=True)
     counter: str = Field(max_length=16, primary_key=True)

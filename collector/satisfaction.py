@@ -17,10 +17,10 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
 from collector.clock import zone
@@ -40,6 +40,7 @@ Counts = Tally[tuple[str, int]]  # (scale, level) -> count
 # --- figures --------------------------------------------------------------------------------------
 
 
+@cache
 def level_labels() -> dict[str, tuple[str, str]]:
     """key -> (vi, en) over every scale."""
     labels: dict[str, tuple[str, str]] = {}
@@ -56,34 +57,51 @@ def ordered_keys(keys: Iterable[str]) -> list[str]:
     return [k for k in KEY_ORDER if k in present] + sorted(present - set(KEY_ORDER))
 
 
+@cache
+def _ordered(keys: frozenset[str]) -> tuple[str, ...]:
+    return tuple(ordered_keys(keys))
+
+
 def scale_keys(scale_names: Iterable[str]) -> list[str]:
     return ordered_keys(level["key"] for name in scale_names for level in scales()[name]["levels"])
 
 
+@cache
+def _scale_levels(scale: str) -> tuple[int, int, tuple[str, ...]] | None:
+    """(top level, satisfied_from, level keys) of a scale; None if unknown."""
+    definition = scales().get(scale)
+    if definition is None:
+        return None
+    return len(definition["levels"]) - 1, definition["satisfied_from"], tuple(lv["key"] for lv in definition["levels"])
+
+
 def figures(counts: Mapping[tuple[str, int], int], keys: Sequence[str] | None = None) -> dict[str, Any]:
     """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate, index."""
-    by_key: Tally[str] = Tally()
+    by_key: dict[str, int] = {}
     total = satisfied = 0
     points = 0.0
     for (scale, level), count in counts.items():
-        definition = scales().get(scale)
-        if not count or definition is None or not 0 <= level < len(definition["levels"]):
+        found = _scale_levels(scale)
+        if not count or found is None or not 0 <= level <= found[0]:
             continue
-        top = len(definition["levels"]) - 1
-        by_key[definition["levels"][level]["key"]] += count
+        top, satisfied_from, level_keys = found
+        key = level_keys[level]
+        by_key[key] = by_key.get(key, 0) + count
         total += count
-        if level >= definition["satisfied_from"]:
+        if level >= satisfied_from:
             satisfied += count
         points += count * 100.0 * level / top
+    present = tuple(k for k, n in by_key.items() if n)
+    shown = _ordered(frozenset(keys).union(present)) if keys else _ordered(frozenset(present))
     labels = level_labels()
-    shown = ordered_keys(set(keys or ()) | {k for k, n in by_key.items() if n})
+    levels = [
+        {"key": key, "label_vi": labels.get(key, (key, key))[0], "label_en": labels.get(key, (key, key))[1],
+         "count": by_key.get(key, 0), "share": round(by_key.get(key, 0) / total, 4) if total else None}
+        for key in shown
+    ]
     return {
         "total": total,
-        "levels": [
-            {"key": key, "label_vi": labels.get(key, (key, key))[0], "label_en": labels.get(key, (key, key))[1],
-             "count": by_key.get(key, 0), "share": round(by_key.get(key, 0) / total, 4) if total else None}
-            for key in shown
-        ],
+        "levels": levels,
         "satisfied": satisfied,
         "satisfaction_rate": round(satisfied / total, 4) if total else None,
         "index": round(points / total, 1) if total else None,
@@ -238,56 +256,26 @@ def _filtered(query: Any, table: Any, filters: Filters) -> Any:
 def tally(
     session: Session, *, first: date, last: date, group: str | None, by: str | None, filters: Filters,
     sites: Mapping[int, str | None] | None = None,
-) -> dict[tuple[Any, str | None], Counts]:
+) -> dict[tuple[Any, str | None], dict[tuple[str, int], int]]:
     """(group key, bucket label) -> counts per (scale, level). Group keys: counter code, officer id,
     department id, or site name (sites maps department id -> site)."""
-    result: dict[tuple[Any, str | None], Counts] = {}
-    for table, lo, hi in _segments(first, last, by):
-        time_column = table.month if table is RollupMonth else table.day
-        group_columns = _group_columns(table, group)
-        columns = group_columns + ([time_column] if by else [])
-        query = select(*columns, table.scale, table.level, func.sum(table.count)).where(  # type: ignore[call-overload]
-            time_column >= lo, time_column <= hi
-        )
-        query = _filtered(query, table, filters).group_by(*columns, table.scale, table.level)
-        for row in session.exec(query).all():
-            values = list(row)
-            key: Any = tuple(values.pop(0) for _ in group_columns) if group_columns else None
-            if key is not None and len(key) == 1:
-                key = key[0]
-            if group == "site":
-                key = (sites or {}).get(key)
-            label = bucket(values.pop(0), by)[0] if by else None
-            scale, level, count = values
-            result.setdefault((key, label), Tally())[(scale, int(level))] += int(count)
-    return result
+    from collector.rollup_read import read_segments
+
+    segments = [("rollup_month", "month", lo, hi) if table is RollupMonth else ("rollup_day", "day", lo, hi)
+                for table, lo, hi in _segments(first, last, by)]
+    return read_segments(
+        session.connection(), segments, group=group, by=by, counters=filters.counters,
+        department_ids=filters.department_ids, officer_ids=filters.officer_ids, include=filters.include,
+        sites=sites, label_of=(lambda day: bucket(day, by)[0]) if by else None,
+    )
 
 
 def grid(session: Session, *, first: date, last: date, filters: Filters) -> dict[tuple[int, int], Counts]:
     """(ISO weekday 1..7, local hour 0..23) -> counts per (scale, level)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        weekday = sa.cast(func.strftime("%w", RollupHour.day), sa.Integer)
-    else:
-        weekday = sa.cast(sa.extract("dow", col(RollupHour.day)), sa.Integer)
-    query = select(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level,  # type: ignore[call-overload]
-                   func.sum(RollupHour.count)).where(
-        col(RollupHour.day) >= first, col(RollupHour.day) <= last
-    )
-    if filters.counters is not None:
-        query = query.where(col(RollupHour.counter).in_(filters.counters))
-    if filters.department_ids is not None:
-        query = query.where(col(RollupHour.department_id).in_(filters.department_ids))
-    if "suppressed" not in filters.include:
-        query = query.where(RollupHour.suppressed == False)
-    if "test" not in filters.include:
-        query = query.where(RollupHour.test == False)
-    query = query.group_by(weekday, RollupHour.hour, RollupHour.scale, RollupHour.level)
-    cells: dict[tuple[int, int], Counts] = {}
-    for dow, hour, scale, level, count in session.exec(query).all():
-        iso = 7 if int(dow) == 0 else int(dow)  # both databases count 0 = Sunday
-        cells.setdefault((iso, int(hour)), Tally())[(scale, int(level))] += int(count)
-    return cells
+    from collector.rollup_read import read_grid
+
+    return read_grid(session.connection(), first=first, last=last, counters=filters.counters,
+                     department_ids=filters.department_ids, include=filters.include)
 
 
 # --- the registry's names -------------------------------------------------------------------------
@@ -377,8 +365,51 @@ def satisfaction(
 # --- keeping the rollups --------------------------------------------------------------------------
 
 
-def _insert(session: Session, table: Any) -> Any:
-    return (sqlite if session.get_bind().dialect.name == "sqlite" else postgresql).insert(table)
+# Every rollup is a sum over this key: a batch is tallied once per distinct key (a few hundred keys
+# for thousands of presses under load), then each rollup table gets one upsert row per key.
+ROLLUP_KEY = ("day", "hour", "counter", "officer_id", "department_id", "scale", "level", "suppressed", "test")
+_FLAGS = ("scale", "level", "suppressed", "test")
+_KEYED = ("counter", "officer_id", "department_id", *_FLAGS)
+ROLLUP_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("rollup_day", ("day", *_KEYED)),
+    ("rollup_month", ("month", *_KEYED)),
+    ("rollup_hour", ("day", "hour", "counter", "department_id", *_FLAGS)),
+)
+
+
+def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
+    """(table, key columns, rows (*key, count)) for rollup_day, rollup_month and rollup_hour from a tally
+    over ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
+    key appears once (one statement may not touch a row twice on PostgreSQL)."""
+    per_day: Tally[tuple[Any, ...]] = Tally()
+    per_month: Tally[tuple[Any, ...]] = Tally()
+    per_hour: Tally[tuple[Any, ...]] = Tally()
+    months: dict[date, date] = {}
+    for (day, hour, counter, officer_id, department_id, scale, level, suppressed, test), count in counts.items():
+        officer_id = officer_id or NOBODY
+        department_id = department_id or NOBODY
+        rest = (scale, level, bool(suppressed), bool(test))
+        per_day[(day, counter, officer_id, department_id, *rest)] += count
+        month = months.get(day)
+        if month is None:
+            month = months[day] = month_start(day)
+        per_month[(month, counter, officer_id, department_id, *rest)] += count
+        per_hour[(day, hour, counter, department_id, *rest)] += count
+    return [
+        (table, names, [(*key, count) for key, count in sorted(tally.items())])
+        for (table, names), tally in zip(ROLLUP_TABLES, (per_day, per_month, per_hour), strict=True)
+    ]
+
+
+def add_counts_to_rollups(connection: sa.Connection, counts: Mapping[tuple[Any, ...], int]) -> None:
+    """Add a tally over ROLLUP_KEY to rollup_day, rollup_month and rollup_hour, in the caller's transaction:
+    one prepared upsert per table, executed for many rows (no statement compiled per batch)."""
+    from collector.store import upsert_counts
+
+    if not counts:
+        return
+    for table, names, rows in rollup_rows(counts):
+        upsert_counts(connection, table, names, rows)
 
 
 def add_to_rollups(session: Session, new_presses: Sequence[Mapping[str, Any]], tz_name: str) -> None:
@@ -387,31 +418,12 @@ def add_to_rollups(session: Session, new_presses: Sequence[Mapping[str, Any]], t
     if not new_presses:
         return
     tz = zone(tz_name)
-    flags = ("scale", "level", "suppressed", "test")
-    per_day: Tally[tuple[Any, ...]] = Tally()
-    per_month: Tally[tuple[Any, ...]] = Tally()
-    per_hour: Tally[tuple[Any, ...]] = Tally()
-    for row in new_presses:
-        who = (row["counter"], row["officer_id"] or NOBODY, row["department_id"] or NOBODY)
-        rest = tuple(row[name] for name in flags)
-        per_day[(row["day"], *who, *rest)] += 1
-        per_month[(month_start(row["day"]), *who, *rest)] += 1
-        hour = row["pressed_at"].astimezone(tz).hour
-        per_hour[(row["day"], hour, row["counter"], row["department_id"] or NOBODY, *rest)] += 1
-    keyed = ("counter", "officer_id", "department_id", *flags)
-    for table, names, counts in (
-        (RollupDay, ("day", *keyed), per_day),
-        (RollupMonth, ("month", *keyed), per_month),
-        (RollupHour, ("day", "hour", "counter", "department_id", *flags), per_hour),
-    ):
-        # One statement may not touch a row twice on PostgreSQL: the tally has added up the batch.
-        values = [dict(zip(names, key), count=count) for key, count in sorted(counts.items(), key=str)]
-        statement = _insert(session, table).values(values)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(names), set_={"count": table.count + statement.excluded["count"]}
-            )
-        )
+    counts: Tally[tuple[Any, ...]] = Tally(
+        (row["day"], row["pressed_at"].astimezone(tz).hour, row["counter"], row["officer_id"] or NOBODY,
+         row["department_id"] or NOBODY, row["scale"], row["level"], row["suppressed"], row["test"])
+        for row in new_presses
+    )
+    add_counts_to_rollups(session.connection(), counts)
 
 
 def fixed_offset_seconds(tz_name: str) -> int | None:

@@ -1,23 +1,34 @@
 """Write one batch of checked messages in ONE transaction: presses (each key once), their rollups,
-device state and rejections. The caller acks the batch only after this has committed."""
+device state and rejections. The caller acks the batch only after this has committed.
+
+The hot path (presses and rollups) runs prepared statements on the session's own DBAPI connection
+(same transaction), not ORM objects or statements compiled per batch: under a backlog the worker has
+a few microseconds a message, and building SQLAlchemy statements for 500 rows cost more than the
+database work itself. The values are written exactly as SQLAlchemy's column types write them
+(SQLite: `YYYY-MM-DD` dates and naive-UTC `YYYY-MM-DD HH:MM:SS.ffffff` times; PostgreSQL: native
+types), so the ORM reads them back unchanged. Driver errors are raised as SQLAlchemy's exceptions,
+so the caller's retry (OperationalError) and one-by-one (other errors) handling is unchanged.
+"""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
-from collector.clock import from_utc_ms, local_day
+from collector.clock import zone
 from collector.messages import REJECTED_PAYLOAD_MAX, Checked, Rejection
 from collector.models import Counter as CounterRow
-from collector.models import CounterBox, CounterOfficer, Device, Press, RejectedMessage, Rollup
-from collector.satisfaction import add_to_rollups
+from collector.models import CounterBox, CounterOfficer, Device, RejectedMessage
+from collector.satisfaction import NOBODY, add_counts_to_rollups
 
 
 @dataclass
@@ -37,10 +48,6 @@ def _insert(session: Session, table: Any) -> Any:
     raise RuntimeError(f"unsupported database {dialect}")
 
 
-def _covers(valid_from: datetime, valid_to: datetime | None, moment: datetime) -> bool:
-    return valid_from <= moment and (valid_to is None or moment < valid_to)
-
-
 def reject_row(rejection: Rejection) -> dict[str, Any]:
     inbound = rejection.inbound
     return {
@@ -53,100 +60,269 @@ def reject_row(rejection: Rejection) -> dict[str, Any]:
     }
 
 
+# --- time: UTC microseconds, local days and hours without a timezone conversion per press ----------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+_QUARTER_US = 900 * 1_000_000  # every UTC offset in use is a multiple of 15 minutes
+
+
+def _utc_us(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; use collector.clock")
+    return (moment - EPOCH) // _US
+
+
+class LocalClock:
+    """Local day and hour of UTC instants in one zone. The zone's offset is looked up once per
+    15-minute slice of UTC time (and only trusted when it is the same at both ends of the slice),
+    so a batch of presses costs a few dictionary look-ups instead of one astimezone() each."""
+
+    def __init__(self, tz_name: str):
+        self.tz = zone(tz_name)
+        self._offsets: dict[int, int | None] = {}
+        self._days: dict[int, date] = {}
+
+    def day_hour(self, us: int) -> tuple[date, int]:
+        quarter = us // _QUARTER_US
+        offset = self._offsets.get(quarter, -1)
+        if offset == -1:
+            first = (EPOCH + timedelta(microseconds=quarter * _QUARTER_US)).astimezone(self.tz).utcoffset()
+            last = (EPOCH + timedelta(microseconds=(quarter + 1) * _QUARTER_US - 1)).astimezone(self.tz).utcoffset()
+            offset = first // _US if first is not None and first == last else None
+            if len(self._offsets) > 10_000:
+                self._offsets.clear()
+            self._offsets[quarter] = offset
+        if offset is None:  # a slice holding a zone transition: convert this one exactly
+            local = (EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
+            return local.date(), local.hour
+        local_us = us + offset
+        number = local_us // 86_400_000_000
+        day = self._days.get(number)
+        if day is None:
+            if len(self._days) > 10_000:
+                self._days.clear()
+            day = self._days[number] = date(1970, 1, 1) + timedelta(days=number)
+        return day, (local_us // 3_600_000_000) % 24
+
+
+@cache
+def _clock(tz_name: str) -> LocalClock:
+    return LocalClock(tz_name)
+
+
+# --- the driver's own statements, on the session's connection and transaction ----------------------
+
+
+@contextmanager
+def _driver_errors(connection: sa.Connection, statement: str) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's (OperationalError -> the caller retries the batch)."""
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as error:
+        raise sa.exc.DBAPIError.instance(statement, None, error, dbapi.Error, dialect=connection.dialect) from error
+
+
+def _cursor(connection: sa.Connection) -> Any:
+    return connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _sqlite_time(_utc_us(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_SECONDS: dict[int, str] = {}  # whole UTC second -> "YYYY-MM-DD HH:MM:SS": a batch spans a few seconds
+
+
+def _sqlite_time(us: int) -> str:
+    """SQLAlchemy's SQLite DATETIME text of a UTC instant (naive UTC, always with microseconds)."""
+    second, micro = divmod(us, 1_000_000)
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        text = _SECONDS[second] = (_EPOCH_NAIVE + timedelta(seconds=second)).isoformat(" ", "seconds")
+    return f"{text}.{micro:06d}"
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+@cache
+def _upsert_sql(dialect: str, table: str, names: tuple[str, ...]) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return (
+        f'INSERT INTO "{table}" ({_quoted((*names, "count"))}) VALUES ({", ".join([mark] * (len(names) + 1))}) '
+        f'ON CONFLICT ({_quoted(names)}) DO UPDATE SET "count" = "{table}"."count" + excluded."count"'
+    )
+
+
+def upsert_counts(connection: sa.Connection, table: str, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Add (*key, count) rows to a rollup table keyed on `names`: one prepared statement, many rows."""
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    params: list[Any] = rows
+    if dialect == "sqlite":
+        # Only the columns that hold dates or times need converting (the rollups' day/month).
+        convert = [i for i, value in enumerate(rows[0]) if isinstance(value, date)]
+        if convert:
+            params = [list(row) for row in rows]
+            for row in params:
+                for i in convert:
+                    row[i] = _sqlite_value(row[i])
+    statement = _upsert_sql(dialect, table, names)
+    with _driver_errors(connection, statement):
+        cursor = _cursor(connection)
+        try:
+            cursor.executemany(statement, params)
+        finally:
+            cursor.close()
+
+
+PRESS_COLUMNS = ("box", "seq", "counter", "scale", "level", "suppressed", "test", "pressed_at", "day",
+                 "time_approximate", "clock", "boot", "up", "fw", "received_at", "officer_id", "department_id")
+
+
+@cache
+def _press_sql(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    returning = "" if dialect == "sqlite" else ' RETURNING "box", "seq"'
+    return (
+        f'INSERT INTO "press" ({_quoted(PRESS_COLUMNS)}) VALUES ({", ".join([mark] * len(PRESS_COLUMNS))}) '
+        f'ON CONFLICT ("box", "seq") DO NOTHING{returning}'
+    )
+
+
+def _insert_presses(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> list[bool]:
+    """Insert the press rows (PRESS_COLUMNS order, driver values); for each, whether it was new."""
+    dialect = connection.dialect.name
+    statement = _press_sql(dialect)
+    with _driver_errors(connection, statement):
+        cursor = _cursor(connection)
+        try:
+            if dialect == "sqlite":
+                # A prepared statement per row, in C: rowcount says whether the key was new.
+                new = []
+                execute = cursor.execute
+                for row in rows:
+                    execute(statement, row)
+                    new.append(cursor.rowcount == 1)
+                return new
+            # PostgreSQL: one pipelined executemany; RETURNING names the rows that were new.
+            cursor.executemany(statement, rows, returning=True)
+            inserted: set[tuple[str, int]] = set()
+            while True:
+                inserted.update((box, seq) for box, seq in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+            return [(row[0], row[1]) in inserted for row in rows]
+        finally:
+            cursor.close()
+
+
+# --- the batch ----------------------------------------------------------------------------------
+
+
 def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name: str) -> BatchResult:
     """Add the batch to the session's transaction (the caller commits)."""
     result = BatchResult()
     rejections = [item for item in items if isinstance(item, Rejection)]
     checked = [item for item in items if isinstance(item, Checked)]
+    connection = session.connection()
+    on_sqlite = connection.dialect.name == "sqlite"
 
+    # The registry as it is in this transaction: box -> [(from, to, counter code, counter id, department)]
+    # in UTC microseconds (to: None = open).
     boxes = sorted({item.box for item in checked})
-    placements: dict[str, list[tuple[CounterBox, CounterRow]]] = {box: [] for box in boxes}
+    placements: dict[str, list[tuple[int, int | None, str, int | None, int]]] = {box: [] for box in boxes}
     if boxes:
-        rows = session.exec(
-            select(CounterBox, CounterRow).join(CounterRow).where(col(CounterBox.box).in_(boxes))
-        ).all()
-        for assignment, counter in rows:
-            placements[assignment.box].append((assignment, counter))
+        query = (
+            sa.select(col(CounterBox.box), col(CounterBox.valid_from), col(CounterBox.valid_to), col(CounterRow.code),
+                      col(CounterRow.id), col(CounterRow.department_id))
+            .join(CounterRow, col(CounterRow.id) == col(CounterBox.counter_id))
+            .where(col(CounterBox.box).in_(boxes))
+        )
+        for box, valid_from, valid_to, code, counter_id, department_id in connection.execute(query):
+            placements[box].append(
+                (_utc_us(valid_from), None if valid_to is None else _utc_us(valid_to), code, counter_id, department_id)
+            )
 
-    presses: list[dict[str, Any]] = []
+    clock = _clock(tz_name)
+    # Per press to insert: its row (driver values) and what attribution and the rollups need.
+    pending: list[tuple[list[Any], int | None, int, date, int]] = []  # (row, counter id, pressed_at us, day, hour)
     seen: set[tuple[str, int]] = set()
     device_updates: list[Checked] = []
     for item in checked:
-        if not placements[item.box]:
-            rejections.append(Rejection(item.inbound, "unknown_box", f"{item.box} is in no counter_box assignment"))
+        box = item.box
+        where = placements[box]
+        if not where:
+            rejections.append(Rejection(item.inbound, "unknown_box", f"{box} is in no counter_box assignment"))
             continue
         if item.kind != "press":
             device_updates.append(item)
             continue
         body = item.body
-        received_at = item.inbound.received_at
+        received_us = _utc_us(item.inbound.received_at)
+        t = body["t"]
         approximate = body["clock"] == "none"
-        pressed_at = received_at if approximate else from_utc_ms(body["t"])
-        placement = next(
-            (
-                (p, c)
-                for p, c in placements[item.box]
-                if c.code == body["counter"] and _covers(p.valid_from, p.valid_to, pressed_at)
-            ),
-            None,
-        )
+        pressed_us = received_us if approximate else t * 1000
+        counter = body["counter"]
+        placement = None
+        for start, end, code, counter_id, department_id in where:
+            if code == counter and start <= pressed_us and (end is None or pressed_us < end):
+                placement = (counter_id, department_id)
+                break
         if placement is None:
+            pressed_at = EPOCH + timedelta(microseconds=pressed_us)
             rejections.append(
                 Rejection(
                     item.inbound,
                     "box_not_at_counter",
-                    f"{item.box} is not assigned to counter {body['counter']!r} at {pressed_at.isoformat()}",
+                    f"{box} is not assigned to counter {counter!r} at {pressed_at.isoformat()}",
                 )
             )
             continue
-        key = (item.box, body["seq"])
+        seq = body["seq"]
+        key = (box, seq)
         if key in seen:
             result.duplicates += 1
             continue
         seen.add(key)
-        flags = set(body["flags"])
-        presses.append(
-            {
-                "box": item.box,
-                "seq": body["seq"],
-                "counter": body["counter"],
-                "scale": body["scale"],
-                "level": body["level"],
-                "suppressed": "suppressed" in flags,
-                "test": "test" in flags,
-                "pressed_at": pressed_at,
-                "day": local_day(pressed_at, tz_name),
-                "time_approximate": approximate,
-                "clock": body["clock"],
-                "boot": body["boot"],
-                "up": body["up"],
-                "fw": body["fw"],
-                "received_at": received_at,
-                "officer_id": None,
-                "department_id": placement[1].department_id,
-                "_counter_id": placement[1].id,
-            }
-        )
+        flags = body["flags"]
+        day, hour = clock.day_hour(pressed_us)
+        if on_sqlite:
+            row = [box, seq, counter, body["scale"], body["level"], "suppressed" in flags, "test" in flags,
+                   _sqlite_time(pressed_us), day.isoformat(), approximate, body["clock"], body["boot"], body["up"],
+                   body["fw"], _sqlite_time(received_us), None, placement[1]]
+        else:
+            row = [box, seq, counter, body["scale"], body["level"], "suppressed" in flags, "test" in flags,
+                   EPOCH + timedelta(microseconds=pressed_us), day, approximate, body["clock"], body["boot"],
+                   body["up"], body["fw"], item.inbound.received_at, None, placement[1]]
+        pending.append((row, placement[0], pressed_us, day, hour))
 
-    if presses:
-        _attribute_officers(session, presses)
-        for row in presses:
-            del row["_counter_id"]
-        # One cached statement, executed for many rows (SQLAlchemy's insertmanyvalues batches them):
-        # a multi-VALUES statement built per batch would be compiled anew every time.
-        table = Press.__table__  # type: ignore[attr-defined]
-        statement = (
-            _insert(session, table)
-            .on_conflict_do_nothing(index_elements=["box", "seq"])
-            .returning(table.c.box, table.c.seq)
-        )
-        inserted = session.connection().execute(statement, presses).all()
-        new_keys = {(box, seq) for box, seq in inserted}
-        result.stored = len(new_keys)
-        result.duplicates += len(presses) - len(new_keys)
-        new_rows = [row for row in presses if (row["box"], row["seq"]) in new_keys]
-        _add_to_rollups(session, new_rows)
-        add_to_rollups(session, new_rows, tz_name)  # the supervisors' rollups, same transaction
+    if pending:
+        _attribute_officers(connection, pending)
+        new = _insert_presses(connection, [tuple(row) for row, *_ in pending])
+        legacy: Tally[tuple[Any, ...]] = Tally()  # the `rollup` table
+        counts: Tally[tuple[Any, ...]] = Tally()  # satisfaction.ROLLUP_KEY
+        for (row, _, _, day, hour), is_new in zip(pending, new, strict=True):
+            if not is_new:
+                continue
+            counts[(day, hour, row[2], row[15] or NOBODY, row[16] or NOBODY, row[3], row[4], row[5], row[6])] += 1
+        result.stored = sum(counts.values())
+        result.duplicates += len(pending) - result.stored
+        for (day, _hour, counter, _officer, _department, scale, level, suppressed, test), count in counts.items():
+            legacy[(counter, day, scale, level, suppressed, test)] += count
+        _add_to_rollups(connection, legacy)
+        add_counts_to_rollups(connection, counts)  # the supervisors' rollups, same transaction
 
     for item in device_updates:
         _update_device(session, item)
@@ -158,38 +334,32 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
     return result
 
 
-def _attribute_officers(session: Session, presses: list[dict[str, Any]]) -> None:
+def _attribute_officers(connection: sa.Connection, pending: list[tuple[list[Any], int | None, int, date, int]]) -> None:
     """The officer on duty at the counter when the press happened."""
-    counter_ids = sorted({row["_counter_id"] for row in presses})
-    duty: dict[int, list[CounterOfficer]] = {}
-    for assignment in session.exec(
-        select(CounterOfficer).where(col(CounterOfficer.counter_id).in_(counter_ids))
-    ).all():
-        duty.setdefault(assignment.counter_id, []).append(assignment)
-    for row in presses:
-        for assignment in duty.get(row["_counter_id"], []):
-            if _covers(assignment.valid_from, assignment.valid_to, row["pressed_at"]):
-                row["officer_id"] = assignment.officer_id
+    counter_ids = sorted({counter_id for _, counter_id, *_ in pending if counter_id is not None})
+    duty: dict[int | None, list[tuple[int, int | None, int]]] = {}
+    query = sa.select(col(CounterOfficer.counter_id), col(CounterOfficer.valid_from), col(CounterOfficer.valid_to),
+                      col(CounterOfficer.officer_id)).where(col(CounterOfficer.counter_id).in_(counter_ids))
+    for counter_id, valid_from, valid_to, officer_id in connection.execute(query):
+        duty.setdefault(counter_id, []).append(
+            (_utc_us(valid_from), None if valid_to is None else _utc_us(valid_to), officer_id)
+        )
+    if not duty:
+        return
+    for row, counter_key, pressed_us, _, _ in pending:
+        for start, end, on_duty in duty.get(counter_key, ()):
+            if start <= pressed_us and (end is None or pressed_us < end):
+                row[15] = on_duty
                 break
 
 
-def _add_to_rollups(session: Session, new_presses: list[dict[str, Any]]) -> None:
-    # One statement may not touch a row twice on PostgreSQL: add up within the batch first.
-    tally = Tally(
-        (row["counter"], row["day"], row["scale"], row["level"], row["suppressed"], row["test"]) for row in new_presses
-    )
-    if not tally:
-        return
-    names = ("counter", "day", "scale", "level", "suppressed", "test")
-    values = [dict(zip(names, key), count=count) for key, count in sorted(tally.items())]
-    # One cached statement executed for many rows (not a multi-VALUES statement compiled per batch);
-    # rows in sorted order, so concurrent collectors take row locks in the same order.
-    table = Rollup.__table__  # type: ignore[attr-defined]
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(names), set_={"count": table.c.count + statement.excluded["count"]}
-    )
-    session.connection().execute(statement, values)
+_ROLLUP_NAMES = ("counter", "day", "scale", "level", "suppressed", "test")
+
+
+def _add_to_rollups(connection: sa.Connection, tally: Tally[tuple[Any, ...]]) -> None:
+    # Rows in sorted order, so concurrent collectors take row locks in the same order; each key once
+    # (one statement may not touch a row twice on PostgreSQL).
+    upsert_counts(connection, "rollup", _ROLLUP_NAMES, [(*key, count) for key, count in sorted(tally.items())])
 
 
 def _update_device(session: Session, item: Checked) -> None:

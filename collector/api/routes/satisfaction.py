@@ -4,12 +4,13 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, check_range, parse_day
 from collector.clock import local_day, utc_now
-from collector.models import Counter
+from collector.models import Counter, Department, Officer
 from collector.satisfaction import (
     INCLUDABLE,
     NOBODY,
@@ -56,6 +57,58 @@ def _codes(value: str | None) -> list[str] | None:
     return codes or None
 
 
+def _rows(session: Session, query: Any) -> list[Any]:
+    return list(session.execute(query).all())
+
+
+def names_for_request(
+    session: Session, *, counter: str | None, department: str | None, officer: str | None, site: str | None,
+) -> Names:
+    """Only the registry rows a request names (codes asked for, a site's departments), as light rows
+    with the attributes Names reads; not the whole registry on every request."""
+    names = Names({}, {}, {})
+    if (codes := _codes(counter)) is not None:
+        names.counters = {r.code: r for r in _rows(session, select(Counter.code, Counter.name, Counter.department_id,
+                                                                   Counter.scale).where(col(Counter.code).in_(codes)))}
+    wanted: list[Any] = []
+    if (codes := _codes(department)) is not None:
+        wanted.append(col(Department.code).in_(codes))
+    if site is not None:
+        wanted.append(Department.site == site)
+    if wanted:
+        names.departments = {r.id: r for r in _rows(session, select(Department.id, Department.code, Department.name,
+                                                                    Department.site).where(sa.or_(*wanted)))}
+    if (codes := _codes(officer)) is not None:
+        names.officers = {r.id: r for r in _rows(session, select(Officer.id, Officer.code, Officer.name,
+                                                                 Officer.department_id).where(col(Officer.code).in_(codes)))}
+    return names
+
+
+def add_group_names(session: Session, names: Names, group: str | None, keys: Any) -> None:
+    """Load the names of the groups a result has (and their departments) into names."""
+    keys = {k for k in keys if k is not None}
+    departments: set[Any] = set()
+    if group == "counter" and keys - names.counters.keys():
+        found = _rows(session, select(Counter.code, Counter.name, Counter.department_id, Counter.scale)
+                      .where(col(Counter.code).in_(sorted(keys - names.counters.keys()))))
+        names.counters.update({r.code: r for r in found})
+    if group == "counter":
+        departments = {names.counters[k].department_id for k in keys if k in names.counters}
+    if group == "officer" and keys - names.officers.keys():
+        found = _rows(session, select(Officer.id, Officer.code, Officer.name, Officer.department_id)
+                      .where(col(Officer.id).in_(sorted(keys - names.officers.keys()))))
+        names.officers.update({r.id: r for r in found})
+    if group == "officer":
+        departments = {names.officers[k].department_id for k in keys if k in names.officers}
+    if group == "department":
+        departments = set(keys)
+    departments = {d for d in departments if d is not None} - names.departments.keys()
+    if departments:
+        found = _rows(session, select(Department.id, Department.code, Department.name, Department.site)
+                      .where(col(Department.id).in_(sorted(departments))))
+        names.departments.update({r.id: r for r in found})
+
+
 def resolve_filters(
     names: Names, *, counter: str | None, department: str | None, officer: str | None, site: str | None,
     include: frozenset[str],
@@ -95,7 +148,8 @@ def summarize(
     filters: Filters, compare: bool,
 ) -> dict[str, Any]:
     """The body of GET /api/v1/satisfaction (also what the dashboard draws)."""
-    sites = names.sites()
+    sites = ({r.id: r.site for r in _rows(session, select(Department.id, Department.site))}
+             if group == "site" else None)
     counts = tally(session, first=first, last=last, group=group, by=by, filters=filters, sites=sites)
     before = None
     if compare:
@@ -104,6 +158,8 @@ def summarize(
     keys = sorted({k for k, _ in counts} | {k for k, _ in (before or {})}, key=lambda k: (k is None, str(k)))
     if group is None:
         keys = [None]
+    else:
+        add_group_names(session, names, group, keys)
     overall_now: dict[tuple[str, int], int] = {}
     overall_before: dict[tuple[str, int], int] = {}
     groups = []
@@ -206,7 +262,7 @@ def satisfaction_report(
     by_value = None if by == "none" else by
     if by_value == "day" and (last - first).days + 1 > MAX_BUCKETS:
         raise HTTPException(422, f"by=day is limited to {MAX_BUCKETS} days; use week or month for longer ranges")
-    names = Names.load(session)
+    names = names_for_request(session, counter=counter, department=department, officer=officer, site=site)
     filters = resolve_filters(names, counter=counter, department=department, officer=officer, site=site,
                               include=wanted)
     return summarize(session, names, first=first, last=last, group=None if group == "none" else group,
@@ -232,7 +288,7 @@ def satisfaction_grid(
     """One cell per ISO weekday (1 = Monday) and local hour with ratings: total, satisfaction rate,
     index. Hours are local hours in the configured timezone."""
     first, last = day_range(from_, to, settings.timezone)
-    names = Names.load(session)
+    names = names_for_request(session, counter=counter, department=department, officer=None, site=site)
     filters = resolve_filters(names, counter=counter, department=department, officer=None, site=site,
                               include=parse_include(include))
     cells = grid(session, first=first, last=last, filters=filters)

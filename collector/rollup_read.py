@@ -1,0 +1,167 @@
+"""The fast read path of the rollups: what collector.satisfaction.tally and grid run.
+
+Supervisors' queries touch few rows (a year of one counter is ~24 rows of `rollup_month`, a month of
+the whole country one row per counter, officer and level), so their cost was fixed overhead: building
+and compiling an ORM statement, ORM row processing, and a Python loop per row. Here each query shape
+(table, group, bucket, which filters and how many values each) is turned into SQL text once and kept
+(`_statement`, an LRU cache); it runs through `exec_driver_sql` with positional parameters (no SQL
+compilation per request; psycopg prepares a statement on the server after a few runs of the same
+text), selects only the columns needed, and sums in the database. Results equal the ORM version's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Mapping, Sequence
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+
+GROUP_COLUMNS = {"counter": "counter", "officer": "officer_id", "department": "department_id",
+                 "site": "department_id"}  # a site through its departments
+
+
+def group_columns(group: str | None) -> tuple[str, ...]:
+    """Group "department,officer" gives (department id, officer id) keys: the report's rows."""
+    columns = []
+    for name in (group or "").split(","):
+        if not name:
+            continue
+        column = GROUP_COLUMNS.get(name)
+        if column is None:
+            raise ValueError(f"unknown group {name!r}")
+        columns.append(column)
+    return tuple(columns)
+
+
+@lru_cache(maxsize=512)
+def _statement(dialect: str, table: str, time_column: str, single: bool, keys: tuple[str, ...], timed: bool,
+               filters: tuple[tuple[str, int], ...], include: frozenset[str]) -> str:
+    """SQL text of one query shape; filters: (column, number of values)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    false = "0" if dialect == "sqlite" else "false"
+    total = "SUM(count)" if dialect == "sqlite" else "CAST(SUM(count) AS BIGINT)"  # PG: numeric otherwise
+    columns = [*keys, *([time_column] if timed else []), "scale", "level"]
+    where = [f"{time_column} = {mark}"] if single else [f"{time_column} >= {mark}", f"{time_column} <= {mark}"]
+    for column, count in filters:
+        where.append(f"{column} = {mark}" if count == 1 else f"{column} IN ({', '.join([mark] * count)})")
+    for flag in ("suppressed", "test"):
+        if flag not in include:
+            where.append(f"{flag} = {false}")
+    listed = ", ".join(columns)
+    return f"SELECT {listed}, {total} FROM {table} WHERE {' AND '.join(where)} GROUP BY {listed}"
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def read_segments(
+    connection: sa.Connection, segments: Sequence[tuple[str, str, date, date]], *, group: str | None,
+    by: str | None, counters: Sequence[str] | None, department_ids: Sequence[int] | None,
+    officer_ids: Sequence[int] | None, include: frozenset[str], sites: Mapping[int, str | None] | None,
+    label_of: Any,
+) -> dict[tuple[Any, str | None], dict[tuple[str, int], int]]:
+    """(group key, bucket label) -> counts per (scale, level) over segments (table, time column, first,
+    last). label_of(day) -> bucket label. An empty filter list matches nothing."""
+    dialect = connection.dialect.name
+    sqlite = dialect == "sqlite"
+    keys = group_columns(group)
+    wanted: list[tuple[str, Sequence[Any]]] = [
+        (column, values) for column, values in (("counter", counters), ("department_id", department_ids),
+                                                ("officer_id", officer_ids)) if values is not None
+    ]
+    result: dict[tuple[Any, str | None], dict[tuple[str, int], int]] = {}
+    if any(not values for _, values in wanted):
+        return result
+    shape = tuple((column, len(values)) for column, values in wanted)
+    values: list[Any] = [v for _, vs in wanted for v in vs]
+    labels: dict[Any, str] = {}
+    width = len(keys)
+    timed = by is not None
+    sites = sites or {}
+    for table, time_column, lo, hi in segments:
+        single = lo == hi
+        sql = _statement(dialect, table, time_column, single, keys, timed, shape, include)
+        bounds = [lo.isoformat(), hi.isoformat()] if sqlite else [lo, hi]
+        rows = _fetch(connection, sql, tuple((bounds[:1] if single else bounds) + values))
+        if width == 2 and not timed:  # the report's rows: (department, officer)
+            for department_id, officer_id, scale, level, count in rows:
+                counts = result.get(((department_id, officer_id), None))
+                if counts is None:
+                    counts = result[((department_id, officer_id), None)] = {}
+                counts[(scale, level)] = counts.get((scale, level), 0) + count
+            continue
+        for row in rows:
+            if width == 0:
+                key: Any = None
+            elif width == 1:
+                key = row[0]
+                if group == "site":
+                    key = sites.get(key)
+            else:
+                key = tuple(row[:width])
+            if timed:
+                moment = row[width]
+                label = labels.get(moment)
+                if label is None:
+                    label = labels[moment] = label_of(_day(moment))
+            else:
+                label = None
+            counts = result.get((key, label))
+            if counts is None:
+                counts = result[(key, label)] = {}
+            level = (row[-3], row[-2])
+            counts[level] = counts.get(level, 0) + row[-1]
+    return result
+
+
+def _fetch(connection: sa.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows as plain tuples from the DBAPI cursor of the caller's connection (and transaction)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+@lru_cache(maxsize=128)
+def _grid_statement(dialect: str, filters: tuple[tuple[str, int], ...], include: frozenset[str]) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    false = "0" if dialect == "sqlite" else "false"
+    if dialect == "sqlite":
+        weekday, total = "CAST(strftime('%w', day) AS INTEGER)", "SUM(count)"
+    else:
+        weekday, total = "CAST(EXTRACT(dow FROM day) AS INTEGER)", "CAST(SUM(count) AS BIGINT)"
+    where = [f"day >= {mark}", f"day <= {mark}"]
+    for column, count in filters:
+        where.append(f"{column} IN ({', '.join([mark] * count)})")
+    for flag in ("suppressed", "test"):
+        if flag not in include:
+            where.append(f"{flag} = {false}")
+    sql = (f"SELECT {weekday} AS dow, hour, scale, level, {total} FROM rollup_hour WHERE {' AND '.join(where)} "
+           f"GROUP BY dow, hour, scale, level")
+    return sql if dialect == "sqlite" else sql.replace("%w", "%%w")
+
+
+def read_grid(
+    connection: sa.Connection, *, first: date, last: date, counters: Sequence[str] | None,
+    department_ids: Sequence[int] | None, include: frozenset[str],
+) -> dict[tuple[int, int], Tally[tuple[str, int]]]:
+    """(ISO weekday 1..7, local hour 0..23) -> counts per (scale, level), from rollup_hour."""
+    dialect = connection.dialect.name
+    wanted = [(column, values) for column, values in (("counter", counters), ("department_id", department_ids))
+              if values is not None]
+    cells: dict[tuple[int, int], Tally[tuple[str, int]]] = {}
+    if any(not values for _, values in wanted):
+        return cells
+    sql = _grid_statement(dialect, tuple((c, len(v)) for c, v in wanted), include)
+    bounds: list[Any] = [first.isoformat(), last.isoformat()] if dialect == "sqlite" else [first, last]
+    params = tuple(bounds + [v for _, vs in wanted for v in vs])
+    for dow, hour, scale, level, count in _fetch(connection, sql, params):
+        iso = 7 if int(dow) == 0 else int(dow)  # both databases count 0 = Sunday
+        cells.setdefault((iso, int(hour)), Tally())[(scale, int(level))] += int(count)
+    return cells
