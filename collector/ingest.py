@@ -225,11 +225,14 @@ class Ingest:
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
                 return result
             except TRANSIENT_DB_ERRORS as error:
-                metrics.DB_RETRIES.inc()
-                log.warning("database unavailable (%s); retrying the batch in %.1f s", type(error).__name__, delay)
-                if self._stopping.wait(delay) and not self._db_reachable():
+                if self._stopping.is_set():
+                    # That was the last attempt: a database that is locked or full would otherwise keep
+                    # a stopping collector busy. Nothing of this batch is acked; the broker keeps it.
                     log.error("stopping with %d messages not stored; the broker keeps them", len(items))
                     return None
+                metrics.DB_RETRIES.inc()
+                log.warning("database unavailable (%s); retrying the batch in %.1f s", type(error).__name__, delay)
+                self._stopping.wait(delay)  # a stop cuts the pause short; one last attempt follows
                 delay = min(delay * 2, MAX_BACKOFF_S)
             except sa.exc.SQLAlchemyError:
                 if len(items) == 1:
@@ -258,8 +261,3 @@ class Ingest:
             return self._store_with_retry([item])
         rejection = Rejection(item.inbound, "store_error", "the database refused it; see the collector log")
         return self._store_with_retry([rejection])
-
-    def _db_reachable(self) -> bool:
-        from collector.db import ping
-
-        return ping(self.engine)
