@@ -32,6 +32,19 @@ PRESSES = 12  # presses measured for feedback and PUBACK latency
 
 Row = tuple[str, float, float, str, bool]
 
+# MicroPython source shared by the scripts below: a 256 KB LittleFS partition in RAM, as on the box.
+FLASH = r"""
+class Flash:
+    def __init__(self):
+        self.data = bytearray(4096 * 64)
+    def readblocks(self, n, buf, off=0):
+        buf[:] = memoryview(self.data)[n * 4096 + off: n * 4096 + off + len(buf)]
+    def writeblocks(self, n, buf, off=0):
+        self.data[n * 4096 + off: n * 4096 + off + len(buf)] = buf
+    def ioctl(self, op, arg):
+        return {4: 64, 5: 4096}.get(op, 0)
+"""
+
 # Runs under MicroPython with the release on its path. Prints one JSON line of figures.
 RUNTIME = r"""
 import gc, json, sys, time, micropython
@@ -66,17 +79,7 @@ class Board:
     def unique_id(self): return "000000000000"
 
 
-class Flash:
-    # A 256 KB LittleFS partition in RAM, as on the box.
-    def __init__(self):
-        self.data = bytearray(4096 * 64)
-    def readblocks(self, n, buf, off=0):
-        buf[:] = memoryview(self.data)[n * 4096 + off: n * 4096 + off + len(buf)]
-    def writeblocks(self, n, buf, off=0):
-        self.data[n * 4096 + off: n * 4096 + off + len(buf)] = buf
-    def ioctl(self, op, arg):
-        return {4: 64, 5: 4096}.get(op, 0)
-
+""" + FLASH + r"""
 
 import vfs
 fl = Flash()
@@ -177,16 +180,7 @@ OUTBOX = r"""
 import json, os, vfs, outbox
 
 
-class Flash:
-    def __init__(self):
-        self.data = bytearray(4096 * 64)
-    def readblocks(self, n, buf, off=0):
-        buf[:] = memoryview(self.data)[n * 4096 + off: n * 4096 + off + len(buf)]
-    def writeblocks(self, n, buf, off=0):
-        self.data[n * 4096 + off: n * 4096 + off + len(buf)] = buf
-    def ioctl(self, op, arg):
-        return {4: 64, 5: 4096}.get(op, 0)
-
+""" + FLASH + r"""
 
 fl = Flash()
 vfs.VfsLfs2.mkfs(fl)

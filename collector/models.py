@@ -118,22 +118,9 @@ class Press(SQLModel, table=True):
     department_id: int | None = Field(default=None, foreign_key="department.id")
 
 
-class Rollup(SQLModel, table=True):
-    """Press counts per counter, local day, scale, level and flags. Written in the transaction that
-    inserts the presses, so it always equals a recount of the press table."""
-
-    counter: str = Field(max_length=16, primary_key=True)
-    day: date = Field(primary_key=True)
-    scale: str = Field(max_length=16, primary_key=True)
-    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
-    suppressed: bool = Field(primary_key=True)
-    test: bool = Field(primary_key=True)
-    count: int = Field(default=0, sa_type=sa.BigInteger)
-
-
-# Rollups for supervisors' queries. Like `rollup`, written in the transaction that inserts the presses
-# (collector.satisfaction.add_to_rollups), so each equals a recount of the press table. 0 stands for
-# "no officer on duty" / "no department" (a primary key column cannot be NULL).
+# Rollups, written in the transaction that inserts the presses (collector.satisfaction.add_to_rollups),
+# so each equals a recount of the press table. 0 stands for "no officer on duty" / "no department"
+# (a primary key column cannot be NULL).
 
 
 class RollupDay(SQLModel, table=True):

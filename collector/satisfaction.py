@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from collector.clock import zone
-from collector.models import Counter, Department, Officer, Rollup, RollupDay, RollupHour, RollupMonth
+from collector.models import Counter, Department, Officer, RollupDay, RollupHour, RollupMonth
 from schemas.contract import scales
 
 GROUPS = ("counter", "department", "officer", "site")
@@ -323,16 +323,16 @@ def satisfaction(
     session: Session, *, counter: str, scale: str, first: date, last: date, include: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """Counts per level of the counter's own scale (other scales' presses listed after them) from
-    `rollup`, satisfaction rate and index."""
+    `rollup_day`, satisfaction rate and index."""
     query = (
-        select(Rollup.scale, Rollup.level, func.sum(Rollup.count))
-        .where(Rollup.counter == counter, col(Rollup.day) >= first, col(Rollup.day) <= last)
-        .group_by(col(Rollup.scale), col(Rollup.level))
+        select(RollupDay.scale, RollupDay.level, func.sum(RollupDay.count))
+        .where(RollupDay.counter == counter, col(RollupDay.day) >= first, col(RollupDay.day) <= last)
+        .group_by(col(RollupDay.scale), col(RollupDay.level))
     )
     if "suppressed" not in include:
-        query = query.where(Rollup.suppressed == False)
+        query = query.where(RollupDay.suppressed == False)
     if "test" not in include:
-        query = query.where(Rollup.test == False)
+        query = query.where(RollupDay.test == False)
     counts = {(s, int(lvl)): int(n) for s, lvl, n in session.exec(query).all()}
 
     shown = [scale] + sorted({s for s, _ in counts} - {scale})

@@ -311,7 +311,6 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
     if pending:
         _attribute_officers(connection, pending)
         new = _insert_presses(connection, [tuple(row) for row, *_ in pending])
-        legacy: Tally[tuple[Any, ...]] = Tally()  # the `rollup` table
         counts: Tally[tuple[Any, ...]] = Tally()  # satisfaction.ROLLUP_KEY
         for (row, _, _, day, hour), is_new in zip(pending, new, strict=True):
             if not is_new:
@@ -319,10 +318,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
             counts[(day, hour, row[2], row[15] or NOBODY, row[16] or NOBODY, row[3], row[4], row[5], row[6])] += 1
         result.stored = sum(counts.values())
         result.duplicates += len(pending) - result.stored
-        for (day, _hour, counter, _officer, _department, scale, level, suppressed, test), count in counts.items():
-            legacy[(counter, day, scale, level, suppressed, test)] += count
-        _add_to_rollups(connection, legacy)
-        add_counts_to_rollups(connection, counts)  # the supervisors' rollups, same transaction
+        add_counts_to_rollups(connection, counts)  # the rollups, in the same transaction
 
     for item in device_updates:
         _update_device(session, item)
@@ -351,15 +347,6 @@ def _attribute_officers(connection: sa.Connection, pending: list[tuple[list[Any]
             if start <= pressed_us and (end is None or pressed_us < end):
                 row[15] = on_duty
                 break
-
-
-_ROLLUP_NAMES = ("counter", "day", "scale", "level", "suppressed", "test")
-
-
-def _add_to_rollups(connection: sa.Connection, tally: Tally[tuple[Any, ...]]) -> None:
-    # Rows in sorted order, so concurrent collectors take row locks in the same order; each key once
-    # (one statement may not touch a row twice on PostgreSQL).
-    upsert_counts(connection, "rollup", _ROLLUP_NAMES, [(*key, count) for key, count in sorted(tally.items())])
 
 
 def _update_device(session: Session, item: Checked) -> None:

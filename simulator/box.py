@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from simulator.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_DIR = Path(__file__).resolve().parent / "board"
 FIRMWARE_DIR = ROOT / "firmware"
@@ -432,16 +434,7 @@ class VirtualBox:
     # ------------------------------------------------------------------ observing
     def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
         """Wait until predicate() is truthy (re-checked at each event and console line)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{self.box_id}: condition not met within {timeout} s")
-                self._cond.wait(min(left, 0.5))
+        return wait_until(self._cond, predicate, timeout, self.box_id)
 
     def wait_event(self, kind: str, *, since: float = 0.0, timeout: float = 5.0, **match: Any) -> Event:
         def found() -> Event | None:

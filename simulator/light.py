@@ -29,6 +29,7 @@ from typing import Any
 
 from simulator import compat
 from simulator.box import BOARD_DIR, FIRMWARE_DIR, BoxError, Event, contact_edges, sntp_reply
+from simulator.waiting import wait_until
 
 IDLE_TICK_MS = 100  # poll of a box nobody touches: keeps its status LED and supervisor going
 ACTIVE_AFTER_LED_MS = 2000  # keep polling fast this long after a feedback change (patterns)
@@ -323,16 +324,7 @@ class LightHost:
             self.cond.notify_all()
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float, who: str = "light boxes") -> Any:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{who}: condition not met within {timeout} s")
-                self.cond.wait(min(left, 0.5))
+        return wait_until(self.cond, predicate, timeout, who)
 
     def start(self, timeout: float = 60.0) -> None:
         self._thread = threading.Thread(target=self._run, name="light-boxes", daemon=True)

@@ -160,19 +160,16 @@ class Db:
             return Counter((box, seq) for box, seq in connection.execute(sa.text("SELECT box, seq FROM press")))
 
     def rollup_mismatches(self) -> list[Any]:
-        """Rows where the rollup table and a recount of the press table disagree (empty = equal)."""
-        recount = """SELECT counter, day, scale, level, suppressed, test, count(*) AS n FROM press
-                     GROUP BY counter, day, scale, level, suppressed, test"""
+        """Rows where rollup_day and a recount of the press table disagree (empty = equal)."""
+        key = "counter, day, scale, level, suppressed, test"
+        recount = f"""SELECT {key}, COALESCE(officer_id, 0), COALESCE(department_id, 0), count(*) FROM press
+                      GROUP BY {key}, COALESCE(officer_id, 0), COALESCE(department_id, 0)"""
+        rolled = f"SELECT {key}, officer_id, department_id, count FROM rollup_day WHERE count > 0"
         with self.engine.connect() as connection:
-            counted = {tuple(row[:6]): row[6] for row in connection.execute(sa.text(recount))}
-            rolled = {
-                tuple(row[:6]): row[6]
-                for row in connection.execute(
-                    sa.text("SELECT counter, day, scale, level, suppressed, test, count FROM rollup WHERE count > 0")
-                )
-            }
-        return [(key, counted.get(key), rolled.get(key)) for key in counted.keys() | rolled.keys()
-                if counted.get(key) != rolled.get(key)]
+            counted = {tuple(row[:8]): row[8] for row in connection.execute(sa.text(recount))}
+            stored = {tuple(row[:8]): row[8] for row in connection.execute(sa.text(rolled))}
+        return [(key, counted.get(key), stored.get(key)) for key in counted.keys() | stored.keys()
+                if counted.get(key) != stored.get(key)]
 
     def rejected(self) -> Counter[str]:
         with self.engine.connect() as connection:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import collector.models  # noqa: F401
-from collector.db import upgrade
+from collector.db import alembic_config, upgrade
 
 
 def test_models_and_migrations_agree(engine: Any) -> None:
@@ -27,3 +28,24 @@ def test_sqlite_is_durable(sqlite_url: str) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     engine.dispose()
+
+
+def test_every_migration_goes_down_and_up_again(engine: Any) -> None:
+    """Downgrades work too (a release can be rolled back), and 0005's keeps the per-counter counts."""
+    from alembic import command
+
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO rollup_day (day, counter, officer_id, department_id, scale, level, suppressed, test, count) "
+            "VALUES ('2026-11-27', 'c1', 1, 1, 'sat2', 1, false, false, 3), "
+            "('2026-11-27', 'c1', 2, 1, 'sat2', 1, false, false, 4)"
+        ))
+    command.downgrade(alembic_config(engine), "0004")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT counter, level, count FROM rollup")).all() == [("c1", 1, 7)]
+    command.downgrade(alembic_config(engine), "base")
+    upgrade(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []

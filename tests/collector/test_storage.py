@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from collector.clock import utc_ms, utc_now
 from collector.db import session_scope
 from collector.messages import Inbound, check
-from collector.models import Device, Press, RejectedMessage, Rollup
+from collector.models import Device, Press, RejectedMessage, RollupDay
 from collector.registry import load_registry
 from collector.store import store_batch
 
@@ -58,7 +58,7 @@ def test_a_key_is_stored_once_whatever_the_redeliveries(registered: Any, make_pr
     assert sorted(p.seq for p in rows) == [7, 8]
     assert next(p for p in rows if p.seq == 7).level == 1  # the first copy wins
     with Session(registered) as session:
-        assert sum(r.count for r in session.exec(select(Rollup)).all()) == 2
+        assert sum(r.count for r in session.exec(select(RollupDay)).all()) == 2
 
 
 def test_rollups_equal_a_recount_of_the_presses(registered: Any, make_press: Any) -> None:
@@ -80,10 +80,10 @@ def test_rollups_equal_a_recount_of_the_presses(registered: Any, make_press: Any
         store(registered, *batch)
     rows = presses(registered)
     assert len(rows) == len(set(sent))
-    recount = Tally((p.counter, p.day, p.scale, p.level, p.suppressed, p.test) for p in rows)
+    recount = Tally((p.counter, p.day, p.scale, p.level, p.suppressed, p.test, p.officer_id or 0) for p in rows)
     with Session(registered) as session:
-        rollup = {(r.counter, r.day, r.scale, r.level, r.suppressed, r.test): r.count
-                  for r in session.exec(select(Rollup)).all()}
+        rollup = {(r.counter, r.day, r.scale, r.level, r.suppressed, r.test, r.officer_id): r.count
+                  for r in session.exec(select(RollupDay)).all()}
     assert rollup == dict(recount)
     assert len({p.day for p in rows}) == 2  # the data crossed a local midnight
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session, col, select
 
@@ -39,40 +39,6 @@ def _public(press: Press) -> dict[str, Any]:
     }
 
 
-def _query(
-    session: Session, *, box: str | None, counter: str | None, officer: str | None, department: str | None,
-    level: int | None, flags: str | None, first: date | None, last: date | None,
-) -> Any:
-    query = select(Press).order_by(col(Press.id))
-    if box:
-        query = query.where(Press.box == box)
-    if counter:
-        query = query.where(Press.counter == counter)
-    if officer:
-        row = session.exec(select(Officer).where(Officer.code == officer)).first()
-        if row is None:
-            raise HTTPException(422, f"unknown officer {officer[:40]!r}")
-        query = query.where(Press.officer_id == row.id)
-    if department:
-        dept = session.exec(select(Department).where(Department.code == department)).first()
-        if dept is None:
-            raise HTTPException(422, f"unknown department {department[:40]!r}")
-        query = query.where(Press.department_id == dept.id)
-    if level is not None:
-        query = query.where(Press.level == level)
-    if flags == "none":
-        query = query.where(Press.suppressed == False, Press.test == False)
-    elif flags == "suppressed":
-        query = query.where(Press.suppressed == True)
-    elif flags == "test":
-        query = query.where(Press.test == True)
-    if first:
-        query = query.where(col(Press.day) >= first)
-    if last:
-        query = query.where(col(Press.day) <= last)
-    return query
-
-
 FlagsQuery = Annotated[
     Literal["none", "suppressed", "test"] | None,
     Query(description="none: only presses that count; suppressed or test: only those flagged so"),
@@ -83,25 +49,65 @@ ToQuery = Annotated[str | None, Query(description="last local day, inclusive, YY
 Code = Annotated[str | None, Query(max_length=64)]
 
 
+@dataclass
+class PressFilter:
+    """The filters of /presses and /presses.csv (query parameters, through Depends)."""
+
+    box: Code = None
+    counter: Code = None
+    officer: Code = None
+    department: Code = None
+    level: LevelQuery = None
+    flags: FlagsQuery = None
+    from_: FromQuery = None
+    to: ToQuery = None
+
+    def query(self, session: Session) -> Any:
+        """select(Press) in id order with these filters; 422 for unknown codes or bad days."""
+        first, last = parse_day(self.from_, "from"), parse_day(self.to, "to")
+        check_range(first, last)
+        query = select(Press).order_by(col(Press.id))
+        if self.box:
+            query = query.where(Press.box == self.box)
+        if self.counter:
+            query = query.where(Press.counter == self.counter)
+        if self.officer:
+            row = session.exec(select(Officer).where(Officer.code == self.officer)).first()
+            if row is None:
+                raise HTTPException(422, f"unknown officer {self.officer[:40]!r}")
+            query = query.where(Press.officer_id == row.id)
+        if self.department:
+            dept = session.exec(select(Department).where(Department.code == self.department)).first()
+            if dept is None:
+                raise HTTPException(422, f"unknown department {self.department[:40]!r}")
+            query = query.where(Press.department_id == dept.id)
+        if self.level is not None:
+            query = query.where(Press.level == self.level)
+        if self.flags == "none":
+            query = query.where(Press.suppressed == False, Press.test == False)
+        elif self.flags == "suppressed":
+            query = query.where(Press.suppressed == True)
+        elif self.flags == "test":
+            query = query.where(Press.test == True)
+        if first:
+            query = query.where(col(Press.day) >= first)
+        if last:
+            query = query.where(col(Press.day) <= last)
+        return query
+
+
+FilterDep = Annotated[PressFilter, Depends()]
+
+
 @router.get("/presses", summary="Stored presses, oldest first, a page at a time")
 def list_presses(
     session: SessionDep,
     _who: PrincipalDep,
-    box: Code = None,
-    counter: Code = None,
-    officer: Code = None,
-    department: Code = None,
-    level: LevelQuery = None,
-    flags: FlagsQuery = None,
-    from_: FromQuery = None,
-    to: ToQuery = None,
+    filters: FilterDep,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    first, last = parse_day(from_, "from"), parse_day(to, "to")
-    check_range(first, last)
-    query = _query(session, box=box, counter=counter, officer=officer, department=department, level=level,
-                   flags=flags, first=first, last=last).limit(limit + 1)
+    query = filters.query(session).limit(limit + 1)
     if cursor is not None:
         if not cursor.isdigit() or len(cursor) > 18:
             raise HTTPException(422, "cursor must be a next_cursor value")
@@ -123,21 +129,11 @@ CSV_COLUMNS = ("id", "box", "seq", "counter", "scale", "level", "flags", "presse
 def presses_csv(
     request: Request,
     _who: PrincipalDep,
-    box: Code = None,
-    counter: Code = None,
-    officer: Code = None,
-    department: Code = None,
-    level: LevelQuery = None,
-    flags: FlagsQuery = None,
-    from_: FromQuery = None,
-    to: ToQuery = None,
+    filters: FilterDep,
 ) -> StreamingResponse:
-    first, last = parse_day(from_, "from"), parse_day(to, "to")
-    check_range(first, last)
     engine = request.app.state.engine
     with Session(engine) as session:  # fail with 422 before the download starts
-        query = _query(session, box=box, counter=counter, officer=officer, department=department, level=level,
-                       flags=flags, first=first, last=last)
+        query = filters.query(session)
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
@@ -158,7 +154,7 @@ def presses_csv(
                     return
                 last_id = page[-1].id or 0
 
-    name = f"presses-{first or 'all'}-{last or 'all'}.csv"
+    name = f"presses-{filters.from_ or 'all'}-{filters.to or 'all'}.csv"  # both checked by query()
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
