@@ -27,13 +27,14 @@ from collector.db import session_scope
 from collector.messages import Checked, Inbound, Rejection, check
 from collector.settings import Settings
 from collector.store import BatchResult, store_batch
-from schemas.contract import topics
+from schemas.contract import box_topic, topics
 
 log = logging.getLogger("collector.ingest")
 
 # Errors that mean "the database is not reachable right now": retry the same batch, ack nothing.
 TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 MAX_BACKOFF_S = 10.0
+STORED_PER_MESSAGE = 64  # schemas/stored.schema.json maxItems: a box parses a small list at a time
 
 
 class Inbox:
@@ -200,6 +201,7 @@ class Ingest:
             return None  # stopping while the database is down: nothing acked, the broker keeps it all
         generation = self._generation
         self._ack([inbound for inbound in batch if inbound.qos > 0 and inbound.generation == generation])
+        self._confirm(items)
         kinds = Tally(item.kind if isinstance(item, Checked) else "invalid" for item in items)
         for kind, count in kinds.items():
             metrics.RECEIVED.labels(kind=kind).inc(count)
@@ -214,6 +216,21 @@ class Ingest:
         client = self.client
         for inbound in committed:
             client.ack(inbound.mid, inbound.qos)
+
+    def _confirm(self, items: Sequence[Checked | Rejection]) -> None:
+        """Tell each box which of its presses are now stored (schemas/stored.schema.json): the box
+        keeps a press in flash until then. Every press of a committed batch is stored, a duplicate or
+        recorded as rejected, so all are confirmed. A lost confirmation costs a resend, nothing else."""
+        seqs_of: dict[str, list[int]] = {}
+        for item in items:
+            if isinstance(item, Checked) and item.kind == "press":
+                seqs_of.setdefault(item.box, []).append(item.body["seq"])
+        qos = topics()["qos"]["command"]
+        for box, seqs in seqs_of.items():
+            topic = box_topic("command", box)
+            for start in range(0, len(seqs), STORED_PER_MESSAGE):
+                payload = json.dumps({"v": 1, "stored": seqs[start:start + STORED_PER_MESSAGE]}, separators=(",", ":"))
+                self.client.publish(topic, payload, qos=qos, retain=False)
 
     def _store_with_retry(self, items: list[Checked | Rejection]) -> BatchResult | None:
         delay = 0.1

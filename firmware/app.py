@@ -26,6 +26,7 @@ _WIFI_WAIT_MS = const(20000)     # give up one Wi-Fi attempt after this, then ba
 _IDLE_WAKE_MS = const(1000)      # the sender re-checks the outbox at least this often
 _WD_CHECK_MS = const(1000)       # the watchdog task looks at the other tasks this often
 _POLL_STALL_MS = const(2000)     # poll loop silent this long: stop feeding the watchdog
+_CONFIRM_WAIT_MAX_MS = const(600000)  # the wait for a confirmation doubles up to this while resending does not help
 # Longer than any bounded network step (a publish: 3 x (20 + 10) s at most). A plain global:
 # tests shorten it.
 NET_STALL_MS = 120000
@@ -84,6 +85,8 @@ class Box:
         self.alive = [now, now, None]  # last sign of life of _POLL, _NET, NTP (None: not running)
         self.stall_ms = (_POLL_STALL_MS, NET_STALL_MS, NET_STALL_MS)
         self.tasks = []
+        self.confirm_since = now  # when the collector last confirmed, or the wait began
+        self.confirm_wait = self.t["confirm_wait_s"] * 1000
 
     def error(self, text):
         self.err = text
@@ -184,12 +187,38 @@ class Box:
             drop("ntp")
 
     def on_message(self, topic, payload):
+        now = time.ticks_ms()
         if topic == messages.CLOCK_TOPIC:
             utc = messages.parse_clock(payload)
             if utc is not None:
                 self.anchor(SRC_SYNC, utc)
-        else:
-            self.log("cmd ignored:", topic)  # rating/{box}/cmd is reserved by the contract
+                # The beacon says the collector is up. Presses it has not confirmed for a while were
+                # lost on the way (a broker that restarted without its file, a collector that stopped
+                # between its commit and its confirmation): send them again, less often each time.
+                if self.ob.held and time.ticks_diff(now, self.confirm_since) > self.confirm_wait:
+                    self.confirm_wait = min(2 * self.confirm_wait, _CONFIRM_WAIT_MAX_MS)
+                    self.resend(now)
+            return
+        seqs = messages.parse_stored(payload)  # the only command topic this box subscribes to is its own
+        if seqs is None:
+            self.log("cmd ignored:", topic)
+            return
+        mark = self.ob.acked
+        gap = self.ob.confirm(seqs)
+        if self.ob.acked != mark:
+            self.confirm_since = now
+            self.confirm_wait = self.t["confirm_wait_s"] * 1000
+        if gap:
+            # A later press is stored and an earlier one is not: it was lost after the broker's
+            # PUBACK (or its confirmation was).
+            self.resend(now)
+
+    def resend(self, now):
+        """Send again from the oldest press the collector has not confirmed."""
+        self.log("resend from seq=%d" % (self.ob.acked + 1))
+        self.ob.rewind()
+        self.confirm_since = now
+        self.wake.set()
 
     def press_time(self, rec):
         """(t, clock) for a stored press, or None to hold it until this boot has an anchor."""
@@ -272,7 +301,9 @@ class Box:
         return c
 
     async def serve(self, c):
-        """Send presses oldest first and heartbeats until the connection dies."""
+        """Send presses oldest first and heartbeats until the connection dies. Every press not yet
+        confirmed by the collector is sent again: whatever the broker held may be gone."""
+        self.ob.rewind()
         last_hb = None
         try:
             while c.alive:
@@ -292,7 +323,9 @@ class Box:
                     continue
                 payload = messages.press(self.box, self.cfg["counter"], rec, self.cfg["scale"], when[0], when[1])
                 await c.publish(messages.topic(self.box, "press"), payload, messages.QOS_PRESS)
-                self.ob.ack(rec[0])
+                self.ob.sent(rec[0])
+                if self.ob.held == 1:  # the first press waiting for the collector's confirmation
+                    self.confirm_since = time.ticks_ms()
                 self.log("sent seq=%d" % rec[0])
         except mqtt.MQTTError:
             pass

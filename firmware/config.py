@@ -11,7 +11,7 @@ SCALES = {"sat2": 2, "vn3": 3, "smiley4": 4}
 TIMING_DEFAULTS = {
     "debounce_ms": 50, "poll_ms": 5, "lockout_ms": 4000, "stuck_ms": 10000,
     "heartbeat_s": 60, "keepalive_s": 30, "watchdog_ms": 10000, "clock_wait_s": 0,
-    "ack_timeout_s": 5, "backoff_max_s": 60,
+    "ack_timeout_s": 5, "backoff_max_s": 60, "confirm_wait_s": 20,
 }
 _NTP_PORT = const(123)
 # Used to blink an error code when the config itself cannot tell which pins to use.
@@ -151,6 +151,7 @@ def validate(cfg):
     # Bounded so that a publish with its resends stays well inside the network stall limit.
     _need(1 <= merged["ack_timeout_s"] <= 20, _E_TIMINGS, "timings.ack_timeout_s: 1..20")
     _need(1 <= merged["backoff_max_s"] <= 600, _E_TIMINGS, "timings.backoff_max_s: 1..600")
+    _need(1 <= merged["confirm_wait_s"] <= 600, _E_TIMINGS, "timings.confirm_wait_s: 1..600")
     cfg["timings"] = merged
     return cfg
 

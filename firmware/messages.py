@@ -63,3 +63,22 @@ def parse_clock(payload):
     except (ValueError, KeyError, TypeError):
         pass
     return None
+
+
+_STORED_MAX = const(64)  # seqs in one "stored" message (schemas/stored.schema.json)
+
+
+def parse_stored(payload):
+    """The seqs of a collector's {"v":1,"stored":[...]} on the box's command topic, or None if it
+    is not one (then nothing is confirmed: the presses stay in flash and are sent again)."""
+    try:
+        msg = json.loads(payload)
+        seqs = msg["stored"]
+        if msg["v"] != _SCHEMA_V or not isinstance(seqs, list) or len(seqs) > _STORED_MAX:
+            return None
+        for seq in seqs:
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+                return None
+        return seqs
+    except (ValueError, KeyError, TypeError):
+        return None

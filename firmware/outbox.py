@@ -1,7 +1,11 @@
 # The durable queue of presses in flash. A press is appended (and committed) before the citizen
-# sees any feedback, and leaves only after the broker's PUBACK. Layout under <root>ob/:
+# sees any feedback, and leaves only once the collector has confirmed storing it (its "stored"
+# message on the box's command topic), which comes after the broker's PUBACK: a broker that loses
+# its persistence file loses nothing a box still holds. Two positions walk the records, oldest first:
+# the send cursor (the next press to publish; rewound to the confirmed mark at every new connection)
+# and the confirmed mark. Layout under <root>ob/:
 #   s0000000123   segment: fixed-size records, first seq 123, at most SEG_RECORDS of them
-#   acked         "acked-up-to" mark: every seq <= it was PUBACKed (renamed into place atomically)
+#   acked         confirmed mark: every seq <= it was confirmed stored (renamed into place atomically)
 #   boot          boot counter;  anchors: time anchors of recent boots (both renamed atomically)
 # LittleFS commits a file's data on close and makes rename/remove atomic, so a power cut at any
 # write leaves either the old or the new state. seq = max(mark, highest stored seq) + 1, so a
@@ -18,7 +22,8 @@ _REC = const("<IIIHBB")
 REC_SIZE = const(16)
 SEG_RECORDS = 256
 MAX_SEGMENTS = 48       # 12,288 presses; beyond that new presses are refused (see README)
-MARK_EVERY = 16         # persist the mark at least every N acks (a lost mark only means resends)
+MARK_EVERY = 16         # persist the mark at least every N confirmations (a lost mark only means resends)
+_CONFIRMS_KEPT = const(64)  # confirmations held ahead of the mark; beyond, forgotten (the press is resent)
 _ANCHORS_KEPT = const(8)
 _READ_BATCH = const(32)         # records read per flash access while draining a backlog (512 B of RAM)
 
@@ -104,7 +109,7 @@ class Outbox:
         self.refused = 0  # presses refused because the outbox or the flash was full, since boot
         self._segs = []   # [first_seq, record count, appendable] per segment, oldest first
         highest = 0
-        self.pending = 0
+        self.pending = 0  # stored and not confirmed
         for name in sorted(n for n in os.listdir(self.dir[:-1]) if n[0] == "s" and n[1:].isdigit()):
             path = self.dir + name
             size = os.stat(path)[6]
@@ -124,9 +129,13 @@ class Outbox:
             # A torn tail (not possible on LittleFS, but cheap to survive): never append after it.
             self._segs.append([int(name[1:]), count, size % REC_SIZE == 0])
         self.next_seq = max(self.acked, highest) + 1
-        self._seg_i = 0    # read cursor: segment index, record index
+        self._seg_i = 0    # send cursor: segment index, record index
         self._rec_i = 0
-        self._head = None  # cached oldest pending record
+        self._head = None  # cached record at the send cursor
+        self._cseg_i = 0   # mark cursor: the oldest record not confirmed yet
+        self._crec_i = 0
+        self.held = 0      # sent (PUBACKed) and not confirmed yet; pending counts them too
+        self._confirmed = set()  # seqs confirmed ahead of the mark
         self._cache = None  # (segment first seq, first record index, bytes): records never change
         self._unsaved = 0
 
@@ -170,25 +179,40 @@ class Outbox:
 
     # -- reading --------------------------------------------------------------------------
     def peek(self):
-        """Oldest unacknowledged press (seq, boot, up, level, flags), or None."""
-        if self._head is not None:
-            return self._head
-        while self._seg_i < len(self._segs):
-            first, count, _ = self._segs[self._seg_i]
-            if self._rec_i >= count:
-                if self._seg_i == len(self._segs) - 1:
-                    return None  # caught up with the writer
-                self._seg_i += 1
-                self._rec_i = 0
+        """The press to send next (seq, boot, up, level, flags), or None when all are sent."""
+        if self._head is None:
+            self._head = self._next(True)
+        return self._head
+
+    def _next(self, send):
+        """The record at the send cursor (send=True) or the mark cursor, skipping what cannot be
+        sent (damaged, or at or below the mark); None at the writer, or for the mark cursor at the
+        send cursor (only a sent press can be confirmed)."""
+        segs = self._segs
+        seg_i, rec_i = (self._seg_i, self._rec_i) if send else (self._cseg_i, self._crec_i)
+        r = None
+        while seg_i < len(segs):
+            if not send and (seg_i > self._seg_i or (seg_i == self._seg_i and rec_i >= self._rec_i)):
+                break
+            first, count, _ = segs[seg_i]
+            if rec_i >= count:
+                if seg_i == len(segs) - 1:
+                    break  # caught up with the writer
+                seg_i += 1
+                rec_i = 0
                 continue
-            r = self._record(first, self._rec_i)
+            r = self._record(first, rec_i)
             if r is not None and r[0] > self.acked:
-                self._head = r
-                return r
-            if r is None:
-                self.pending -= 1  # damaged: cannot be sent, skip it
-            self._rec_i += 1
-        return None
+                break
+            if r is None and not send:
+                self.pending -= 1  # damaged: can be neither sent nor confirmed, skip it for good
+            r = None
+            rec_i += 1
+        if send:
+            self._seg_i, self._rec_i = seg_i, rec_i
+        else:
+            self._cseg_i, self._crec_i = seg_i, rec_i
+        return r
 
     def _record(self, first, i):
         c = self._cache
@@ -199,17 +223,58 @@ class Outbox:
         off = (i - c[1]) * REC_SIZE
         return unpack(c[2][off:off + REC_SIZE])
 
-    def ack(self, seq):
-        """The broker acknowledged seq (the record peek() returned)."""
+    def sent(self, seq):
+        """The broker acknowledged seq (the record peek() returned): move on to the next one."""
         head = self.peek()
         if head is None or head[0] != seq:
             return
         self._head = None
         self._rec_i += 1
-        self.acked = seq
-        self.pending -= 1
-        self._unsaved += 1
-        if self._unsaved >= MARK_EVERY or self.pending == 0 or self._rec_i >= SEG_RECORDS:
+        self.held += 1
+        self._advance()
+
+    def confirm(self, seqs):
+        """The collector has stored these seqs. Moves the mark over every confirmed press, oldest
+        first. Returns True when a later press is confirmed while an earlier sent one is not (the
+        earlier one was lost on the way, or its confirmation was): the caller then rewinds."""
+        mine = self._confirmed
+        for seq in seqs:
+            if self.acked < seq < self.next_seq:
+                mine.add(seq)
+        self._advance()
+        if not mine:
+            return False
+        oldest = self._next(False)
+        gap = oldest is not None and max(mine) > oldest[0]
+        if len(mine) > _CONFIRMS_KEPT:
+            mine.clear()  # bounded RAM: those presses are sent again and confirmed again
+        return gap
+
+    def rewind(self):
+        """Send again from the oldest press not confirmed (a new connection: what the broker held
+        may be gone)."""
+        self._seg_i, self._rec_i = self._cseg_i, self._crec_i
+        self._head = None
+        self.held = 0
+        self._confirmed = set()
+
+    def _advance(self):
+        mine = self._confirmed
+        if not mine:
+            return
+        moved = False
+        while True:
+            r = self._next(False)
+            if r is None or r[0] not in mine:
+                break
+            mine.discard(r[0])
+            self._crec_i += 1
+            self.acked = r[0]
+            self.pending -= 1
+            self.held -= 1
+            self._unsaved += 1
+            moved = True
+        if moved and (self._unsaved >= MARK_EVERY or self.pending == 0 or self._crec_i >= SEG_RECORDS):
             self._save_mark()
 
     def _save_mark(self):
@@ -226,10 +291,15 @@ class Outbox:
                 break
             os.remove(self._seg_path(first))
             self._segs.pop(0)
+            # Both cursors are at or past the mark: shift them with the list.
             if self._seg_i > 0:
                 self._seg_i -= 1
             else:
                 self._rec_i = 0
+            if self._cseg_i > 0:
+                self._cseg_i -= 1
+            else:
+                self._crec_i = 0
 
     def flush(self):
         """Persist the mark now (before a planned reset)."""

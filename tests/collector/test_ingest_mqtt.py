@@ -102,3 +102,22 @@ def test_clock_beacon_and_device_status(broker: Any, collector_process: Any, wai
     devices = wait_for(lambda: collector.get("/api/v1/devices").json(), what="a device row")
     assert devices[0]["box"] == "box-017" and devices[0]["online"] and devices[0]["outbox"] == 2
     assert devices[0]["last_error"] == "mqtt timeout"
+
+
+def test_each_committed_press_is_confirmed_to_its_box(broker: Any, collector_process: Any, make_press: Any,
+                                                      wait_for: Any) -> None:
+    """After the commit, the collector tells the box which presses it has (stored, duplicates, and
+    ones recorded as rejected), on the box's own command topic, so the box can let them go."""
+    collector_process()
+    box = broker.client("box-017", broker.add_box("box-017"))
+    confirmed: list[dict[str, Any]] = []
+    subscribed = threading.Event()
+    box.on_subscribe = lambda *_: subscribed.set()
+    box.on_message = lambda _c, _u, message: confirmed.append(json.loads(message.payload))
+    box.subscribe("rating/box-017/cmd", qos=1)
+    assert subscribed.wait(10)
+    for seq in (1, 2, 1):
+        broker.publish(box, "rating/box-017/press", make_press(seq=seq))
+    broker.publish(box, "rating/box-017/press", make_press(seq=3, counter="18"))  # not its counter: rejected
+    wait_for(lambda: sorted(s for m in confirmed for s in m["stored"]) == [1, 1, 2, 3], what="confirmations")
+    assert all(schema_errors("stored", message) == [] for message in confirmed)

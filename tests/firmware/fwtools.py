@@ -84,9 +84,12 @@ def mosquitto() -> Iterator[Broker]:
 class Listener:
     """The collector's view of the broker: every message on rating/#, awaited with timeouts."""
 
-    def __init__(self, port: int, persistent: bool = False):
+    def __init__(self, port: int, persistent: bool = False, confirm: bool = True):
         """persistent: a session the broker keeps while the listener is away (as the collector's),
-        so that nothing published in between is missed."""
+        so that nothing published in between is missed. confirm: answer each press with the
+        collector's "stored" confirmation (schemas/stored.schema.json), as the collector does after
+        its commit, so that the box lets the press go."""
+        self.confirm = confirm
         self.messages: queue.Queue[tuple[str, Any, bool]] = queue.Queue()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, clean_session=not persistent,
                                   client_id=f"test-listener-{port}" + ("-kept" if persistent else ""))
@@ -105,6 +108,9 @@ class Listener:
         except ValueError:
             payload = msg.payload
         self.messages.put((msg.topic, payload, bool(msg.retain)))
+        if self.confirm and msg.topic.endswith("/press") and isinstance(payload, dict) and "seq" in payload:
+            box = msg.topic.split("/")[1]
+            client.publish(f"rating/{box}/cmd", json.dumps({"v": 1, "stored": [payload["seq"]]}), qos=1)
 
     def wait(self, match: Callable[[str, Any], bool], timeout: float = 10) -> tuple[str, Any]:
         """First message (from now on, skipping others) for which match(topic, payload) holds."""

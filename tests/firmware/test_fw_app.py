@@ -3,6 +3,7 @@ against a real Mosquitto, seen from the collector's side."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from fwtools import Listener, SntpServer, box_config
@@ -164,3 +165,41 @@ def test_technician_check_reads_the_running_box(tmp_path, mosquitto) -> None:
     assert "app_error" not in state, state
     assert state["firmware_running"] is True and state["broker"] is True
     assert (state["last_error"], state["outbox_live"], state["presses"], state["boot"]) == (None, 0, 0, 1)
+
+
+def test_a_press_the_broker_acked_is_sent_again_until_the_collector_confirms_it(make_box, mosquitto) -> None:
+    # The broker PUBACKs and then loses the press (restarted without its persistence file, say):
+    # the box still holds it, sends it again on its next connection and when the collector's
+    # beacon shows the collector up without a confirmation; it lets it go once confirmed.
+    silent = Listener(mosquitto.port, confirm=False)  # sees presses, confirms nothing
+    try:
+        timings = {"lockout_ms": 0, "keepalive_s": 5, "backoff_max_s": 1, "confirm_wait_s": 2}
+        box = make_box(box_config(mosquitto.port, timings=timings)).start()
+        box.wait_line("broker: connected")
+        silent.publish("rating/clock", {"v": 1, "t": BEACON_T})
+        box.wait_line("clock: anchored")
+        box.press(0)
+        assert silent.presses(1)[0]["seq"] == 1  # PUBACKed by the broker, not confirmed
+        mosquitto.stop(kill=True)
+        mosquitto.start()
+        box.wait_line("broker: connected", timeout=30)
+        box.wait_line("sent seq=1")  # the new connection: sent again, same seq
+    finally:
+        silent.close()
+    confirming = Listener(mosquitto.port)
+    beacons = threading.Event()
+
+    def beacon() -> None:  # as the collector does, every few seconds while it is up
+        while not beacons.wait(0.5):
+            confirming.publish("rating/clock", {"v": 1, "t": BEACON_T})
+
+    threading.Thread(target=beacon, daemon=True).start()
+    try:
+        box.wait_line("resend from seq=1", timeout=15)  # unconfirmed for confirm_wait_s (2 s)
+        _, again = confirming.wait(lambda t, p: t == "rating/box-017/press" and p["seq"] == 1, timeout=10)
+        assert valid("press", again)["level"] == 0
+        box.press(1)
+        assert confirming.presses(1)[0]["seq"] == 2  # seq 1 was confirmed and is not sent again
+    finally:
+        beacons.set()
+        confirming.close()

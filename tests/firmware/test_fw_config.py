@@ -56,6 +56,7 @@ def test_valid_config_gets_timing_defaults() -> None:
         "clock_wait_s": 0,
         "ack_timeout_s": 5,
         "backoff_max_s": 60,
+        "confirm_wait_s": 20,
     }
 
 

@@ -10,13 +10,19 @@ import mp_helpers, outbox
 data = json.load(open(sys.argv[1]))
 
 
+def done(ob, seq):
+    # what happens to a press that goes well: the broker's PUBACK, then the collector's confirmation
+    ob.sent(seq)
+    ob.confirm([seq])
+
+
 def drain(ob):
-    # every pending record, oldest first, acknowledging as the sender would
+    # every pending record, oldest first, delivered as the sender and the collector would
     out = []
     r = ob.peek()
     while r:
         out.append(list(r))
-        ob.ack(r[0])
+        done(ob, r[0])
         r = ob.peek()
     return out
 """
@@ -32,8 +38,8 @@ boots = [outbox.next_boot(root) for _ in range(3)]
 ob = outbox.Outbox(root)
 seqs = [ob.append(3, 1000 + i, i % 2, i % 3) for i in range(5)]
 head = list(ob.peek())
-ob.ack(seqs[0]); ob.ack(seqs[1])
-ob.ack(99)  # not the head: ignored
+done(ob, seqs[0]); done(ob, seqs[1])
+done(ob, 99)  # not the head: ignored
 ob.flush()
 root = mp_helpers.mount(bd)  # reboot
 ob2 = outbox.Outbox(root)
@@ -68,13 +74,56 @@ root = mp_helpers.mount(bd, fresh=True)
 ob = outbox.Outbox(root)
 for i in range(5):
     ob.append(1, i, 0, 0)
-ob.ack(1); ob.ack(2)
+done(ob, 1); done(ob, 2)
 root = mp_helpers.mount(bd)
 ob = outbox.Outbox(root)
 print(json.dumps({"resent": [r[0] for r in drain(ob)], "next": ob.append(2, 0, 0, 0)}))
 """
     )
     assert res == {"resent": [1, 2, 3, 4, 5], "next": 6}
+
+
+def test_a_press_stays_until_the_collector_confirms_it() -> None:
+    # PUBACKed presses are held, not dropped: a rewind (new connection) sends again every one the
+    # collector has not confirmed, a reboot keeps them, and a confirmation that skips one is a gap.
+    res = mp_json(
+        PRELUDE
+        + r"""
+bd = mp_helpers.RAMBlockDev()
+root = mp_helpers.mount(bd, fresh=True)
+ob = outbox.Outbox(root)
+for i in range(6):
+    ob.append(1, i, 0, 0)
+for seq in (1, 2, 3, 4):
+    ob.sent(seq)
+after_puback = [ob.pending, ob.held, ob.peek()[0]]
+gap = ob.confirm([1, 3])            # 3 stored, 2 not: 2 was lost after its PUBACK
+mark = ob.acked
+ob.rewind()
+resend = [r[0] for r in drain(ob)]
+early = outbox.Outbox(root)         # a confirmation for a press not sent yet waits for its PUBACK
+early.append(1, 8, 0, 0)
+early.append(1, 9, 0, 0)
+no_gap = early.confirm([8])
+early_mark = early.acked
+early.sent(7); early.confirm([7])
+mark_7 = early.acked
+early.sent(8)                       # its PUBACK: now 8's earlier confirmation applies
+ob2 = outbox.Outbox(root)
+ob2.append(1, 10, 0, 0)
+ob2.sent(ob2.peek()[0])
+root = mp_helpers.mount(bd)         # reboot with it sent and not confirmed
+kept = [r[0] for r in drain(outbox.Outbox(root))]
+print(json.dumps({"after_puback": after_puback, "gap": gap, "mark": mark, "resend": resend, "no_gap": no_gap,
+                  "early_mark": early_mark, "mark_7": mark_7, "late_mark": early.acked, "kept": kept}))
+"""
+    )
+    assert res["after_puback"] == [6, 4, 5]  # all six still owed; four of them sent; next to send: 5
+    assert res["gap"] is True and res["mark"] == 1
+    assert res["resend"] == [2, 3, 4, 5, 6]  # 3 again too: its confirmation was forgotten at the rewind
+    assert res["no_gap"] is False and res["early_mark"] == 6
+    assert res["mark_7"] == 7 and res["late_mark"] == 8
+    assert res["kept"] == [9]
 
 
 def test_capacity_10000_presses_in_256_kb() -> None:
@@ -97,7 +146,7 @@ r = ob.peek()
 while r:
     count += 1
     ordered = ordered and r[0] == count
-    ob.ack(r[0])
+    done(ob, r[0])
     r = ob.peek()
 print(json.dumps({"pending": count, "ordered": ordered, "free_blocks": st[3],
                   "refused": ob.refused, "files": sorted(os.listdir(root + "ob"))}))
@@ -126,8 +175,8 @@ for i in range(14):
         refused.append(i)
 full = [ob.refused, ob.pending, ob.next_seq]
 first = ob.peek()[0]
-ob.ack(first)
-ob.ack(2); ob.ack(3); ob.ack(4)   # the oldest segment is acknowledged: room again
+done(ob, first)
+done(ob, 2); done(ob, 3); done(ob, 4)   # the oldest segment is acknowledged: room again
 after = ob.append(1, 99, 1, 0)
 print(json.dumps({"refused": refused, "full": full, "after": after, "seqs": [r[0] for r in drain(ob)]}))
 """
@@ -218,17 +267,21 @@ def cycle(root, log):
     log["boot"] = boot
     ob = outbox.Outbox(root)
     anchors = outbox.load_anchors(root)
-    for k in range(7):
+    for k in range(15):
         seq = ob.append(boot, 100 * k, k % 2, 0)
         log["appended"].append(seq)   # feedback shown: this press exists
         if k == 2:
             outbox.save_anchor(root, anchors, boot, 5, 1700000000000, "sync")
-        if k % 3 != 2:                # leave some unacked at times
+        if k % 3 != 2:                # leave some unsent at times
+            sent = []
             r = ob.peek()
             while r:
-                log["acked"].append(r[0])  # PUBACK received: the broker has it
-                ob.ack(r[0])
+                ob.sent(r[0])         # PUBACK received: the broker has it, which is not enough
+                sent.append(r[0])
                 r = ob.peek()
+            if k % 4 != 1:            # and some sent but not confirmed
+                log["acked"].extend(sent)  # the collector has stored them
+                ob.confirm(sent)
 
 
 # Some history first, never cut.

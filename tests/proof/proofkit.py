@@ -23,7 +23,8 @@ from simulator.fleet import TIME_TOLERANCE_S, Fleet, PressRecord
 from simulator.traffic import Scenario, parse_scenario
 
 FULL = os.environ.get("PROOF_SIZE", "") == "full"
-FAST = {"backoff_max_s": 4, "ack_timeout_s": 2}  # boxes come back soon after a fault: keeps runs short
+# Boxes come back soon after a fault and resend unconfirmed presses soon: keeps runs short.
+FAST = {"backoff_max_s": 4, "ack_timeout_s": 2, "confirm_wait_s": 3}
 
 
 def size(small: Any, full: Any) -> Any:

@@ -149,11 +149,11 @@ def test_broker_restarted_with_and_without_its_persistence(broker: Any, collecto
     """Mosquitto stopped and restarted twice mid-day while the collector is away (so the broker
     holds presses for it): once with its persistence file, once with the file lost.
 
-    With the file, nothing is lost. Without it, the broker has forgotten the collector's session:
-    the presses it had queued for it (already acked to the boxes, which then deleted them) and the
-    presses boxes publish before the collector subscribes again are gone. That is the real promise:
-    a box's flash keeps a press until the broker's PUBACK, and from then on the broker's disk does.
-    The test pins exactly that: every loss falls in the window the lost file was responsible for."""
+    With the file, the broker delivers what it held. Without it, the broker has forgotten the
+    collector's session and the presses queued for it, although it had PUBACKed them to the boxes;
+    and the boxes' first resends, before the collector subscribes again, reach nobody. The boxes
+    still hold every press the collector has not confirmed: they send them again on reconnecting and
+    when the collector's beacon shows it up without confirmations. Nothing is lost either way."""
     n = size(20, 60)
     seconds = 36
     sc = scenario("broker-day", n, seconds, 10, **DENSE)
@@ -186,25 +186,18 @@ def test_broker_restarted_with_and_without_its_persistence(broker: Any, collecto
             (24, mark("b_collector_back", collector.start)),
         ])
         fleet.collector_url = collector.url
-        report = fleet.report(drain_timeout=8)  # the lost presses never come: do not wait long
+        report = fleet.report(drain_timeout=60)
         text = report.text()
         print("\n" + text)
-        lost = unmatched_presses(fleet)
-        # From the moment the collector began to stop (what it took then but had not acked stays in its
-        # session, for redelivery) until it was back and subscribed again.
-        window = (marks["b_collector_away_begin"] - 0.5, marks["b_collector_back"] + 1.0)
+        window = (marks["b_collector_away_begin"], marks["b_collector_back"])
         made_in_window = [r for r in seen_records(fleet) if window[0] <= r.settled <= window[1]]
         made_in_a = [r for r in seen_records(fleet)
                      if marks["a_collector_away"] <= r.settled <= marks["a_collector_back"]]
-        print(f"persistence kept: {len(made_in_a)} presses made while the collector was away, none lost")
-        print(f"persistence lost: {len(lost)} of {len(made_in_window)} presses made in the window lost")
+        print(f"persistence kept: {len(made_in_a)} presses made while the collector was away")
+        print(f"persistence lost: {len(made_in_window)} presses made while the collector was away")
         assert made_in_a and made_in_window
-        outside = [r for r in lost if not window[0] <= r.settled <= window[1]]
-        assert outside == [], f"lost outside the lost file's window: {outside}"
-        assert report.duplicated == 0 and report.invented == 0, text
-        # Pinned behaviour (Mosquitto 2.0.11): the queued presses are really lost. If this starts
-        # failing, the broker or the system got more durable: update docs/reliability.md.
-        assert lost, "nothing was lost although the broker's persistence file was"
+        assert unmatched_presses(fleet) == []
+        assert report.ok, text
     finally:
         fleet.stop()
 
