@@ -100,6 +100,10 @@ def config_text(broker_dir: Path, *, host: str, port: int, autosave_changes: int
             # a batch at 20. Boxes receive only the clock and commands, so a wide window costs them nothing.
             "max_inflight_messages 1000",
             "max_packet_size 65536",
+            # Small packets go out at once. With Nagle's algorithm the broker held a press for the
+            # collector behind its unacknowledged PUBACK of the collector's last confirmation until
+            # the collector's delayed ACK (40 ms): press-to-commit p99 went from 5 to 46 ms.
+            "set_tcp_nodelay true",
             "log_dest stdout",
             "log_type error",
             "log_type warning",

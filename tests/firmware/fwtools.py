@@ -110,7 +110,7 @@ class Listener:
         self.messages.put((msg.topic, payload, bool(msg.retain)))
         if self.confirm and msg.topic.endswith("/press") and isinstance(payload, dict) and "seq" in payload:
             box = msg.topic.split("/")[1]
-            client.publish(f"rating/{box}/cmd", json.dumps({"v": 1, "stored": [payload["seq"]]}), qos=1)
+            client.publish(f"rating/{box}/cmd", json.dumps({"v": 1, "stored": [payload["seq"]]}), qos=0)
 
     def wait(self, match: Callable[[str, Any], bool], timeout: float = 10) -> tuple[str, Any]:
         """First message (from now on, skipping others) for which match(topic, payload) holds."""
