@@ -274,6 +274,13 @@ def test_database_locked_then_disk_full_ingest_pauses_nothing_acked_unstored(bro
             collector.start()
 
         def fill_disk() -> None:
+            # Empty the WAL file first: SQLite reuses its pages, so commits fit into a WAL already
+            # grown by earlier traffic and "full" would not stop them (seen at 60 boxes).
+            conn = sqlite3.connect(db_path, timeout=10)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
             lock["filler"], lock["t"] = _fill(folder), time.time()
 
         def free_disk() -> None:
