@@ -309,6 +309,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(text, flush=True)
 
     rows: list[Row] = []
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-queries-{kind}-", dir=args.keep))
         workdir.chmod(0o755)
