@@ -224,35 +224,6 @@ def _segments(first: date, last: date, by: str | None) -> list[tuple[Any, date, 
     return segments
 
 
-def _group_columns(table: Any, group: str | None) -> list[Any]:
-    """Group "department,officer" gives (department id, officer id) keys: the report's rows."""
-    columns = []
-    for name in (group or "").split(","):
-        if name == "counter":
-            columns.append(table.counter)
-        elif name == "officer":
-            columns.append(table.officer_id)
-        elif name in ("department", "site"):  # a site through its departments
-            columns.append(table.department_id)
-        elif name:
-            raise ValueError(f"unknown group {name!r}")
-    return columns
-
-
-def _filtered(query: Any, table: Any, filters: Filters) -> Any:
-    if filters.counters is not None:
-        query = query.where(col(table.counter).in_(filters.counters))
-    if filters.department_ids is not None:
-        query = query.where(col(table.department_id).in_(filters.department_ids))
-    if filters.officer_ids is not None:
-        query = query.where(col(table.officer_id).in_(filters.officer_ids))
-    if "suppressed" not in filters.include:
-        query = query.where(table.suppressed == False)
-    if "test" not in filters.include:
-        query = query.where(table.test == False)
-    return query
-
-
 def tally(
     session: Session, *, first: date, last: date, group: str | None, by: str | None, filters: Filters,
     sites: Mapping[int, str | None] | None = None,

@@ -61,51 +61,48 @@ def _rows(session: Session, query: Any) -> list[Any]:
     return list(session.execute(query).all())
 
 
+# The registry rows requests need, as light rows (not ORM objects) with the attributes Names reads.
+COUNTER_ROW = (col(Counter.code), col(Counter.name), col(Counter.department_id), col(Counter.scale))
+DEPARTMENT_ROW = (col(Department.id), col(Department.code), col(Department.name), col(Department.site))
+OFFICER_ROW = (col(Officer.id), col(Officer.code), col(Officer.name), col(Officer.department_id))
+# group -> (the Names dict its keys index, the row, led by the key); departments are loaded last.
+NAMED_GROUPS = {"counter": ("counters", COUNTER_ROW), "officer": ("officers", OFFICER_ROW)}
+
+
 def names_for_request(
     session: Session, *, counter: str | None, department: str | None, officer: str | None, site: str | None,
 ) -> Names:
-    """Only the registry rows a request names (codes asked for, a site's departments), as light rows
-    with the attributes Names reads; not the whole registry on every request."""
+    """Only the registry rows a request names (codes asked for, a site's departments), not the whole
+    registry on every request."""
     names = Names({}, {}, {})
     if (codes := _codes(counter)) is not None:
-        names.counters = {r.code: r for r in _rows(session, select(Counter.code, Counter.name, Counter.department_id,
-                                                                   Counter.scale).where(col(Counter.code).in_(codes)))}
+        names.counters = {r.code: r for r in _rows(session, sa.select(*COUNTER_ROW).where(col(Counter.code).in_(codes)))}
     wanted: list[Any] = []
     if (codes := _codes(department)) is not None:
         wanted.append(col(Department.code).in_(codes))
     if site is not None:
         wanted.append(Department.site == site)
     if wanted:
-        names.departments = {r.id: r for r in _rows(session, select(Department.id, Department.code, Department.name,
-                                                                    Department.site).where(sa.or_(*wanted)))}
+        names.departments = {r.id: r for r in _rows(session, sa.select(*DEPARTMENT_ROW).where(sa.or_(*wanted)))}
     if (codes := _codes(officer)) is not None:
-        names.officers = {r.id: r for r in _rows(session, select(Officer.id, Officer.code, Officer.name,
-                                                                 Officer.department_id).where(col(Officer.code).in_(codes)))}
+        names.officers = {r.id: r for r in _rows(session, sa.select(*OFFICER_ROW).where(col(Officer.code).in_(codes)))}
     return names
 
 
 def add_group_names(session: Session, names: Names, group: str | None, keys: Any) -> None:
     """Load the names of the groups a result has (and their departments) into names."""
     keys = {k for k in keys if k is not None}
-    departments: set[Any] = set()
-    if group == "counter" and keys - names.counters.keys():
-        found = _rows(session, select(Counter.code, Counter.name, Counter.department_id, Counter.scale)
-                      .where(col(Counter.code).in_(sorted(keys - names.counters.keys()))))
-        names.counters.update({r.code: r for r in found})
-    if group == "counter":
-        departments = {names.counters[k].department_id for k in keys if k in names.counters}
-    if group == "officer" and keys - names.officers.keys():
-        found = _rows(session, select(Officer.id, Officer.code, Officer.name, Officer.department_id)
-                      .where(col(Officer.id).in_(sorted(keys - names.officers.keys()))))
-        names.officers.update({r.id: r for r in found})
-    if group == "officer":
-        departments = {names.officers[k].department_id for k in keys if k in names.officers}
-    if group == "department":
-        departments = set(keys)
+    departments: set[Any] = set(keys) if group == "department" else set()
+    if group in NAMED_GROUPS:
+        attribute, row = NAMED_GROUPS[group]
+        known = getattr(names, attribute)
+        if missing := keys - known.keys():
+            found = _rows(session, sa.select(*row).where(row[0].in_(sorted(missing))))
+            known.update({r[0]: r for r in found})
+        departments = {known[k].department_id for k in keys if k in known}
     departments = {d for d in departments if d is not None} - names.departments.keys()
     if departments:
-        found = _rows(session, select(Department.id, Department.code, Department.name, Department.site)
-                      .where(col(Department.id).in_(sorted(departments))))
+        found = _rows(session, sa.select(*DEPARTMENT_ROW).where(col(Department.id).in_(sorted(departments))))
         names.departments.update({r.id: r for r in found})
 
 
