@@ -36,6 +36,7 @@ from simulator.box import BoxError, VirtualBox, make_config
 from simulator.traffic import Action, Fault, Scenario, box_name, plan
 
 ACK_WINDOW_S = 1.0  # the citizen must see the feedback within this after the contact settled
+DEBOUNCE_S = 0.050  # the firmware's default debounce window: a hold read for less than this is no press
 TIME_TOLERANCE_S = 2.0  # a stored press's time must be within this of when it was pressed
 LOCKOUT_MARGIN_S = 0.3  # fault presses keep this far from the lockout's edge, so their fate is known
 box_id = box_name
@@ -118,6 +119,7 @@ class Report:
     feedback_ms: dict[str, int] = field(default_factory=dict)  # latency from settle to LED on
     seen: int = 0  # presses of any kind whose feedback the citizen saw
     unseen: int = 0  # presses the box never reacted to (it was off, booting, frozen): not owed
+    unsampled: int = 0  # ordinary presses not acknowledged whose hold the box left unread (see _unread_s)
     invented: int | None = None  # stored presses nobody made
     mistimed: int | None = None  # acknowledged presses stored only with a time off by > 2 s
     faults: list[str] = field(default_factory=list)
@@ -148,6 +150,9 @@ class Report:
             + (f"; {self.unseen} pressed while the box was off or frozen" if self.unseen else ""),
             "feedback latency      " + ", ".join(f"{k} {v} ms" for k, v in self.feedback_ms.items()),
         ]
+        if self.unsampled:
+            lines.append(f"not sampled           {self.unsampled} of the unacknowledged presses: the box did not read "
+                         f"its contacts for most of the hold (host overloaded or firmware stalled)")
         if self.stored is None:
             lines.append("stored                (no collector given)")
         else:
@@ -523,13 +528,24 @@ class Fleet:
             return bool(lit), (lit[0] if lit else None)
         return bool(changes), None
 
+    def _unread_s(self, rec: PressRecord) -> float:
+        """How much of a press's settled hold fell inside gaps of the box's sampling of its contacts
+        (the boxes report every sample that came >= 30 ms late with edges in its gap)."""
+        lo, hi = rec.settled, rec.settled + rec.action.hold_ms / 1000
+        unread = 0.0
+        for e in list(self.box(rec.box).events):
+            if e.kind == "late_sample":
+                since = e.data["since"] / 1000
+                unread += max(0.0, min(hi, e.t) - max(lo, since))
+        return unread
+
     def report(self, drain_timeout: float = 120.0) -> Report:
         if self.records:  # let the last citizen's feedback happen before judging it
             time.sleep(max(0.0, max(r.settled for r in self.records) + ACK_WINDOW_S + 0.1 - time.time()))
         made: dict[str, int] = {"press": 0, "mash": 0, "test": 0}
         by_box: dict[str, dict[str, Any]] = {b.box_id: {"made": 0, "seen": 0, "acknowledged": 0} for b in self.boxes}
         seen_records: dict[str, list[float]] = {}
-        acknowledged = seen_total = 0
+        acknowledged = seen_total = unsampled = 0
         latencies: list[float] = []
         late: list[str] = []
         for rec in list(self.records):
@@ -547,9 +563,15 @@ class Fleet:
                     entry["acknowledged"] += 1
                     latencies.append(lit - rec.settled)
                 else:
-                    late.append(f"{rec.box} at {_stamp(rec.settled)}")
+                    unread = self._unread_s(rec)
+                    hold = rec.action.hold_ms / 1000
+                    # The debouncer needs DEBOUNCE_S of samples showing the contact closed.
+                    if hold - unread < DEBOUNCE_S:
+                        unsampled += 1
+                    late.append(f"{rec.box} at {_stamp(rec.settled)} (held {1000 * hold:.0f} ms, "
+                                f"{1000 * unread:.0f} ms of it unread)")
         rep = Report(self.n, made, acknowledged, None, None, None, by_box, light=self.light)
-        rep.seen, rep.unseen = seen_total, sum(made.values()) - seen_total
+        rep.seen, rep.unseen, rep.unsampled = seen_total, sum(made.values()) - seen_total, unsampled
         rep.faults = list(self.fault_log)
         if latencies:
             latencies.sort()

@@ -73,7 +73,9 @@ class LightBoard:
         self.FLASH_ROOT = str(lb.root) + "/"
 
     def init(self, pins: dict[str, Any]) -> None:
-        self.lb.contacts = self.lb.host.Contacts(len(pins["buttons"]))
+        lb = self.lb
+        lb.contacts = lb.host.Contacts(len(pins["buttons"]), lambda since, ms: lb.host.record(
+            lb, Event(time.time(), "late_sample", {"since": since, "ms": ms})))
 
     def read_buttons(self) -> int:
         return self.lb.contacts.mask(time.time() * 1000)  # type: ignore[no-any-return]

@@ -7,7 +7,7 @@
 #                {"op": "wifi", "up": bool}  {"op": "rssi", "v": -60}
 #                {"op": "powercut", "after": n, "torn": bool}  {"op": "hang"}
 #   box -> host: {"ev": "boot" | "init" | "led" | "buzzer" | "wifi_connect" | "wdt" | "feed" |
-#                 "reset" | "hello", "t": ms, ...}
+#                 "reset" | "hello" | "late_sample", "t": ms, ...}
 # Times are host wall-clock milliseconds (time.time_ns() on the unix port is the host clock), so
 # both sides agree on when an edge happens and when an LED lit.
 import json
@@ -29,13 +29,22 @@ def _die():
         pass
 
 
+# A gap this long between two samples of the contacts, with edges falling inside it, can hide part
+# of a press from the debouncer (whose default window is 50 ms).
+LATE_SAMPLE_MS = 30
+
+
 class Contacts:
     """Button contacts driven by an edge schedule: a contact's value at time t is the value of
-    the last edge at or before t, so bounce timing does not depend on when messages arrive."""
+    the last edge at or before t, so bounce timing does not depend on when messages arrive.
+    on_late(since, ms) is told of every late sample that had edges in its gap: the box's loop (or
+    the host, with many boxes on few cores) left the contacts unread while a citizen pressed."""
 
-    def __init__(self, n):
+    def __init__(self, n, on_late=None):
         self.state = [0] * n
         self.pending = [[] for _ in range(n)]
+        self.on_late = on_late
+        self.sampled = 0
 
     def add(self, button, t0, edges):
         while button >= len(self.state):
@@ -48,12 +57,17 @@ class Contacts:
 
     def mask(self, t):
         m = 0
+        edges = False
         for i in range(len(self.state)):
             p = self.pending[i]
             while p and p[0][0] <= t:
                 self.state[i] = p.pop(0)[1]
+                edges = True
             if self.state[i]:
                 m |= 1 << i
+        if edges and self.on_late and self.sampled and t - self.sampled >= LATE_SAMPLE_MS:
+            self.on_late(self.sampled, t - self.sampled)
+        self.sampled = t
         return m
 
 
@@ -104,7 +118,7 @@ class Hardware:
         self.wifi_delay = int(env("SIM_WIFI_DELAY_MS") or "200")
         self.link_up = (env("SIM_WIFI") or "1") == "1"
         self.rssi = -58
-        self.contacts = Contacts(2)
+        self.contacts = Contacts(2, self.late_sample)
         self.leds = [None, None]
         self.buzzer = None
         self.wifi_wanted = False
@@ -173,6 +187,9 @@ class Hardware:
     def power_lost(self):
         self.send("reset", why="power", writes=self.flash.writes if self.flash else 0)
         _die()
+
+    def late_sample(self, since, ms):
+        self.send("late_sample", since=since, ms=ms)
 
     def check_watchdog(self, t):
         if self.wdt_ms and t - self.last_feed > self.wdt_ms:

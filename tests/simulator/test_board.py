@@ -54,6 +54,20 @@ def test_box_contacts_change_exactly_at_the_scheduled_edges():
     assert json.loads(out) == expected
 
 
+def test_box_contacts_report_samples_that_came_late_over_edges():
+    """A box that leaves its contacts unread while a citizen presses says so (the report then tells
+    a press the box could not see from one it lost): only gaps >= 30 ms with edges inside count."""
+    out = run_mp(
+        "import sys, json\nsys.path.insert(0, '.')\nfrom simhw import Contacts\n"
+        "late = []\nc = Contacts(1, lambda since, ms: late.append([since, ms]))\n"
+        "c.add(0, 1000, [[0, 1], [100, 0]])\n"
+        "for t in (900, 905, 990, 995, 1040, 1200, 1300):\n    c.mask(t)\n"
+        "print(json.dumps(late))\n"
+    )
+    # 905 -> 990: a late sample, but no edge inside; 995 -> 1040 and 1040 -> 1200: edges inside.
+    assert json.loads(out) == [[995, 45], [1040, 160]]
+
+
 def test_simulated_board_has_the_esp32_board_api():
     import ast
     from pathlib import Path

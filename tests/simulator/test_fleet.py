@@ -1,13 +1,15 @@
 """Fleets through the acceptance report: a plain one, one under every fault (against a real
 collector), and light mode."""
 
+import os
+import signal
 import time
 
 from simtools import connected
 
 from simulator.center import registry
 from simulator.fleet import Fleet
-from simulator.traffic import load_scenario, parse_scenario
+from simulator.traffic import Action, load_scenario, parse_scenario
 
 FAST = {"backoff_max_s": 4, "ack_timeout_s": 2}  # reconnect soon after a fault: keeps the tests short
 
@@ -34,6 +36,31 @@ def test_small_fleet_every_press_acknowledged_and_published_once(broker, workdir
         assert suppressed == report.made["mash"]
         assert {m["clock"] for m in got} == {"ntp"}  # each box's own SNTP responder answered
         assert 0 < report.rss_mb_per_box < 100
+    finally:
+        fleet.stop()
+
+
+def test_report_tells_a_press_the_box_never_sampled(broker, workdir):
+    """A box process the host does not run while a citizen holds a button cannot see the press (a
+    host with too many boxes per core): the report says the hold went unread instead of leaving a
+    bare "no feedback"."""
+    sc = parse_scenario({"name": "quiet", "boxes": 1, "day_minutes": 0.5, "presses_per_counter_per_day": 0})
+    fleet = Fleet(broker.broker.broker_dir, scenario=sc, broker_port=broker.port, seed=2, workdir=workdir / "fleet",
+                  reload=broker.broker.reload)
+    try:
+        fleet.start()
+        box = fleet.boxes[0]
+        box.wait_for(lambda: connected(box), 15)
+        os.kill(box.pid, signal.SIGSTOP)
+        try:
+            fleet._do(Action(0, 0, "press", hold_ms=150))
+            time.sleep(0.4)  # the whole hold passes while the box is stopped
+        finally:
+            os.kill(box.pid, signal.SIGCONT)
+        box.wait_for(lambda: any(e.kind == "late_sample" for e in box.events), 10)
+        report = fleet.report()
+        assert report.made["press"] == 1 and report.acknowledged == 0 and report.unsampled == 1, report.text()
+        assert "150 ms of it unread" in report.text() and "not sampled           1" in report.text()
     finally:
         fleet.stop()
 
