@@ -13,8 +13,10 @@ Measured, each as p95 over --repeat runs with a different counter/site/month eac
 - month per officer of a site: one site's month per department and officer (the monthly report's rows);
 - month per officer, whole country: the same for every department (the raw query has no index on the
   day alone, so it reads the table: the case rollups exist for).
-Target: p95 < 100 ms, and >= 20x faster than the GROUP BY over the presses (which uses the press
-table's (counter, day) index: the site's counters are named in the query).
+Both sides build the same report (the figures of every group: counts per level, rate, index), and
+the first run of each case checks that they agree group for group. Target: p95 < 100 ms, and >= 20x
+faster than the GROUP BY over the presses (which uses the press table's (counter, day) index: the
+site's counters are named in the query).
 
     python -m bench.queries --presses 1000000        # a quick look
     python -m bench.queries                          # 10 M, both databases (~15 min on 2 cores)
@@ -44,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import Row, print_table
 from collector.db import make_engine, upgrade
-from collector.satisfaction import Filters, figures, rebuild_rollups, tally
+from collector.satisfaction import Filters, figures, month_end, rebuild_rollups, tally
 
 TZ = "Asia/Ho_Chi_Minh"
 START = date(2023, 1, 1)
@@ -133,35 +135,42 @@ def p95(samples: list[float]) -> float:
     return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-def raw_group_by(session: Session, *, first: date, last: date, counters: list[str], group: str) -> Any:
-    """The straightforward query: GROUP BY over the presses (indexed by counter and day)."""
-    keys = {"counter": "counter", "officer": "department_id, officer_id"}[group]
-    marks = ", ".join(f":c{i}" for i in range(len(counters)))
-    query = (f"SELECT {keys}, scale, level, COUNT(*) FROM press WHERE counter IN ({marks}) "
-             f"AND day >= :first AND day <= :last AND suppressed = :no AND test = :no GROUP BY {keys}, scale, level")
-    params: dict[str, Any] = {f"c{i}": code for i, code in enumerate(counters)}
-    params.update(first=first, last=last, no=False)
-    return session.execute(sa.text(query), params).all()
+Report = dict[tuple[Any, str | None], dict[str, Any]]  # (group key, bucket label) -> figures
 
 
-def raw_all(session: Session, first: date, last: date) -> Any:
-    return session.execute(sa.text(
-        "SELECT department_id, officer_id, scale, level, COUNT(*) FROM press WHERE day >= :first AND day <= :last "
-        "AND suppressed = :no AND test = :no GROUP BY department_id, officer_id, scale, level"
-    ), {"first": first, "last": last, "no": False}).all()
+def rollup_report(session: Session, *, first: date, last: date, group: str | None, by: str | None,
+                  filters: Filters) -> Report:
+    """What the API and the report builder run: the rollups, then the figures of each group."""
+    return {key: figures(counts) for key, counts in tally(session, first=first, last=last, group=group, by=by,
+                                                          filters=filters).items()}
+
+
+def raw_report(session: Session, *, first: date, last: date, group: str | None, by: str | None,
+               counters: list[str] | None) -> Report:
+    """The straightforward way to the same figures: GROUP BY over the presses (indexed by counter
+    and day; by day alone there is no index, so the whole country's month reads the table)."""
+    keys = {None: [], "counter": ["counter"], "department,officer": ["department_id", "officer_id"]}[group]
+    if by == "month":
+        keys = [*keys, "substr(day, 1, 7)" if session.get_bind().dialect.name == "sqlite" else "to_char(day, 'YYYY-MM')"]
+    where = "day >= :first AND day <= :last AND suppressed = :no AND test = :no"
+    params: dict[str, Any] = {"first": first, "last": last, "no": False}
+    if counters is not None:
+        where += f" AND counter IN ({', '.join(f':c{i}' for i in range(len(counters)))})"
+        params.update({f"c{i}": code for i, code in enumerate(counters)})
+    listed = ", ".join([*keys, "scale", "level"])
+    rows = session.execute(sa.text(f"SELECT {listed}, COUNT(*) FROM press WHERE {where} GROUP BY {listed}"), params)
+    width = len(keys) - (by is not None)
+    counts: dict[tuple[Any, str | None], dict[tuple[str, int], int]] = {}
+    for row in rows:
+        key = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
+        label = row[width] if by is not None else None
+        counts.setdefault((key, label), {})[(row[-3], row[-2])] = row[-1]
+    return {key: figures(c) for key, c in counts.items()}
 
 
 def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, log: Callable[[str], None]) -> list[Row]:
     rng = random.Random(20251128)
     counters_per_site = COUNTERS_PER_DEPT * DEPTS_PER_SITE
-    cases: dict[str, tuple[Callable[[Session, Any], Any], Callable[[Session, Any], Any], Callable[[], Any]]] = {}
-
-    def one_counter() -> Any:
-        return f"C{rng.randrange(dims['counters']):05d}", rng.choice([2023, 2024, 2025])
-
-    def a_site() -> Any:
-        site = rng.randrange(dims["sites"])
-        return site, rng.choice([2023, 2024, 2025]), rng.randrange(1, 13)
 
     def site_counters(site: int) -> list[str]:
         return [f"C{site * counters_per_site + i:05d}" for i in range(counters_per_site)]
@@ -169,53 +178,64 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
     def site_departments(site: int) -> list[int]:
         return [site * DEPTS_PER_SITE + d + 1 for d in range(DEPTS_PER_SITE)]
 
-    def month_range(year: int, month: int) -> tuple[date, date]:
-        last = date(year + (month == 12), month % 12 + 1, 1)
-        return date(year, month, 1), date.fromordinal(last.toordinal() - 1)
+    def a_year() -> tuple[date, date]:
+        year = rng.choice([2023, 2024, 2025])
+        return date(year, 1, 1), date(year, 12, 31)
 
-    cases["year per counter (one counter, by month)"] = (
-        lambda s, a: [figures(v) for v in tally(s, first=date(a[1], 1, 1), last=date(a[1], 12, 31), group=None,
-                                                by="month", filters=Filters(counters=[a[0]])).values()],
-        lambda s, a: raw_group_by(s, first=date(a[1], 1, 1), last=date(a[1], 12, 31), counters=[a[0]],
-                                  group="counter"),
-        one_counter,
-    )
-    cases["year per counter of a site (50 counters)"] = (
-        lambda s, a: [figures(v) for v in tally(s, first=date(a[1], 1, 1), last=date(a[1], 12, 31), group="counter",
-                                                by=None, filters=Filters(counters=site_counters(a[0]))).values()],
-        lambda s, a: raw_group_by(s, first=date(a[1], 1, 1), last=date(a[1], 12, 31), counters=site_counters(a[0]),
-                                  group="counter"),
-        a_site,
-    )
-    cases["month per officer of a site (report rows)"] = (
-        lambda s, a: [figures(v) for v in tally(s, first=month_range(a[1], a[2])[0], last=month_range(a[1], a[2])[1],
-                                                group="department,officer", by=None,
-                                                filters=Filters(department_ids=site_departments(a[0]))).values()],
-        lambda s, a: raw_group_by(s, first=month_range(a[1], a[2])[0], last=month_range(a[1], a[2])[1],
-                                  counters=site_counters(a[0]), group="officer"),
-        a_site,
-    )
-    cases["month per officer, whole country"] = (
-        lambda s, a: [figures(v) for v in tally(s, first=month_range(a[1], a[2])[0], last=month_range(a[1], a[2])[1],
-                                                group="department,officer", by=None, filters=Filters()).values()],
-        lambda s, a: raw_all(s, *month_range(a[1], a[2])),
-        a_site,
-    )
+    def a_month() -> tuple[date, date]:
+        year, month = rng.choice([2023, 2024, 2025]), rng.randrange(1, 13)
+        return date(year, month, 1), month_end(date(year, month, 1))
+
+    # name -> pick() -> (first, last, group, by, the rollups' filters, the raw query's counters)
+    def one_counter_year() -> Any:
+        code = f"C{rng.randrange(dims['counters']):05d}"
+        return *a_year(), None, "month", Filters(counters=[code]), [code]
+
+    def site_year() -> Any:
+        site = rng.randrange(dims["sites"])
+        return *a_year(), "counter", None, Filters(counters=site_counters(site)), site_counters(site)
+
+    def site_month() -> Any:
+        site = rng.randrange(dims["sites"])
+        return (*a_month(), "department,officer", None, Filters(department_ids=site_departments(site)),
+                site_counters(site))
+
+    def country_month() -> Any:
+        return *a_month(), "department,officer", None, Filters(), None
+
+    cases: dict[str, Callable[[], Any]] = {
+        "year per counter (one counter, by month)": one_counter_year,
+        "year per counter of a site (50 counters)": site_year,
+        "month per officer of a site (report rows)": site_month,
+        "month per officer, whole country": country_month,
+    }
+
+    def fast(session: Session, case: Any) -> Report:
+        first, last, group, by, filters, _ = case
+        return rollup_report(session, first=first, last=last, group=group, by=by, filters=filters)
+
+    def raw(session: Session, case: Any) -> Report:
+        first, last, group, by, _, counters = case
+        return raw_report(session, first=first, last=last, group=group, by=by, counters=counters)
+
     rows: list[Row] = []
     with Session(engine) as session:
-        for name, (fast, raw, pick) in cases.items():
+        for name, pick in cases.items():
             args = [pick() for _ in range(repeat)]
-            fast(session, args[0])  # warm the cache: both get one unmeasured run
-            raw(session, args[0])
+            # one unmeasured run each, to warm the caches, and the check that both give the same report
+            expected, got = raw(session, args[0]), fast(session, args[0])
+            differ = sum(1 for key in expected.keys() | got.keys() if expected.get(key) != got.get(key))
             timings: dict[str, list[float]] = {"rollup": [], "raw": []}
-            for a in args:
+            for case in args:
                 for kind, function in (("rollup", fast), ("raw", raw)):
                     started = time.perf_counter()
-                    function(session, a)
+                    function(session, case)
                     timings[kind].append((time.perf_counter() - started) * 1000)
             fast_p95, raw_p95 = p95(timings["rollup"]), p95(timings["raw"])
             speedup = raw_p95 / fast_p95 if fast_p95 else float("inf")
-            log(f"  {label} {name}: rollup p95 {fast_p95:.2f} ms, raw GROUP BY p95 {raw_p95:.1f} ms, x{speedup:.0f}")
+            log(f"  {label} {name}: rollup p95 {fast_p95:.2f} ms, raw GROUP BY p95 {raw_p95:.1f} ms, x{speedup:.0f}"
+                + (f"; {differ} of {len(expected)} groups DIFFER from the raw query's" if differ else ""))
+            rows.append(Row(f"{label} {name}: groups whose figures differ", differ, "= 0", "groups", not differ))
             rows.append(Row(f"{label} {name}: p95", round(fast_p95, 2), f"< {TARGET_MS:g}", "ms",
                             fast_p95 < TARGET_MS))
             rows.append(Row(f"{label} {name}: raw GROUP BY p95", round(raw_p95, 1), None, "ms", None))
