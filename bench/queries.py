@@ -21,6 +21,7 @@ site's counters are named in the query).
     python -m bench.queries --presses 1000000        # a quick look
     python -m bench.queries                          # 10 M, both databases (~15 min on 2 cores)
     python -m bench.queries --db sqlite --keep DIR   # keep the generated databases
+    python -m bench.queries --reuse DIR              # measure them again, without generating
 """
 
 from __future__ import annotations
@@ -274,8 +275,9 @@ class Postgres:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.data = root / "data"
-        subprocess.run([*self.as_user, initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                        "--no-sync"], check=True, capture_output=True)
+        if not self.data.exists():  # else a kept server's data (--reuse)
+            subprocess.run([*self.as_user, initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E",
+                            "UTF8", "--no-sync"], check=True, capture_output=True)
         options = (f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=512MB")
         subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(root / "log"),
@@ -290,24 +292,40 @@ class Postgres:
                        capture_output=True)
 
 
-def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str], None]) -> list[Row]:
+def stored_shape(engine: sa.Engine) -> dict[str, int]:
+    """The shape of a database generated earlier (--reuse)."""
+    with engine.connect() as db:
+        presses, counters = (db.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one()
+                             for table in ("press", "counter"))
+    dims = shape(presses)
+    dims["presses"] = presses
+    if dims["counters"] != counters:
+        raise RuntimeError(f"the kept database has {counters} counters, not the {dims['counters']} of its presses")
+    return dims
+
+
+def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str], None], reuse: bool = False) -> list[Row]:
     server = None
     if kind == "sqlite":
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     else:
         pg_root = workdir / "pg"
-        pg_root.mkdir()
+        pg_root.mkdir(exist_ok=reuse)
         pg_root.chmod(0o755)
         server = Postgres(pg_root)
         url = server.url
     engine = make_engine(url)
     try:
-        upgrade(engine)
-        log(f"{kind}: generating {presses:,} presses")
-        started = time.monotonic()
-        dims = generate(engine, presses, log)
-        log(f"  {dims['counters']:,} counters, {dims['departments']:,} departments, {dims['sites']} sites "
-            f"({time.monotonic() - started:.0f} s)")
+        if reuse:
+            dims = stored_shape(engine)
+            log(f"{kind}: {dims['presses']:,} presses kept in {workdir}")
+        else:
+            upgrade(engine)
+            log(f"{kind}: generating {presses:,} presses")
+            started = time.monotonic()
+            dims = generate(engine, presses, log)
+            log(f"  {dims['counters']:,} counters, {dims['departments']:,} departments, {dims['sites']} sites "
+                f"({time.monotonic() - started:.0f} s)")
         rows = [Row(f"{kind} presses stored", dims["presses"], None, "presses", None)]
         return rows + measure(engine, dims, repeat, kind, log)
     finally:
@@ -323,6 +341,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=50, help="runs per query (p95 over them)")
     parser.add_argument("--keep", type=Path, help="generate into this dir and keep it")
+    parser.add_argument("--reuse", type=Path, help="measure the databases a run with --keep DIR left in DIR")
     args = parser.parse_args([] if argv is None else argv)
 
     def log(text: str) -> None:
@@ -332,6 +351,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+        if args.reuse:
+            kept = sorted(args.reuse.glob(f"bench-queries-{kind}-*"))
+            if not kept:
+                parser.error(f"no kept {kind} database in {args.reuse}")
+            rows += run(kind, args.presses, args.repeat, kept[-1], log, reuse=True)
+            continue
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-queries-{kind}-", dir=args.keep))
         workdir.chmod(0o755)
         try:
