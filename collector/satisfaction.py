@@ -57,11 +57,6 @@ def ordered_keys(keys: Iterable[str]) -> list[str]:
     return [k for k in KEY_ORDER if k in present] + sorted(present - set(KEY_ORDER))
 
 
-@cache
-def _ordered(keys: frozenset[str]) -> tuple[str, ...]:
-    return tuple(ordered_keys(keys))
-
-
 def scale_keys(scale_names: Iterable[str]) -> list[str]:
     return ordered_keys(level["key"] for name in scale_names for level in scales()[name]["levels"])
 
@@ -75,29 +70,44 @@ def _scale_levels(scale: str) -> tuple[int, int, tuple[str, ...]] | None:
     return len(definition["levels"]) - 1, definition["satisfied_from"], tuple(lv["key"] for lv in definition["levels"])
 
 
+@cache
+def _level_meaning(scale: str, level: int) -> tuple[str, bool, int] | None:
+    """(key, satisfied or better, top level of the scale) of a scale's level; None if unknown."""
+    found = _scale_levels(scale)
+    if found is None or not 0 <= level <= found[0]:
+        return None
+    top, satisfied_from, level_keys = found
+    return level_keys[level], level >= satisfied_from, top
+
+
+@cache
+def _columns(keys: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
+    """(key, label vi, label en) of report columns, in report order."""
+    labels = level_labels()
+    return tuple((key, *labels.get(key, (key, key))) for key in ordered_keys(keys))
+
+
 def figures(counts: Mapping[tuple[str, int], int], keys: Sequence[str] | None = None) -> dict[str, Any]:
-    """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate, index."""
+    """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate, index.
+    A report computes this for thousands of groups: what depends only on the scales is cached."""
     by_key: dict[str, int] = {}
     total = satisfied = 0
     points = 0.0
     for (scale, level), count in counts.items():
-        found = _scale_levels(scale)
-        if not count or found is None or not 0 <= level <= found[0]:
+        meaning = _level_meaning(scale, level)
+        if not count or meaning is None:
             continue
-        top, satisfied_from, level_keys = found
-        key = level_keys[level]
+        key, good, top = meaning
         by_key[key] = by_key.get(key, 0) + count
         total += count
-        if level >= satisfied_from:
+        if good:
             satisfied += count
         points += count * 100.0 * level / top
-    present = tuple(k for k, n in by_key.items() if n)
-    shown = _ordered(frozenset(keys).union(present)) if keys else _ordered(frozenset(present))
-    labels = level_labels()
+    columns = _columns(frozenset(keys).union(by_key) if keys else frozenset(by_key))
     levels = [
-        {"key": key, "label_vi": labels.get(key, (key, key))[0], "label_en": labels.get(key, (key, key))[1],
-         "count": by_key.get(key, 0), "share": round(by_key.get(key, 0) / total, 4) if total else None}
-        for key in shown
+        {"key": key, "label_vi": vi, "label_en": en, "count": by_key.get(key, 0),
+         "share": round(by_key.get(key, 0) / total, 4) if total else None}
+        for key, vi, en in columns
     ]
     return {
         "total": total,
