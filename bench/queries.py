@@ -27,6 +27,7 @@ site's counters are named in the query).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import shutil
@@ -220,6 +221,7 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
         return raw_report(session, first=first, last=last, group=group, by=by, counters=counters)
 
     rows: list[Row] = []
+    gc.freeze()  # as `collector serve` does before serving (see there)
     with Session(engine) as session:
         for name, pick in cases.items():
             args = [pick() for _ in range(repeat)]
