@@ -548,6 +548,7 @@ class Fleet:
         acknowledged = seen_total = unsampled = 0
         latencies: list[float] = []
         late: list[str] = []
+        consoles: list[str] = []
         for rec in list(self.records):
             made[rec.action.kind] += 1
             entry = by_box[rec.box]
@@ -570,6 +571,10 @@ class Fleet:
                         unsampled += 1
                     late.append(f"{rec.box} at {_stamp(rec.settled)} (held {1000 * hold:.0f} ms, "
                                 f"{1000 * unread:.0f} ms of it unread)")
+                    if len(late) <= 3:  # what the box said around it, for whoever looks into it
+                        around = [f"  {_stamp(t)} {line}" for t, line in list(self.box(rec.box).lines)
+                                  if rec.settled - 2 <= t <= rec.settled + 2]
+                        consoles.append(f"{rec.box}'s console around {_stamp(rec.settled)}:\n" + "\n".join(around))
         rep = Report(self.n, made, acknowledged, None, None, None, by_box, light=self.light)
         rep.seen, rep.unseen, rep.unsampled = seen_total, sum(made.values()) - seen_total, unsampled
         rep.faults = list(self.fault_log)
@@ -581,6 +586,7 @@ class Fleet:
         if late:
             rep.notes.append(f"no feedback within {ACK_WINDOW_S:.0f} s: {', '.join(late[:5])}"
                              + (f" and {len(late) - 5} more" if len(late) > 5 else ""))
+            rep.notes += consoles
         rep.elapsed_s = time.time() - self._t0
         rep.boots = sum(b.boots for b in self.boxes)
         if self.light:

@@ -29,16 +29,18 @@ def _die():
         pass
 
 
-# A gap this long between two samples of the contacts, with edges falling inside it, can hide part
-# of a press from the debouncer (whose default window is 50 ms).
+# The box's view of its contacts this stale, with edges inside, can hide part of a press from the
+# debouncer (whose default window is 50 ms).
 LATE_SAMPLE_MS = 30
 
 
 class Contacts:
     """Button contacts driven by an edge schedule: a contact's value at time t is the value of
     the last edge at or before t, so bounce timing does not depend on when messages arrive.
-    on_late(since, ms) is told of every late sample that had edges in its gap: the box's loop (or
-    the host, with many boxes on few cores) left the contacts unread while a citizen pressed."""
+    on_late(since, ms) is told of every sample that saw edges >= LATE_SAMPLE_MS late: the box's loop
+    left the contacts unread for that long (the firmware stalled, or the host with many boxes on few
+    cores did not run it), or the edges' schedule reached the box after their time (the host's
+    simulator thread was late). Either way part of a press was invisible to the firmware."""
 
     def __init__(self, n, on_late=None):
         self.state = [0] * n
@@ -57,16 +59,18 @@ class Contacts:
 
     def mask(self, t):
         m = 0
+        since = self.sampled  # the box's view of any edge due now is at least this old
         edges = False
         for i in range(len(self.state)):
             p = self.pending[i]
             while p and p[0][0] <= t:
-                self.state[i] = p.pop(0)[1]
+                at, self.state[i] = p.pop(0)
+                since = min(since, at)  # an edge that arrived after a sample that should have seen it
                 edges = True
             if self.state[i]:
                 m |= 1 << i
-        if edges and self.on_late and self.sampled and t - self.sampled >= LATE_SAMPLE_MS:
-            self.on_late(self.sampled, t - self.sampled)
+        if edges and self.on_late and self.sampled and t - since >= LATE_SAMPLE_MS:
+            self.on_late(since, t - since)
         self.sampled = t
         return m
 

@@ -61,11 +61,14 @@ def test_box_contacts_report_samples_that_came_late_over_edges():
         "import sys, json\nsys.path.insert(0, '.')\nfrom simhw import Contacts\n"
         "late = []\nc = Contacts(1, lambda since, ms: late.append([since, ms]))\n"
         "c.add(0, 1000, [[0, 1], [100, 0]])\n"
-        "for t in (900, 905, 990, 995, 1040, 1200, 1300):\n    c.mask(t)\n"
+        "for t in (900, 905, 990, 995, 1040, 1200, 1300, 1305):\n    c.mask(t)\n"
+        "c.add(0, 1270, [[0, 1]])\n"  # a schedule that reached the box after a sample that should have seen it
+        "for t in (1310, 1315):\n    c.mask(t)\n"
         "print(json.dumps(late))\n"
     )
-    # 905 -> 990: a late sample, but no edge inside; 995 -> 1040 and 1040 -> 1200: edges inside.
-    assert json.loads(out) == [[995, 45], [1040, 160]]
+    # 905 -> 990: a late sample, but no edge inside; 995 -> 1040 and 1040 -> 1200: edges inside;
+    # the edge due at 1270 arrives after the sample at 1305 and is seen at 1310, 40 ms late.
+    assert json.loads(out) == [[995, 45], [1040, 160], [1270, 40]]
 
 
 def test_simulated_board_has_the_esp32_board_api():

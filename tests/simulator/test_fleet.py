@@ -61,6 +61,7 @@ def test_report_tells_a_press_the_box_never_sampled(broker, workdir):
         report = fleet.report()
         assert report.made["press"] == 1 and report.acknowledged == 0 and report.unsampled == 1, report.text()
         assert "150 ms of it unread" in report.text() and "not sampled           1" in report.text()
+        assert "box-01's console around" in report.text()
     finally:
         fleet.stop()
 
