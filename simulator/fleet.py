@@ -261,11 +261,18 @@ class Fleet:
                                        broker_port=self.broker[1], ntp="sim" if self.scenario.ntp else None,
                                        timings=self.timings))
         self._self0 = _self_usage()
+        # NTP unreachable from the day's start means from the boxes' boot: they booted before the day
+        # began and ask NTP at once, so the fault applied at 0 would come after a first answer.
+        no_ntp = {name for f in self.scenario.faults if f.fault == "no_ntp" and f.at == 0 and f.boxes != "random"
+                  for name in ([c["box"] for c in configs] if f.boxes == "all" else
+                               [f.boxes] if isinstance(f.boxes, str) else f.boxes)}
         if self.light:
             from simulator.light import LightHost
 
             self._host = LightHost(self.workdir, echo=self.echo)
             self.boxes = [self._host.add(cfg, seed=self.seed * 1000 + i) for i, cfg in enumerate(configs)]
+            for box in self.boxes:
+                box.ntp_on = box.box_id not in no_ntp
             try:
                 self._host.start(timeout=timeout)
             except BoxError as e:
@@ -273,7 +280,8 @@ class Fleet:
                 raise FleetError(str(e)) from None
         else:
             self.boxes = [VirtualBox(cfg, self.workdir / cfg["box"], seed=self.seed * 1000 + i, echo=self.echo,
-                                     ntp=self.scenario.ntp, mpy=self.mpy) for i, cfg in enumerate(configs)]
+                                     ntp=self.scenario.ntp and cfg["box"] not in no_ntp, mpy=self.mpy)
+                          for i, cfg in enumerate(configs)]
             with ThreadPoolExecutor(8) as pool:
                 errors = [f.exception() for f in [pool.submit(b.start, timeout) for b in self.boxes]]
             if any(errors):
