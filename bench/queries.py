@@ -7,16 +7,16 @@ Data (generated in the database itself, INSERT ... SELECT, rollups rebuilt in SQ
 ten departments per site (a provincial center), an officer per counter changing every half year,
 2% suppressed, 0.5% test presses.
 
-Measured, each as p95 over --repeat runs with a different counter/site/month each time:
-- year per counter: one counter's year, by month (the trend of a one-year per-counter report);
-- year per counter of a site: a year for each of a site's 50 counters (the table of that report);
-- month per officer of a site: one site's month per department and officer (the monthly report's rows);
-- month per officer, whole country: the same for every department (the raw query has no index on the
-  day alone, so it reads the table: the case rollups exist for).
+Measured, each as p95 over --repeat runs with a different counter/site/year/month each time:
+- year per counter, whole country: the one-year per-counter report over the national data;
+- month per officer, whole country: the monthly report's rows (per department and officer) over it;
+  (the raw queries read a year's or a month's presses: the case rollups exist for; held to x20)
+- and, for information, a share of them: one counter's year by month (the trend of its report), a
+  site's year per counter (50 counters), a site's month per department and officer.
 Both sides build the same report (the figures of every group: counts per level, rate, index), and
-the first run of each case checks that they agree group for group. Target: p95 < 100 ms, and >= 20x
-faster than the GROUP BY over the presses (which uses the press table's (counter, day) index: the
-site's counters are named in the query).
+the first run of each case checks that they agree group for group. Target: p95 < 100 ms for every
+case, and >= 20x faster than the GROUP BY over the presses for the national reports (a counter's or a
+site's raw query names its counters and uses the press table's (counter, day) index).
 
     python -m bench.queries --presses 1000000        # a quick look
     python -m bench.queries                          # 10 M, both databases (~15 min on 2 cores)
@@ -202,14 +202,21 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
         return (*a_month(), "department,officer", None, Filters(department_ids=site_departments(site)),
                 site_counters(site))
 
+    def country_year() -> Any:
+        return *a_year(), "counter", None, Filters(), None
+
     def country_month() -> Any:
         return *a_month(), "department,officer", None, Filters(), None
 
-    cases: dict[str, Callable[[], Any]] = {
-        "year per counter (one counter, by month)": one_counter_year,
-        "year per counter of a site (50 counters)": site_year,
-        "month per officer of a site (report rows)": site_month,
-        "month per officer, whole country": country_month,
+    # name -> (pick, held to the x20 target): the two reports over the national data; a
+    # counter's or a site's share of it is shown too, with its speed-up for information (where the
+    # raw query reads a few thousand presses through its index, it takes a few ms itself).
+    cases: dict[str, tuple[Callable[[], Any], bool]] = {
+        "year per counter, whole country": (country_year, True),
+        "month per officer, whole country": (country_month, True),
+        "year of one counter, by month": (one_counter_year, False),
+        "year per counter of a site (50 counters)": (site_year, False),
+        "month per officer of a site (report rows)": (site_month, False),
     }
 
     def fast(session: Session, case: Any) -> Report:
@@ -223,7 +230,7 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
     rows: list[Row] = []
     gc.freeze()  # as `collector serve` does before serving (see there)
     with Session(engine) as session:
-        for name, pick in cases.items():
+        for name, (pick, held) in cases.items():
             args = [pick() for _ in range(repeat)]
             # one unmeasured run each, to warm the caches, and the check that both give the same report
             expected, got = raw(session, args[0]), fast(session, args[0])
@@ -242,8 +249,8 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
             rows.append(Row(f"{label} {name}: p95", round(fast_p95, 2), f"< {TARGET_MS:g}", "ms",
                             fast_p95 < TARGET_MS))
             rows.append(Row(f"{label} {name}: raw GROUP BY p95", round(raw_p95, 1), None, "ms", None))
-            rows.append(Row(f"{label} {name}: speed-up", round(speedup, 1), f">= {TARGET_SPEEDUP:g}", "x",
-                            speedup >= TARGET_SPEEDUP))
+            rows.append(Row(f"{label} {name}: speed-up", round(speedup, 1), f">= {TARGET_SPEEDUP:g}" if held else None,
+                            "x", speedup >= TARGET_SPEEDUP if held else None))
     return rows
 
 
