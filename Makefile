@@ -41,7 +41,7 @@ soak: setup
 
 lint: setup
 	$(BIN)/ruff check collector simulator schemas tests bench
-	$(BIN)/mypy collector simulator schemas
+	$(BIN)/mypy collector simulator schemas technician bench
 
 clean:
 	rm -rf $(VENV) typings build .pytest_cache

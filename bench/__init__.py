@@ -30,3 +30,12 @@ def print_table(title: str, rows: list[Row]) -> None:
         table.add_row(row.name, f"{row.figure:,.3g}" if isinstance(row.figure, float) else f"{row.figure:,}",
                       row.target or "", row.unit, mark)
     Console().print(table)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a broker, a server or a database the bench starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

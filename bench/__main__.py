@@ -6,16 +6,18 @@ import argparse
 import importlib
 import sys
 import time
+from typing import Any
 
 from bench import Row, print_table
 
 BENCHMARKS = ["firmware", "simulator", "collector", "queries", "fuzz", "load"]
 
 
-def _as_row(item: object) -> Row:
+def _as_row(item: Row | tuple[Any, ...]) -> Row:
+    """Some benchmarks give rows as plain (name, figure, target, unit, ok) tuples."""
     if isinstance(item, Row):
         return item
-    name, figure, target, unit, ok = item  # type: ignore[misc]
+    name, figure, target, unit, ok = item
     return Row(str(name), figure, None if target is None else str(target), str(unit), ok)
 
 

@@ -24,8 +24,6 @@ import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -36,7 +34,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from bench import Row, print_table
+from bench import Row, free_port, print_table
+from bench.postgres import Postgres
 from collector.broker import COLLECTOR_USER, Broker, set_passwords
 from collector.db import make_engine, session_scope, upgrade
 from collector.ingest import Ingest
@@ -49,12 +48,6 @@ BOXES = 60
 PRESS_EVERY_S = 3.0
 TARGET_RATIO = 0.7
 TARGET_P99_MS = 50.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def box_name(i: int) -> str:
@@ -234,7 +227,8 @@ def create_session(settings: Settings, engine: Any) -> None:
 
 def latency(settings: Settings, engine: Any, fleet: Fleet, seconds: float, seed: int) -> list[float]:
     """Press-to-commit latencies (ms) at the nominal load."""
-    ingest = TimedIngest(settings, engine).start()
+    ingest = TimedIngest(settings, engine)
+    ingest.start()
     if not ingest.connected.wait(10):
         raise RuntimeError("collector could not connect")
     time.sleep(0.5)
@@ -272,38 +266,6 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-class Postgres:
-    """A throwaway PostgreSQL with its durable defaults (fsync, synchronous_commit on)."""
-
-    def __init__(self, root: Path):
-        import glob
-
-        def binary(name: str) -> str:
-            found = shutil.which(name) or (sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [None])[-1]
-            if not found:
-                raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-            return found
-
-        self.root, self.pg_ctl = root, binary("pg_ctl")
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self.as_user:
-            shutil.chown(root, "postgres", "postgres")
-        self.port = _free_port()
-        subprocess.run([*self.as_user, binary("initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres",
-                        "-E", "UTF8"], check=True, capture_output=True)
-        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(root / "data"), "-o",
-                        f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1", "-l", str(root / "log"), "-w",
-                        "start"], check=True, capture_output=True)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.root / "data"), "-m", "fast", "stop"],
-                       check=False, capture_output=True)
-
-
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench.collector", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -326,7 +288,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     password = "bench-" + os.urandom(8).hex()
     (data / "secrets" / "mqtt-collector.password").write_text(password)
     passwords = {box_name(i): f"pw-{i}" for i in range(BOXES)}
-    broker = Broker(data / "broker", port=_free_port(), log_path=root / "mosquitto.log")
+    broker = Broker(data / "broker", port=free_port(), log_path=root / "mosquitto.log")
     set_passwords(broker.broker_dir, {COLLECTOR_USER: password, **passwords})
     rows: list[Row] = []
     pg: Postgres | None = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import free_port
 from collector.broker import Broker, set_passwords, write_config
 from technician.build import build
 
@@ -195,12 +195,6 @@ print(json.dumps({"blocks": st[2], "free_empty": st0[3], "free": st[3], "bsize":
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_mp(script: str, path: str, data: Any = None, timeout: float = 300) -> Any:
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(data, f)
@@ -266,7 +260,7 @@ def measure() -> list[Row]:
             )
         )
 
-        port = _free_port()
+        port = free_port()
         broker_dir = work / "broker"
         write_config(broker_dir, host="127.0.0.1", port=port)
         set_passwords(broker_dir, {"box-017": "pw-017", "collector": "pw-collector"})

@@ -26,7 +26,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from bench import Row, print_table
+from bench import Row, free_port, print_table
 from collector.broker import COLLECTOR_USER, Broker, set_passwords
 from simulator.center import registry
 from simulator.fleet import Fleet
@@ -46,12 +45,6 @@ from simulator.traffic import box_name, parse_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 PEAK_PER_S = 1.0  # the center's peak: 60 counters x one rating a minute
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fleet_registry(n: int) -> dict[str, Any]:

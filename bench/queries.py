@@ -31,7 +31,6 @@ import gc
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import Row, print_table
+from bench.postgres import FAST_LOAD, Postgres
 from collector.db import make_engine, upgrade
 from collector.satisfaction import Filters, figures, month_end, rebuild_rollups, tally
 
@@ -257,50 +257,6 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
 # --- databases ----------------------------------------------------------------------------------
 
 
-def _pg_bin(name: str) -> str | None:
-    import glob
-
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-class Postgres:
-    """A throwaway PostgreSQL server in a temp dir (as the `postgres` user when run as root)."""
-
-    def __init__(self, root: Path) -> None:
-        import socket
-
-        self.root = root
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-        if not (initdb and self.pg_ctl):
-            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-        if self.as_user:
-            shutil.chown(root, "postgres", "postgres")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.data = root / "data"
-        if not self.data.exists():  # else a kept server's data (--reuse)
-            subprocess.run([*self.as_user, initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E",
-                            "UTF8", "--no-sync"], check=True, capture_output=True)
-        options = (f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=512MB")
-        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(root / "log"),
-                        "-w", "start"], check=True, capture_output=True)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        subprocess.run([*self.as_user, str(self.pg_ctl), "-D", str(self.data), "-m", "fast", "stop"], check=False,
-                       capture_output=True)
-
-
 def stored_shape(engine: sa.Engine) -> dict[str, int]:
     """The shape of a database generated earlier (--reuse)."""
     with engine.connect() as db:
@@ -321,7 +277,7 @@ def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str]
         pg_root = workdir / "pg"
         pg_root.mkdir(exist_ok=reuse)
         pg_root.chmod(0o755)
-        server = Postgres(pg_root)
+        server = Postgres(pg_root, FAST_LOAD)
         url = server.url
     engine = make_engine(url)
     try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from bench import free_port
 from collector.broker import Broker, set_passwords
 from simulator.fleet import Fleet
 from simulator.traffic import load_scenario
@@ -54,18 +55,10 @@ class Counter:
         self.client.disconnect()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_fleet(label: str, boxes: int, seconds: float, light: bool) -> list[Row]:
     root = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     root.chmod(0o755)
-    broker = Broker(root / "broker", port=_free_port())
+    broker = Broker(root / "broker", port=free_port())
     set_passwords(broker.broker_dir, {"collector": "bench-collector"})
     broker.start()
     counter = Counter(broker.port, "bench-collector")
