@@ -49,15 +49,16 @@ sys.path.insert(0, str(REPO))
 from collector.broker import COLLECTOR_USER, Broker, set_passwords
 
 
-def _free_port() -> int:
+def unused_port() -> int:
+    """A TCP port free on loopback now, for a server a test starts."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    return _free_port
+    return unused_port
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
@@ -126,7 +127,7 @@ def running_pg_server() -> Iterator[PgServer]:
     if os.geteuid() == 0:  # initdb refuses root
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres", "postgres")
-    server = PgServer(_free_port(), root, as_user)
+    server = PgServer(unused_port(), root, as_user)
     subprocess.run([*as_user, initdb, "-D", str(server.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                     "--no-sync"], check=True, capture_output=True)
     server.start()
@@ -307,7 +308,7 @@ def broker(stack_dir: Path) -> Iterator[BrokerHandle]:
     password_file = stack_dir / "secrets" / "mqtt-collector.password"
     ensure_password_file(password_file)
     password = password_file.read_text().strip()
-    instance = Broker(stack_dir / "broker", port=_free_port())
+    instance = Broker(stack_dir / "broker", port=unused_port())
     set_passwords(instance.broker_dir, {COLLECTOR_USER: password})
     instance.start()
     handle = BrokerHandle(instance, stack_dir, password)
@@ -393,7 +394,7 @@ def collector_process(
         url = db_url or f"sqlite:///{stack_dir / 'collector.sqlite3'}"
         if registry:
             load_registry_into(url, registry, tmp_path)
-        http_port = _free_port()
+        http_port = unused_port()
         environment = {
             **os.environ,
             "RATING_DATA_DIR": str(stack_dir),

@@ -5,7 +5,6 @@ speaks Vietnamese and English; a screenshot of each is saved in the test's tmp d
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,18 +24,13 @@ from collector.models import Counter, Device
 from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
+from tests.conftest import unused_port
 from tests.dashboard.cdp import Browser
 
 TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "dashboard password"
 EVIL = "Quầy <img src=x onerror=alert(1)>"
 RANGE = {"from": "2026-02-01", "to": "2026-03-31"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         session.add(Device(box="box-018", counter="18", online=False, last_seen=now - timedelta(days=3), outbox=4,
                            fw="0.1.0"))
         create_user(session, username="giamdoc", role="viewer", password=PASSWORD)
-    port = _free_port()
+    port = unused_port()
     app = create_app(Settings(data_dir=tmp), engine)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=uv.run, daemon=True)

@@ -28,6 +28,7 @@ MICROPYTHON = REPO / ".venv" / "bin" / "micropython"
 sys.path.insert(0, str(REPO))
 
 from collector.broker import Broker, set_passwords, write_config
+from tests.conftest import unused_port
 
 # '.frozen' holds asyncio; MICROPYPATH replaces the default path, so it must be listed.
 MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}"
@@ -58,19 +59,13 @@ def mp_json(script: str, **kw: Any) -> Any:
     return json.loads(run_mp(script, **kw).strip().splitlines()[-1])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mosquitto() -> Iterator[Broker]:
     # Started as root, mosquitto drops to the 'mosquitto' user, which cannot enter pytest's
     # private tmp_path (mode 700): use a folder it can traverse.
     top = Path(tempfile.mkdtemp(prefix="fw-broker-"))
     os.chmod(top, 0o755)
-    port = free_port()
+    port = unused_port()
     d = top / "broker"
     write_config(d, host="127.0.0.1", port=port)
     set_passwords(d, BOX_PASSWORDS)

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fwtools import BOX_PASSWORDS, free_port, mp_json
+from fwtools import BOX_PASSWORDS, mp_json
 
 from collector.broker import mosquitto_binary, set_passwords, wait_for_port
+from tests.conftest import unused_port
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -77,7 +78,7 @@ def tls_broker() -> Iterator[tuple[int, Path]]:
         os.chmod(f, 0o644)  # mosquitto drops to its own user
     set_passwords(top, BOX_PASSWORDS)
     os.chmod(top / "passwd", 0o644)
-    port = free_port()
+    port = unused_port()
     conf = top / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {top}/passwd\n"

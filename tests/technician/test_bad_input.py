@@ -3,23 +3,17 @@ broker password file that lost anyone's entry."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 from techtools import port_of
 
 from collector.broker import list_accounts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import unused_port
 
 
 def test_no_device_at_the_port(tech: Any) -> None:
-    result = tech("provision", f"socket://127.0.0.1:{_free_port()}", "--counter", "17")
+    result = tech("provision", f"socket://127.0.0.1:{unused_port()}", "--counter", "17")
     assert result.exit_code == 1
     assert "no device at socket://" in result.output
     serial = tech("check", "/dev/ttyUSB-none")
@@ -44,7 +38,7 @@ def test_unknown_counter_changes_nothing(tech: Any, blank_box: Any, broker: Any)
 
 def test_broker_unreachable_changes_nothing(tech: Any, blank_box: Any) -> None:
     box = blank_box("n")
-    result = tech("provision", port_of(box), "--counter", "17", RATING_MQTT_PORT=str(_free_port()))
+    result = tech("provision", port_of(box), "--counter", "17", RATING_MQTT_PORT=str(unused_port()))
     assert result.exit_code == 1
     assert "unreachable" in result.output and "nothing was changed" in result.output
     assert box.flash_ls() == {}
