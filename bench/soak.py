@@ -128,6 +128,10 @@ def week(hours: float, boxes: int, seed: int) -> list[Row]:
         Row("boxes that reported heap_free at start and end", len(heap_drop), f"== {boxes}", "boxes",
             len(heap_drop) == boxes),
     ]
+    # A process that only settles climbs early and levels off; a leak keeps climbing to the end.
+    day_ends = [start["t"] + (d + 1) * day_s for d in range(5)]
+    at_day_end = [next((c for t, c, _ in reversed(trend) if t <= end_t), start["collector"]) / mb for end_t in day_ends]
+    print("collector RSS at the end of each day (MB): " + ", ".join(f"{v:.1f}" for v in at_day_end))
     print("per box (RSS start -> end MB, heap_free start -> end):")
     for b in sorted(start["boxes"]):
         print(f"  {b}  {start['boxes'][b] / mb:6.2f} -> {end['boxes'].get(b, 0) / mb:6.2f}   "
