@@ -281,11 +281,11 @@ def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str]
         url = server.url
     engine = make_engine(url)
     try:
+        upgrade(engine)  # a kept database is brought up to date, as a deployed one would be
         if reuse:
             dims = stored_shape(engine)
             log(f"{kind}: {dims['presses']:,} presses kept in {workdir}")
         else:
-            upgrade(engine)
             log(f"{kind}: generating {presses:,} presses")
             started = time.monotonic()
             dims = generate(engine, presses, log)
