@@ -582,7 +582,8 @@ class Fleet:
                     if len(late) <= 3:  # what the box said around it, for whoever looks into it
                         around = [f"  {_stamp(t)} {line}" for t, line in list(self.box(rec.box).lines)
                                   if rec.settled - 2 <= t <= rec.settled + 2]
-                        consoles.append(f"{rec.box}'s console around {_stamp(rec.settled)}:\n" + "\n".join(around))
+                        consoles.append(f"{rec.box}'s console around {_stamp(rec.settled)}:\n"
+                                        + ("\n".join(around) or "  (nothing in those 4 s)"))
         rep = Report(self.n, made, acknowledged, None, None, None, by_box, light=self.light)
         rep.seen, rep.unseen, rep.unsampled = seen_total, sum(made.values()) - seen_total, unsampled
         rep.faults = list(self.fault_log)
