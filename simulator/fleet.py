@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from collector.broker import set_passwords
-from simulator.box import BoxError, VirtualBox, make_config
+from simulator.box import DEFAULT_TIMINGS, BoxError, VirtualBox, make_config
 from simulator.traffic import Action, Fault, Scenario, box_name, plan
 
 ACK_WINDOW_S = 1.0  # the citizen must see the feedback within this after the contact settled
-DEBOUNCE_S = 0.050  # the firmware's default debounce window: a hold read for less than this is no press
 TIME_TOLERANCE_S = 2.0  # a stored press's time must be within this of when it was pressed
 LOCKOUT_MARGIN_S = 0.3  # fault presses keep this far from the lockout's edge, so their fate is known
 box_id = box_name
@@ -263,16 +262,15 @@ class Fleet:
         self._self0 = _self_usage()
         # NTP unreachable from the day's start means from the boxes' boot: they booted before the day
         # began and ask NTP at once, so the fault applied at 0 would come after a first answer.
-        no_ntp = {name for f in self.scenario.faults if f.fault == "no_ntp" and f.at == 0 and f.boxes != "random"
-                  for name in ([c["box"] for c in configs] if f.boxes == "all" else
-                               [f.boxes] if isinstance(f.boxes, str) else f.boxes)}
+        no_ntp = {i for f in self.scenario.faults if f.fault == "no_ntp" and f.at == 0
+                  for i in self._named_targets(f) or []}
         if self.light:
             from simulator.light import LightHost
 
             self._host = LightHost(self.workdir, echo=self.echo)
             self.boxes = [self._host.add(cfg, seed=self.seed * 1000 + i) for i, cfg in enumerate(configs)]
-            for box in self.boxes:
-                box.ntp_on = box.box_id not in no_ntp
+            for i, box in enumerate(self.boxes):
+                box.ntp_on = i not in no_ntp
             try:
                 self._host.start(timeout=timeout)
             except BoxError as e:
@@ -280,7 +278,7 @@ class Fleet:
                 raise FleetError(str(e)) from None
         else:
             self.boxes = [VirtualBox(cfg, self.workdir / cfg["box"], seed=self.seed * 1000 + i, echo=self.echo,
-                                     ntp=self.scenario.ntp and cfg["box"] not in no_ntp, mpy=self.mpy)
+                                     ntp=self.scenario.ntp and i not in no_ntp, mpy=self.mpy)
                           for i, cfg in enumerate(configs)]
             with ThreadPoolExecutor(8) as pool:
                 errors = [f.exception() for f in [pool.submit(b.start, timeout) for b in self.boxes]]
@@ -329,17 +327,23 @@ class Fleet:
             items.append((a.at, 1, functools.partial(self._do, a), ""))
         for i, f in enumerate(self.scenario.faults):
             at = f.when(rng)
-            if f.boxes == "all" or f.fault == "broker":
-                targets = list(range(self.n))
-            elif f.boxes == "random":
+            targets = self._named_targets(f)
+            if targets is None:
                 targets = [rng.randrange(self.n)]
-            else:
-                names = [f.boxes] if isinstance(f.boxes, str) else f.boxes
-                targets = [int(name.split("-")[1]) - 1 for name in names]
             seed = rng.getrandbits(32)
             items += [(t, 0, fn, tag) for t, fn, tag in self._fault_steps(f, at, targets, seed)]
         items.sort(key=lambda item: (item[0], item[1]))
         return items
+
+    def _named_targets(self, f: Fault) -> list[int] | None:
+        """Indices of the boxes a fault names (every box for "all" and for the broker); None for a
+        random box, which timeline() draws from the seed."""
+        if f.boxes == "all" or f.fault == "broker":
+            return list(range(self.n))
+        if f.boxes == "random":
+            return None
+        names = [f.boxes] if isinstance(f.boxes, str) else f.boxes
+        return [int(name.split("-")[1]) - 1 for name in names]
 
     def _fault_steps(self, f: Fault, at: float, targets: list[int],
                      seed: int) -> list[tuple[float, Callable[[], None], str]]:
@@ -554,6 +558,7 @@ class Fleet:
         by_box: dict[str, dict[str, Any]] = {b.box_id: {"made": 0, "seen": 0, "acknowledged": 0} for b in self.boxes}
         seen_records: dict[str, list[float]] = {}
         acknowledged = seen_total = unsampled = 0
+        debounce_s = {**DEFAULT_TIMINGS, **self.timings}["debounce_ms"] / 1000  # as the boxes were configured
         latencies: list[float] = []
         late: list[str] = []
         consoles: list[str] = []
@@ -574,8 +579,8 @@ class Fleet:
                 else:
                     unread = self._unread_s(rec)
                     hold = rec.action.hold_ms / 1000
-                    # The debouncer needs DEBOUNCE_S of samples showing the contact closed.
-                    if hold - unread < DEBOUNCE_S:
+                    # The debouncer needs its window of samples showing the contact closed.
+                    if hold - unread < debounce_s:
                         unsampled += 1
                     late.append(f"{rec.box} at {_stamp(rec.settled)} (held {1000 * hold:.0f} ms, "
                                 f"{1000 * unread:.0f} ms of it unread)")
