@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import free_port
 
 # For generating and querying millions of rows (bench.queries): no fsync, room to sort and cache.
-FAST_LOAD = "-c fsync=off -c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=512MB"
+_FAST_LOAD = "-c fsync=off -c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=512MB"
 
 
 def _binary(name: str) -> str:
@@ -23,11 +23,11 @@ def _binary(name: str) -> str:
 
 
 class Postgres:
-    """Started on a free port in root; `options` are server settings (`-c name=value ...`): none
-    keeps PostgreSQL's durable defaults (fsync, synchronous_commit on). A root that already holds
-    a data folder (a kept run) is started again as it is."""
+    """Started on a free port in root. durable: PostgreSQL's defaults (fsync, synchronous_commit
+    on), for ingest figures; otherwise set up for bulk loads and big queries. A root that already
+    holds a data folder (a kept run) is started again as it is."""
 
-    def __init__(self, root: Path, options: str = ""):
+    def __init__(self, root: Path, durable: bool = True):
         self.root = root
         self.pg_ctl = _binary("pg_ctl")
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -37,9 +37,9 @@ class Postgres:
         self.data = root / "data"
         if not self.data.exists():
             subprocess.run([*self.as_user, _binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                            "-E", "UTF8", *(["--no-sync"] if "fsync=off" in options else [])],
+                            "-E", "UTF8", *([] if durable else ["--no-sync"])],
                            check=True, capture_output=True)
-        server = f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 {options}".strip()
+        server = f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1" + ("" if durable else " " + _FAST_LOAD)
         subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", server, "-l", str(root / "log"), "-w",
                         "start"], check=True, capture_output=True)
 

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import Row, print_table
-from bench.postgres import FAST_LOAD, Postgres
+from bench.postgres import Postgres
 from collector.db import make_engine, upgrade
 from collector.satisfaction import Filters, figures, month_end, rebuild_rollups, tally
 
@@ -277,7 +277,7 @@ def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str]
         pg_root = workdir / "pg"
         pg_root.mkdir(exist_ok=reuse)
         pg_root.chmod(0o755)
-        server = Postgres(pg_root, FAST_LOAD)
+        server = Postgres(pg_root, durable=False)
         url = server.url
     engine = make_engine(url)
     try:
