@@ -93,27 +93,32 @@ def generate(engine: sa.Engine, presses: int, log: Callable[[str], None]) -> dic
         # row k: press k / c of counter k % c, the presses of a counter spread evenly over the three
         # years at local office hours. Rows go in in time order with the counters interleaved, as a
         # live collector writes them: a table laid out counter by counter would flatter the raw GROUP BY.
+        # A counter's rating, hour and minute vary from press to press (s, its press number): drawn
+        # from k alone they would repeat per counter, as the counter count is a multiple of 100, and
+        # every counter would get one level and one hour (half the rollup rows a real center has).
+        draw = "((s * 61 + ci * 37) % 100)"  # 82 % satisfied
+        hour = "((s * 7 + ci * 3) % 10)"  # after 07:00 local
+        minute = "((s * 13 + ci * 7) % 60)"
         if sqlite:
             rows = (f"WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < {n - 1}), "
-                    f"r AS (SELECT k, k % {c} AS ci, k / {c} AS s, (k / {c}) * {DAYS} / {per} AS d, "
-                    f"7 + (k * 7919) % 10 AS h FROM n) ")
+                    f"r AS (SELECT k, k % {c} AS ci, k / {c} AS s, (k / {c}) * {DAYS} / {per} AS d FROM n) ")
             box, counter = "printf('box-%05d', ci)", "printf('C%05d', ci)"
             day = f"date('{START}', '+' || d || ' days')"
-            at = f"datetime('{START}', '+' || d || ' days', '+' || (h - 7) || ' hours', '+' || (k % 60) || ' minutes')"
+            at = f"datetime('{START}', '+' || d || ' days', '+' || {hour} || ' hours', '+' || {minute} || ' minutes')"
             true, false = "1", "0"
         else:
-            rows = (f"WITH r AS (SELECT k, k % {c} AS ci, k / {c} AS s, (k / {c}) * {DAYS} / {per} AS d, "
-                    f"7 + (k * 7919) % 10 AS h FROM generate_series(0::bigint, {n - 1}) AS k) ")
+            rows = (f"WITH r AS (SELECT k, k % {c} AS ci, k / {c} AS s, (k / {c}) * {DAYS} / {per} AS d "
+                    f"FROM generate_series(0::bigint, {n - 1}) AS k) ")
             box, counter = "'box-' || lpad(ci::text, 5, '0')", "'C' || lpad(ci::text, 5, '0')"
             day = f"DATE '{START}' + d::int"
-            at = (f"(TIMESTAMP '{START}' + make_interval(days => d::int, hours => (h - 7)::int, "
-                  f"mins => (k % 60)::int)) AT TIME ZONE 'UTC'")
+            at = (f"(TIMESTAMP '{START}' + make_interval(days => d::int, hours => {hour}::int, "
+                  f"mins => {minute}::int)) AT TIME ZONE 'UTC'")
             true, false = "true", "false"
         statement = (
             "INSERT INTO press (box, seq, counter, scale, level, suppressed, test, pressed_at, day, time_approximate, "
             "clock, boot, up, fw, received_at, officer_id, department_id) " + rows +
-            f"SELECT {box}, s + 1, {counter}, 'sat2', CASE WHEN (k * 2654435761) % 100 < 82 THEN 1 ELSE 0 END, "
-            f"CASE WHEN k % 50 = 0 THEN {true} ELSE {false} END, CASE WHEN k % 211 = 0 THEN {true} ELSE {false} END, "
+            f"SELECT {box}, s + 1, {counter}, 'sat2', CASE WHEN {draw} < 82 THEN 1 ELSE 0 END, "
+            f"CASE WHEN (s + ci) % 50 = 0 THEN {true} ELSE {false} END, CASE WHEN k % 211 = 0 THEN {true} ELSE {false} END, "
             f"{at}, {day}, {false}, 'sync', 1, k, '0.1.0', {at}, ci * 6 + d * 6 / {DAYS} + 1, "
             f"ci / {COUNTERS_PER_DEPT} + 1 FROM r"
         )
