@@ -1,10 +1,11 @@
 """Satisfaction figures, from the rollup tables only (never a scan of the press table).
 
-A range of local days is read as whole calendar months from `rollup_month` plus the days at its edges
-from `rollup_day`, so a year costs about 12 rows per group and level; day and ISO-week buckets read
-`rollup_day`; the hour-by-weekday grid reads `rollup_hour`. The rollups are written in the same
-transaction as the presses (`add_to_rollups`, called by collector.store) and can be rebuilt from the
-press table (`rebuild_rollups`, run by migration 0002).
+A range of local days is read as the whole calendar years inside it from `rollup_year`, the whole
+months around them from `rollup_month` and the days at its edges from `rollup_day`, so a year costs one
+row per group and level; month and quarter buckets read months, day and ISO-week buckets days; the
+hour-by-weekday grid reads `rollup_hour`. The rollups are written in the same transaction as the
+presses (`add_to_rollups`, called by collector.store) and can be rebuilt from the press table
+(`rebuild_rollups`, run by migration 0002).
 
 Figures: counts per level (levels of different scales with the same key add up: "satisfied" is
 "Hài lòng" on every scale), the satisfaction rate (share of ratings at or above the scale's
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from collector.clock import zone
-from collector.models import Counter, Department, Officer, RollupDay, RollupHour, RollupMonth
+from collector.models import Counter, Department, Officer, RollupDay, RollupHour
 from schemas.contract import scales
 
 GROUPS = ("counter", "department", "officer", "site")
@@ -145,6 +146,14 @@ def month_end(day: date) -> date:
     return next_month(day) - timedelta(days=1)
 
 
+def year_start(day: date) -> date:
+    return date(day.year, 1, 1)
+
+
+def next_year(day: date) -> date:
+    return date(day.year + 1, 1, 1)
+
+
 def bucket(day: date, by: str) -> tuple[str, date, date]:
     """The bucket of a local day: (label, first day, last day)."""
     if by == "day":
@@ -217,21 +226,35 @@ class Filters:
     include: frozenset[str] = field(default_factory=frozenset)
 
 
-def _segments(first: date, last: date, by: str | None) -> list[tuple[Any, date, date]]:
-    """Split [first, last] into edge days (rollup_day) and whole months (rollup_month)."""
-    if by in ("day", "week"):
-        return [(RollupDay, first, last)]
-    whole_first = first if first.day == 1 else next_month(first)
-    whole_last = month_start(last) if last == month_end(last) else month_start(month_start(last) - timedelta(days=1))
-    if whole_first > whole_last:
-        return [(RollupDay, first, last)]
-    segments: list[tuple[Any, date, date]] = []
-    if first < whole_first:
-        segments.append((RollupDay, first, whole_first - timedelta(days=1)))
-    segments.append((RollupMonth, whole_first, whole_last))
-    if month_end(whole_last) < last:
-        segments.append((RollupDay, month_end(whole_last) + timedelta(days=1), last))
-    return segments
+# Whole-period rollups, coarsest last: (table, its first-day column, first day of the period of a day,
+# first day of the next period).
+MONTHS = ("rollup_month", "month", month_start, next_month)
+YEARS = ("rollup_year", "year", year_start, next_year)
+
+
+def _segments(first: date, last: date, by: str | None) -> list[tuple[str, str, date, date]]:
+    """Split [first, last] into (table, time column, first, last) reads: the whole years inside it
+    (unless months, quarters, weeks or days are the buckets), the whole months around them, and the
+    edge days; a period rollup's bounds are the first days of its first and last period."""
+    periods = {"day": (), "week": (), "month": (MONTHS,), "quarter": (MONTHS,)}.get(by or "", (MONTHS, YEARS))
+    return _split(first, last, periods)
+
+
+def _split(first: date, last: date, periods: tuple[tuple[Any, ...], ...]) -> list[tuple[str, str, date, date]]:
+    if first > last:
+        return []
+    if not periods:
+        return [("rollup_day", "day", first, last)]
+    table, column, start_of, next_start = periods[-1]
+    whole_first = first if start_of(first) == first else next_start(first)
+    after_whole = next_start(last) if next_start(last) - timedelta(days=1) == last else start_of(last)
+    if whole_first >= after_whole:
+        return _split(first, last, periods[:-1])
+    return [
+        *_split(first, whole_first - timedelta(days=1), periods[:-1]),
+        (table, column, whole_first, start_of(after_whole - timedelta(days=1))),
+        *_split(after_whole, last, periods[:-1]),
+    ]
 
 
 def tally(
@@ -242,10 +265,8 @@ def tally(
     department id, or site name (sites maps department id -> site)."""
     from collector.rollup_read import read_segments
 
-    segments = [("rollup_month", "month", lo, hi) if table is RollupMonth else ("rollup_day", "day", lo, hi)
-                for table, lo, hi in _segments(first, last, by)]
     return read_segments(
-        session.connection(), segments, group=group, by=by, counters=filters.counters,
+        session.connection(), _segments(first, last, by), group=group, by=by, counters=filters.counters,
         department_ids=filters.department_ids, officer_ids=filters.officer_ids, include=filters.include,
         sites=sites, label_of=(lambda day: bucket(day, by)[0]) if by else None,
     )
@@ -354,16 +375,17 @@ _KEYED = ("counter", "officer_id", "department_id", *_FLAGS)
 ROLLUP_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollup_day", ("day", *_KEYED)),
     ("rollup_month", ("month", *_KEYED)),
+    ("rollup_year", ("year", *_KEYED)),
     ("rollup_hour", ("day", "hour", "counter", "department_id", *_FLAGS)),
 )
 
 
 def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
-    """(table, key columns, rows (*key, count)) for rollup_day, rollup_month and rollup_hour from a tally
-    over ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
+    """(table, key columns, rows (*key, count)) for each of ROLLUP_TABLES from a tally over ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
     key appears once (one statement may not touch a row twice on PostgreSQL)."""
     per_day: Tally[tuple[Any, ...]] = Tally()
     per_month: Tally[tuple[Any, ...]] = Tally()
+    per_year: Tally[tuple[Any, ...]] = Tally()
     per_hour: Tally[tuple[Any, ...]] = Tally()
     months: dict[date, date] = {}
     for (day, hour, counter, officer_id, department_id, scale, level, suppressed, test), count in counts.items():
@@ -375,15 +397,16 @@ def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[
         if month is None:
             month = months[day] = month_start(day)
         per_month[(month, counter, officer_id, department_id, *rest)] += count
+        per_year[(month.replace(month=1), counter, officer_id, department_id, *rest)] += count
         per_hour[(day, hour, counter, department_id, *rest)] += count
     return [
         (table, names, [(*key, count) for key, count in sorted(tally.items())])
-        for (table, names), tally in zip(ROLLUP_TABLES, (per_day, per_month, per_hour), strict=True)
+        for (table, names), tally in zip(ROLLUP_TABLES, (per_day, per_month, per_year, per_hour), strict=True)
     ]
 
 
 def add_counts_to_rollups(connection: sa.Connection, counts: Mapping[tuple[Any, ...], int]) -> None:
-    """Add a tally over ROLLUP_KEY to rollup_day, rollup_month and rollup_hour, in the caller's transaction:
+    """Add a tally over ROLLUP_KEY to every rollup table, in the caller's transaction:
     one prepared upsert per table, executed for many rows (no statement compiled per batch)."""
     from collector.store import upsert_counts
 
@@ -394,8 +417,8 @@ def add_counts_to_rollups(connection: sa.Connection, counts: Mapping[tuple[Any, 
 
 
 def add_to_rollups(session: Session, new_presses: Sequence[Mapping[str, Any]], tz_name: str) -> None:
-    """Count newly inserted presses (dicts with the press columns) into rollup_day, rollup_month and
-    rollup_hour, in the caller's transaction."""
+    """Count newly inserted presses (dicts with the press columns) into every rollup table, in the
+    caller's transaction."""
     if not new_presses:
         return
     tz = zone(tz_name)
@@ -421,10 +444,15 @@ def fixed_offset_seconds(tz_name: str) -> int | None:
     return int(only.total_seconds()) if only is not None else None
 
 
-def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
-    """Recount rollup_day, rollup_month and rollup_hour from the press table, in SQL."""
+def rebuild_rollups(connection: sa.Connection, tz_name: str, *, years: bool = True) -> None:
+    """Recount every rollup table from the press table, in SQL. years=False leaves rollup_year alone,
+    for migration 0002, which runs before the table exists (0007 then fills it)."""
     dialect = connection.dialect.name
-    for table in ("rollup_hour", "rollup_month", "rollup_day"):
+    # (table, its period, the table it sums, that one's period): a month sums days, a year months
+    periods = [("rollup_month", "month", "rollup_day", "day")]
+    if years:
+        periods.append(("rollup_year", "year", "rollup_month", "month"))
+    for table in ("rollup_hour", *(p[0] for p in periods), "rollup_day"):
         connection.execute(sa.text(f"DELETE FROM {table}"))
     connection.execute(sa.text(
         "INSERT INTO rollup_day (day, counter, officer_id, department_id, scale, level, suppressed, test, count) "
@@ -432,12 +460,14 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
         "COUNT(*) FROM press GROUP BY day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, "
         "level, suppressed, test"
     ))
-    month = "date(day, 'start of month')" if dialect == "sqlite" else "CAST(date_trunc('month', day) AS DATE)"
-    connection.execute(sa.text(
-        "INSERT INTO rollup_month (month, counter, officer_id, department_id, scale, level, suppressed, test, count) "
-        f"SELECT {month}, counter, officer_id, department_id, scale, level, suppressed, test, SUM(count) "
-        f"FROM rollup_day GROUP BY {month}, counter, officer_id, department_id, scale, level, suppressed, test"
-    ))
+    keyed = ", ".join(_KEYED)
+    for table, period, source, source_period in periods:
+        first_day = (f"date({source_period}, 'start of {period}')" if dialect == "sqlite"
+                     else f"CAST(date_trunc('{period}', {source_period}) AS DATE)")
+        connection.execute(sa.text(
+            f"INSERT INTO {table} ({period}, {keyed}, count) SELECT {first_day}, {keyed}, SUM(count) "
+            f"FROM {source} GROUP BY {first_day}, {keyed}"
+        ))
     offset = fixed_offset_seconds(tz_name)
     if dialect == "postgresql":
         hour = "CAST(EXTRACT(HOUR FROM pressed_at AT TIME ZONE :tz) AS SMALLINT)"

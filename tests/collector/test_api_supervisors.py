@@ -21,7 +21,7 @@ from collector.auth import create_token, create_user
 from collector.clock import utc_ms
 from collector.db import session_scope
 from collector.messages import Inbound, check
-from collector.models import Department, Press, RollupDay, RollupHour, RollupMonth
+from collector.models import Department, Press, RollupDay, RollupHour, RollupMonth, RollupYear
 from collector.registry import load_registry
 from collector.satisfaction import rebuild_rollups
 from collector.settings import Settings
@@ -138,6 +138,8 @@ RANGES = [
     (date(2026, 2, 10), date(2026, 3, 5)),  # no whole month
     (date(2026, 3, 1), date(2026, 4, 30)),  # a month and a half, ends after the data
     (date(2026, 3, 14), date(2026, 3, 16)),  # across the officers' hand-over
+    (date(2026, 1, 1), date(2026, 12, 31)),  # exactly a year
+    (date(2025, 12, 20), date(2027, 2, 3)),  # edge days + a month + a whole year + a month + edge days
 ]
 
 
@@ -226,7 +228,7 @@ def test_rollups_equal_a_rebuild_from_the_presses(env: dict[str, Any]) -> None:
     def snapshot() -> list[Any]:
         with Session(engine) as session:
             return [sorted(repr(r.model_dump()) for r in session.exec(select(table)).all())
-                    for table in (RollupDay, RollupMonth, RollupHour)]
+                    for table in (RollupDay, RollupMonth, RollupYear, RollupHour)]
 
     before = snapshot()
     with engine.begin() as connection:

@@ -49,3 +49,23 @@ def test_every_migration_goes_down_and_up_again(engine: Any) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_0007_fills_rollup_year_from_the_months_already_counted(engine: Any) -> None:
+    from alembic import command
+
+    upgrade(engine)
+    command.downgrade(alembic_config(engine), "0006")  # a database counted before rollup_year
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO rollup_month (month, counter, officer_id, department_id, scale, level, suppressed, test, "
+            "count) VALUES ('2025-12-01', 'c1', 1, 1, 'sat2', 1, false, false, 5), "
+            "('2026-01-01', 'c1', 1, 1, 'sat2', 1, false, false, 3), "
+            "('2026-11-01', 'c1', 1, 1, 'sat2', 1, false, false, 4), "
+            "('2026-11-01', 'c1', 1, 1, 'sat2', 0, false, false, 2)"
+        ))
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT CAST(year AS VARCHAR(10)), level, count FROM rollup_year ORDER BY year, level")).all()
+    assert [tuple(r) for r in rows] == [("2025-01-01", 1, 5), ("2026-01-01", 0, 2), ("2026-01-01", 1, 7)]

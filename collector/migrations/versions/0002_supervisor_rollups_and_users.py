@@ -99,7 +99,8 @@ def upgrade() -> None:
     from collector.satisfaction import rebuild_rollups
     from collector.settings import get_settings
 
-    rebuild_rollups(op.get_bind(), get_settings().timezone)
+    # rollup_year comes with 0007, which fills it from rollup_month
+    rebuild_rollups(op.get_bind(), get_settings().timezone, years=False)
 
 
 def downgrade() -> None:
