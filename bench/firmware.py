@@ -13,9 +13,10 @@ minimal plain-attribute board standing in for board.py, and no more: it waits un
 online (unix only: the WebAssembly port has no socket module) or, offline, until its network task
 has asked for Wi-Fi (the board says Wi-Fi is down; the task then waits 20 s for it, the box's normal
 offline state), anchors the clock, waits 300 ms, collects and reads gc.mem_alloc(). Printed: unix
-offline, unix online, their difference, wasm offline. Latency and idle allocation come from another
-script (RUNTIME) that opens and starts the box the same way (shared source) on a board the bench
-drives.
+offline, unix online, their difference, wasm offline. A third script (MODULES, wasm only) takes the
+same steps one at a time and prints the 32-bit heap by part (each firmware module's import, the
+box's objects, its tasks). Latency and idle allocation come from a fourth (RUNTIME) that opens and
+starts the box the same way (shared source) on a board the bench drives.
 
 The 32-bit online figure cannot be measured (no sockets on wasm); it is bounded instead:
     online_32 = offline_32 - R_32 + A_32
@@ -27,18 +28,22 @@ more, which are heap objects on 32-bit and small ints on 64-bit. So if the conne
 such int, A_32 <= A_64 = (online_64 - offline_64) + R_64, and
     online_32 <= offline_32 - R_32 + (online_64 - offline_64) + R_64.
 The client's ints are checked at run time; the network task's are an uptime (below 2**30 ms for the
-first 12.4 days, so at start-up) and ticks_ms values (below 2**30 by construction). The 40 KB budget
+first 12.4 days, so at start-up) and ticks_ms values (below 2**30 by construction). The WebAssembly
+port's asyncio loads asyncio.funcs (wait_for_ms) at its start, the box at its first connection; the
+heap script loads it on both ports before it opens the box, so online_64 - offline_64 holds it no
+more than offline_32 - R_32 lacks it. The 40 KB budget
 is checked on that bound, and on no 64-bit figure (those are not the box's). If the client holds
 such an int, no bound is printed and the budget is checked on the 32-bit offline figure alone.
 
 What this is not: the ESP32's heap. Every figure includes the interpreter with asyncio (measured
-alone with an empty script, printed) and the heap script's compiled code (printed; on the box
-main.py and board.py take its place, not measured here). The wasm port's baseline (its JS bridge,
+alone with an empty script, printed) and the heap script's own heap (its code, classes and
+parameters, printed; on the box main.py and board.py take its place, not measured here). The wasm port's baseline (its JS bridge,
 its own asyncio core driven by JS timers) is not the ESP32's, the ESP32's network stack objects are
 not there, and the unix figures include a LittleFS mount that the wasm figure lacks (the box has one
-too). The WebAssembly port keeps Python objects alive from JS until V8 finalizes them; the script
-collects on both sides before it measures (node --expose-gc), which makes the figure repeatable to
-within about 100 bytes instead of several KB.
+too). The WebAssembly port keeps Python objects alive from JS until V8 finalizes them; the scripts
+collect on both sides before they measure (node --expose-gc), which makes the figure repeatable to
+within about 100 bytes instead of several KB, and measure in a task, never at a script's top level
+(there a collection does not free what the script has just dropped, on that port).
 
 Idle allocation. box.poll_tick() is called under micropython.heap_lock() (any allocation raises
 MemoryError) at the current ticks_ms and across the ticks_ms wrap, on both ports; Clock.up() is
@@ -71,6 +76,7 @@ MICROPYTHON = Path(sys.executable).parent / "micropython"
 BENCH = REPO / "bench"  # package.json pins the WebAssembly port; firmware_wasm.mjs runs it
 WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 PRESSES = 12  # presses measured for feedback and PUBACK latency
+RESIDENT = ["clock", "buttons", "feedback", "messages", "outbox", "mqtt", "app"]  # in dependency order
 
 # name, figure, budget (None: a figure without one), unit, within budget (None: no budget)
 Row = tuple[str, float, float | None, str, bool | None]
@@ -81,16 +87,36 @@ Row = tuple[str, float, float | None, str, bool | None]
 # parameters (sys.argv[1]); P["online"]: the board's Wi-Fi is up (and a broker listens) or down;
 # P["fs"]: "lfs" for a RAM LittleFS as on the box, "host" for the port's own filesystem (the
 # WebAssembly port has no LittleFS).
-HEAD = r"""
-import gc, asyncio
-gc.collect()
-script_heap = gc.mem_alloc()  # interpreter, asyncio and this script's bytecode (less EMPTY's: the script)
-import json, os, sys, time
+#
+# collected(): gc.mem_alloc() after collections. Measured in a task, never at the top level of a
+# script: on the WebAssembly port a collection there does not free what the script just dropped.
+COLLECT = r"""
 try:
     from js import gc as js_gc  # WebAssembly port, node --expose-gc: V8's collector
 except ImportError:
     js_gc = None
-import app
+
+
+async def collected():
+    for _ in range(2):
+        # On the WebAssembly port JS holds Python objects (the scheduler's timer callbacks) until
+        # V8 finalizes the JS objects that refer to them, which refer back only while their
+        # Python proxies live: collect on both sides and let the finalizers run. Without this the
+        # figure there varies by several KB with V8's timing. Same steps and waits on both ports.
+        gc.collect()
+        if js_gc is not None:
+            js_gc()
+        await asyncio.sleep_ms(20)
+    gc.collect()
+    return gc.mem_alloc()
+"""
+
+HEAD = r"""
+import gc, asyncio, json, sys, time
+""" + COLLECT + r"""
+# asyncio.funcs (wait_for_ms): the WebAssembly port's asyncio loads it at start-up, the box on its
+# first connection; loaded here on both ports, the online - offline difference does not hold it
+asyncio.wait_for_ms
 P = json.load(open(sys.argv[1]))
 """
 
@@ -128,8 +154,11 @@ class Flash:
         return {4: 64, 5: 4096}.get(op, 0)
 """
 
-# The flash with config.json in it, then the box opened on `board` with `log` as app.run() opens it
-# on the box: startup.open_box(), then the startup module dropped.
+# The flash with config.json in it. open_box(): the box opened on `board` with `log` as app.run()
+# opens it on the box: startup.open_box(), then the startup module dropped.
+# settle(): start the box and wait until it is online (Wi-Fi up) or, Wi-Fi down, until its network
+# task has asked for Wi-Fi (it then waits 20 s for it: the box's normal offline state); anchor the
+# clock, wait 300 ms; the heap in use then, less the RAM standing in for the flash chip.
 OPEN = r"""
 def prepare(fs, cfg):
     # (RAM standing in for the flash chip: not heap on the box, LittleFS's own heap or None)
@@ -144,23 +173,23 @@ def prepare(fs, cfg):
         ram = len(fl.data)
         gc.collect()
         lfs = gc.mem_alloc() - m0 - ram  # block device object, VfsLfs2 and its buffers, mount entry
-    else:
-        os.mkdir("/flash")  # emscripten's in-memory filesystem: outside the MicroPython heap
+    # else emscripten's in-memory filesystem, outside the MicroPython heap (/flash made by
+    # firmware_wasm.mjs: os on that port is a Python package, which outbox imports in its turn)
     with open("/flash/config.json", "w") as f:
         f.write(json.dumps(cfg))
     return ram, lfs
 
 
 flash_ram, lfs_heap = prepare(P["fs"], P.pop("cfg"))
-box = app.load("startup").open_box(board, "/flash/", log=log)
-app.drop("startup")
-"""
 
-# settle(): start the box and wait until it is online (Wi-Fi up) or, Wi-Fi down, until its network
-# task has asked for Wi-Fi (it then waits 20 s for it: the box's normal offline state); anchor the
-# clock, wait 300 ms, collect on both sides; return the heap in use, less the RAM standing in for
-# the flash chip.
-START = r"""
+
+def open_box():
+    global box
+    import app
+    box = app.load("startup").open_box(board, "/flash/", log=log)
+    app.drop("startup")
+
+
 async def until(pred, what, ms=5000):
     t = time.ticks_ms()
     while not pred():
@@ -177,31 +206,27 @@ async def settle():
         await until(lambda: board.wifi_asked, "a Wi-Fi attempt")
     box.anchor("sync", 1795000000000)  # the clock beacon's job, done directly
     await asyncio.sleep_ms(300)  # first heartbeat out (online), steady state
-    for _ in range(2):
-        # On the WebAssembly port JS holds Python objects (the scheduler's timer callbacks) until
-        # V8 finalizes the JS objects that refer to them, which refer back only while their
-        # Python proxies live: collect on both sides and let the finalizers run. Without this the
-        # figure there varies by several KB with V8's timing. Same steps and waits on both ports.
-        gc.collect()
-        if js_gc is not None:
-            js_gc()
-        await asyncio.sleep_ms(20)
-    gc.collect()
-    return gc.mem_alloc() - flash_ram
+    return await collected() - flash_ram
 """
 
-# The heap after start-up: what the box's main.py does (app.run()) and no more, on BOARD standing in
-# for board.py; log lines printed, as on the box.
-HEAP = HEAD + BOARD + FLASH + r"""
+# The board (BOARD, standing in for board.py) and the log (printed, as on the box).
+LEAN = r"""
 board = Board(P["online"])
 connected = False  # "broker: connected" logged: connect() is done (subscribed, presence published)
 def log(*args):
     global connected
-    print(*args)  # as on the box
+    print(*args)
     connected = connected or args[0].startswith("broker: connected")
-""" + OPEN + START + r"""
+"""
+
+# The heap after start-up: what the box's main.py does (app.run()) and no more. script_heap: the
+# interpreter, asyncio and this script (its code, classes and parameters) before the box is opened,
+# less the flash (its RAM, and LittleFS's heap: printed apart).
+HEAP = HEAD + BOARD + FLASH + LEAN + OPEN + r"""
 
 async def main():
+    script_heap = await collected() - flash_ram - (lfs_heap or 0)
+    open_box()
     out = {"heap_used": await settle(), "script_heap": script_heap, "lfs_heap": lfs_heap,
            "ticks_period": time.ticks_add(0, -1) + 1, "uptime_ms": box.clock.up()}
     if board.wifi:
@@ -220,6 +245,34 @@ async def main():
         out["offline_only"] = gc.mem_alloc() - m0
     box.stop()
     # printed here, not after asyncio.run(): on the WebAssembly port asyncio.run() returns at once
+    print(json.dumps(out))
+
+
+asyncio.run(main())
+"""
+
+# The heap of HEAP's box by part (run on the WebAssembly port, offline): the interpreter, asyncio and
+# the script; each module of P["modules"] imported in turn (with the names it interns); open_box()
+# (the box's objects, and the names the dropped startup and config modules leave interned);
+# settle() (the tasks). Each part is the heap's growth over its step, collected on both sides.
+MODULES = HEAD + BOARD + FLASH + LEAN + OPEN + r"""
+
+async def main():
+    m0 = await collected()
+    out = [["script", m0]]
+    for name in P["modules"]:
+        __import__(name)
+        m1 = await collected()
+        out.append(["import " + name, m1 - m0])
+        m0 = m1
+    open_box()
+    m1 = await collected()
+    out.append(["open_box()", m1 - m0])
+    m0 = m1
+    m1 = await settle()
+    out.append(["start, settle", m1 - m0])
+    out.append(["total", m1])
+    box.stop()
     print(json.dumps(out))
 
 
@@ -258,7 +311,9 @@ def log(*args):
     else:
         print(line)
         connected = connected or line.startswith("broker: connected")
-""" + OPEN + START + r"""
+""" + OPEN + r"""
+open_box()
+
 
 def locked_ticks(now, step, n=1000):
     # n idle poll ticks called directly under heap_lock, `now` advancing by `step` ms in ticks
@@ -366,8 +421,13 @@ asyncio.run(main())
 # hold that is not the firmware's nor the heap script's. Same on both ports.
 EMPTY = r"""
 import gc, asyncio
-gc.collect()
-print('{"heap": %d}' % gc.mem_alloc())
+""" + COLLECT + r"""
+
+async def main():
+    print('{"heap": %d}' % await collected())
+
+
+asyncio.run(main())
 """
 
 OUTBOX = r"""
@@ -487,10 +547,10 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: int, empty32: int) ->
         ("  online - offline, unix 64-bit", delta / kb, None, "KB", None),
         ("  (in both: LittleFS mount), unix", off64["lfs_heap"] / kb, None, "KB", None),
         ("  (in both: interpreter + asyncio, an empty script's heap), unix", empty64 / kb, None, "KB", None),
-        ("  (in both: the heap script's compiled code), unix", script64 / kb, None, "KB", None),
+        ("  (in both: the heap script: code, classes, parameters), unix", script64 / kb, None, "KB", None),
         ("heap after start-up, wasm 32-bit, offline (Wi-Fi down)", off32["heap_used"] / kb, None, "KB", None),
         ("  (in it: interpreter + asyncio, an empty script's heap), wasm", empty32 / kb, None, "KB", None),
-        ("  (in it: the heap script's compiled code), wasm", script32 / kb, None, "KB", None),
+        ("  (in it: the heap script: code, classes, parameters), wasm", script32 / kb, None, "KB", None),
     ]
     # Paragraphs: main() joins their lines and wraps them.
     notes = [
@@ -500,8 +560,13 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: int, empty32: int) ->
         same on both ports: it does what the box's main.py does (app.run(): startup.open_box(), the
         startup module dropped, the tasks started) on a plain-attribute Board standing in for
         board.py, and no more (the latency and idle rows come from another script). Every heap
-        figure includes the interpreter with asyncio (an empty script's heap) and that script's
-        compiled code (bytecode and names, in place of main.py's and board.py's).""",
+        figure includes the interpreter with asyncio (an empty script's heap) and that script's own
+        heap (its bytecode and names, its classes and parameters, measured in its task before it
+        opens the box: in place of main.py's and board.py's). Before it opens
+        the box the script loads asyncio.wait_for_ms (asyncio.funcs), which the wasm port's asyncio
+        holds from its start and the box loads at its first connection: in both unix figures (in the
+        script's share), so that their difference does not count it a second time in the bound
+        below.""",
         f"""The unix figures include the LittleFS mount ({off64['lfs_heap']} B: VfsLfs2, its buffers,
         the bench's block device object); the wasm figure has none (no LittleFS there: the outbox is
         on emscripten's MEMFS, outside the heap). The firmware keeps no file open after start-up (the
@@ -532,11 +597,28 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: int, empty32: int) ->
         objects, with 4-byte words and 16-byte GC blocks instead of 8 and 32) except ints >= 2**30,
         and the connection state holds none: the client's are checked, the network task's are an
         uptime ({on64['uptime_ms']} ms) and ticks_ms values (< 2**30). A bound for the wasm port's
-        baseline, without LittleFS, with the heap script's {script32} B (wasm) in it; the ESP32's
+        baseline, without LittleFS, with the heap script's own {script32} B (wasm) in it; the ESP32's
         baseline, board.py and main.py are not measured here. Over the budget, it shows the budget is
         not proven met, not that the box misses it."""
     )
     return rows, notes
+
+
+def _parts_note(parts: list[list[Any]], empty32: int, heap32: int) -> str:
+    """The MODULES script's figures (wasm, offline) as a paragraph."""
+    got = {name: value for name, value in parts}
+    imports = [(name[len("import "):], value) for name, value in parts if name.startswith("import ")]
+    modules = ", ".join(f"{name} {value}" for name, value in imports if name != "os")
+    return f"""32-bit heap by part (wasm, offline, in bytes; a third script takes the heap script's steps one
+        at a time, each measured after collections on both sides): interpreter + asyncio {empty32};
+        the script {got['script'] - empty32}; os {got['import os']} (imported by outbox; on this port
+        a frozen Python package, on the ESP32 a built-in module); the firmware's resident modules
+        imported one by one in dependency order: {modules}; open_box() {got['open_box()']} (the
+        box's objects, and the names the startup and config modules leave interned once dropped);
+        started and settled {got['start, settle']} (the tasks); total {got['total']} (the heap
+        script: {heap32}). An import holds the module's bytecode, its function and class objects,
+        its globals and the names it interns; names live in pools that double in size (20, 40, 80,
+        160, 320 names), and the import that needs a new pool holds all of it."""
 
 
 def _tick_rows(rt: Any, port: str) -> list[Row]:
@@ -579,6 +661,7 @@ def measure() -> tuple[list[Row], list[str]]:
         off64 = _run_mp(HEAP, path, params)  # Wi-Fi down: no broker needed
         off32 = _run_wasm(HEAP, release, dict(params, fs="host"))
         rt32 = _run_wasm(RUNTIME, release, dict(params, fs="host"))
+        parts32 = _run_wasm(MODULES, release, dict(params, fs="host", modules=["os", *RESIDENT]))
         empty64 = _run_mp(EMPTY, path)["heap"]
         empty32 = _run_wasm(EMPTY, release)["heap"]
         broker_dir = work / "broker"
@@ -591,6 +674,7 @@ def measure() -> tuple[list[Row], list[str]]:
             period = off32["ticks_period"]
             raise RuntimeError(f"the WebAssembly port is not a 32-bit MicroPython: ticks period {period}")
         heap, notes = _heap_rows(off64, on64, off32, empty64, empty32)
+        notes.append(_parts_note(parts32, empty32, off32["heap_used"]))
         rows += heap
         rows += _tick_rows(rt, "unix 64-bit")
         rows += _tick_rows(rt32, "wasm 32-bit")

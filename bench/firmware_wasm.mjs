@@ -5,8 +5,9 @@
 //   node --expose-gc bench/firmware_wasm.mjs RELEASE_DIR SCRIPT PARAMS_JSON
 //
 // The .mpy files of RELEASE_DIR are copied to /release on the port's in-memory filesystem
-// (emscripten's MEMFS, outside the MicroPython heap), PARAMS_JSON to /params.json, and SCRIPT is run
-// with sys.argv == ["bench", "/params.json"], as the unix port runs it with `micropython -c`.
+// (emscripten's MEMFS, outside the MicroPython heap), PARAMS_JSON to /params.json, an empty folder
+// /flash is made for the box, and SCRIPT is run with sys.argv == ["bench", "/params.json"], as the
+// unix port runs it with `micropython -c`.
 // Whatever the script prints goes to stdout; exit status 1 if it raised.
 import fs from "node:fs";
 import path from "node:path";
@@ -37,6 +38,7 @@ for (const name of fs.readdirSync(releaseDir)) {
   }
 }
 mp.FS.writeFile("/params.json", fs.readFileSync(paramsPath));
+mp.FS.mkdir("/flash"); // the box's flash folder (no LittleFS on this port)
 // Frozen modules first, then the release: the unix port gets MICROPYPATH=".frozen:RELEASE".
 mp.runPython("import sys\nsys.path[:] = ['.frozen', '/release']\nsys.argv[:] = ['bench', '/params.json']\n");
 
