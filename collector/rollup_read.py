@@ -39,11 +39,18 @@ def group_columns(group: str | None) -> tuple[str, ...]:
 @lru_cache(maxsize=512)
 def _statement(dialect: str, table: str, time_column: str, single: bool, keys: tuple[str, ...], timed: bool,
                filters: tuple[tuple[str, int], ...], include: frozenset[str]) -> str:
-    """SQL text of one query shape; filters: (column, number of values)."""
+    """SQL text of one query shape; filters: (column, number of values).
+
+    Summing in the database pays where it folds many rows into one. One period per officer does not:
+    an officer's rows in a month are one per counter they staffed, nearly always one, so a GROUP BY
+    there costs an aggregate over every row and returns as many (the whole country's month per
+    department and officer, SQLite at 10 million presses: 12.9 -> 8.0 ms); those rows come unsummed
+    and read_segments adds them up, as it adds up segments."""
     mark = "?" if dialect == "sqlite" else "%s"
     false = "0" if dialect == "sqlite" else "false"
     total = "SUM(count)" if dialect == "sqlite" else "CAST(SUM(count) AS BIGINT)"  # PG: numeric otherwise
     columns = [*keys, *([time_column] if timed else []), "scale", "level"]
+    fold = not (single and "officer_id" in keys)
     where = [f"{time_column} = {mark}"] if single else [f"{time_column} >= {mark}", f"{time_column} <= {mark}"]
     for column, count in filters:
         if count == 1:
@@ -56,6 +63,8 @@ def _statement(dialect: str, table: str, time_column: str, single: bool, keys: t
         if flag not in include:
             where.append(f"{flag} = {false}")
     listed = ", ".join(columns)
+    if not fold:
+        return f"SELECT {listed}, count FROM {table} WHERE {' AND '.join(where)}"
     return f"SELECT {listed}, {total} FROM {table} WHERE {' AND '.join(where)} GROUP BY {listed}"
 
 
