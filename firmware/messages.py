@@ -22,7 +22,10 @@ def topic(box, kind):
 def press(box, counter, rec, scale, t, clock):
     """rec: (seq, boot, up, level, flags) from the outbox; t: UTC ms or None (clock 'none')."""
     seq, boot, up, level, flags = rec
-    names = [_FLAG_NAMES[i] for i in range(len(_FLAG_NAMES)) if flags & (1 << i)]
+    names = []  # a loop, not a comprehension: that would be one more function held in RAM
+    for i in range(len(_FLAG_NAMES)):
+        if flags & (1 << i):
+            names.append(_FLAG_NAMES[i])
     if t is None:
         clock = "none"
     return json.dumps({

@@ -110,7 +110,12 @@ class Outbox:
         self._segs = []   # [first_seq, record count, appendable] per segment, oldest first
         highest = 0
         self.pending = 0  # stored and not confirmed
-        for name in sorted(n for n in os.listdir(self.dir[:-1]) if n[0] == "s" and n[1:].isdigit()):
+        names = []  # loops, not comprehensions, here: each of those is a function held in RAM
+        for name in os.listdir(self.dir[:-1]):
+            if name[0] == "s" and name[1:].isdigit():
+                names.append(name)
+        names.sort()
+        for name in names:
             path = self.dir + name
             size = os.stat(path)[6]
             count = size // REC_SIZE
@@ -322,14 +327,20 @@ def next_boot(root):
 def load_anchors(root):
     """{boot: (up, utc, source)} for the last few boots that had an anchor."""
     text = _read_text(root + "ob/anchors")
+    anchors = {}
     try:
-        return dict((int(k), tuple(v)) for k, v in json.loads(text).items()) if text else {}
+        for k, v in (json.loads(text) if text else {}).items():
+            anchors[int(k)] = tuple(v)
     except (ValueError, TypeError, AttributeError):
         return {}
+    return anchors
 
 
 def save_anchor(root, anchors, boot, up, utc, source):
     anchors[boot] = (up, utc, source)
     for old in sorted(anchors)[:-_ANCHORS_KEPT]:
         del anchors[old]
-    write_atomic(root + "ob/anchors", json.dumps(dict((str(k), list(v)) for k, v in anchors.items())))
+    saved = {}
+    for k, v in anchors.items():
+        saved[str(k)] = list(v)
+    write_atomic(root + "ob/anchors", json.dumps(saved))
