@@ -13,7 +13,8 @@ minimal plain-attribute board standing in for board.py, and no more: it waits un
 online (unix only: the WebAssembly port has no socket module) or, offline, until its network task
 has asked for Wi-Fi (the board says Wi-Fi is down; the task then waits 20 s for it, the box's normal
 offline state), anchors the clock, waits 300 ms, collects and reads gc.mem_alloc(). Printed: unix
-offline, unix online, their difference, wasm offline. A third script (MODULES, wasm only) takes the
+offline, unix online, their difference, wasm offline. The WebAssembly port runs the scripts without
+their Flash class (the flash chip's stand-in under LittleFS, which that port lacks). A third script (MODULES, wasm only) takes the
 same steps one at a time and prints the 32-bit heap by part (each firmware module's import, the
 box's objects, its tasks). Latency and idle allocation come from a fourth (RUNTIME) that opens and
 starts the box the same way (shared source) on a board the bench drives.
@@ -491,10 +492,11 @@ def _wasm_ready() -> None:
 
 def _run_wasm(script: str, release: Path, data: Any = None, timeout: float = 300) -> Any:
     """Run `script` under the WebAssembly port (32-bit) with the release's .mpy files on its path;
-    its last line of JSON."""
+    its last line of JSON. The script's Flash class (the flash chip's stand-in under LittleFS) is
+    left out: this port has no LittleFS, and its heap would hold the class for nothing."""
     with tempfile.TemporaryDirectory() as tmp:
         script_file = Path(tmp) / "script.py"
-        script_file.write_text(script)
+        script_file.write_text(script.replace(FLASH, "\n"))
         params = Path(tmp) / "params.json"
         params.write_text(json.dumps(data))
         done = subprocess.run(
@@ -557,7 +559,8 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: int, empty32: int) ->
         """Heap: gc.mem_alloc() after gc.collect(), minus the RAM standing in for the flash chip,
         300 ms after the box is online (Mosquitto on loopback) or, offline, after its network task
         asked for Wi-Fi (it then waits 20 s for it, no error yet). A lean script measures it, the
-        same on both ports: it does what the box's main.py does (app.run(): startup.open_box(), the
+        same on both ports (less, on wasm, the Flash class it has no use for: no LittleFS there):
+        it does what the box's main.py does (app.run(): startup.open_box(), the
         startup module dropped, the tasks started) on a plain-attribute Board standing in for
         board.py, and no more (the latency and idle rows come from another script). Every heap
         figure includes the interpreter with asyncio (an empty script's heap) and that script's own
