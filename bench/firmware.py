@@ -13,11 +13,12 @@ minimal plain-attribute board standing in for board.py, and no more: it waits un
 online (unix only: the WebAssembly port has no socket module) or, offline, until its network task
 has asked for Wi-Fi (the board says Wi-Fi is down; the task then waits 20 s for it, the box's normal
 offline state), anchors the clock, waits 300 ms, collects and reads gc.mem_alloc(). Printed: unix
-offline, unix online, their difference, wasm offline. The WebAssembly port runs the scripts without
-their Flash class (the flash chip's stand-in under LittleFS, which that port lacks). A third script (MODULES, wasm only) takes the
+offline, unix online, their difference, wasm offline. A third script (MODULES, wasm only) takes the
 same steps one at a time and prints the 32-bit heap by part (each firmware module's import, the
 box's objects, its tasks). Latency and idle allocation come from a fourth (RUNTIME) that opens and
-starts the box the same way (shared source) on a board the bench drives.
+starts the box the same way (shared source) on a board the bench drives. The WebAssembly port runs
+the scripts without their Flash class (the flash chip's stand-in under LittleFS, which that port
+lacks).
 
 The 32-bit online figure cannot be measured (no sockets on wasm); it is bounded instead:
     online_32 = offline_32 - R_32 + A_32
@@ -32,15 +33,16 @@ The client's ints are checked at run time; the network task's are an uptime (bel
 first 12.4 days, so at start-up) and ticks_ms values (below 2**30 by construction). The WebAssembly
 port's asyncio loads asyncio.funcs (wait_for_ms) at its start, the box at its first connection; the
 heap script loads it on both ports before it opens the box, so online_64 - offline_64 holds it no
-more than offline_32 - R_32 lacks it. The 40 KB budget
-is checked on that bound, and on no 64-bit figure (those are not the box's). If the client holds
-such an int, no bound is printed and the budget is checked on the 32-bit offline figure alone.
+more than offline_32 - R_32 lacks it. The 40 KB budget is checked on that bound, and on no 64-bit
+figure (those are not the box's). If the client holds such an int, no bound is printed and the
+budget is checked on the 32-bit offline figure alone.
 
 What this is not: the ESP32's heap. Every figure includes the interpreter with asyncio (measured
 alone with an empty script, printed) and the heap script's own heap (its code, classes and
-parameters, printed; on the box main.py and board.py take its place, not measured here). The wasm port's baseline (its JS bridge,
-its own asyncio core driven by JS timers) is not the ESP32's, the ESP32's network stack objects are
-not there, and the unix figures include a LittleFS mount that the wasm figure lacks (the box has one
+parameters, printed; on the box main.py and board.py take its place, not measured here). The wasm
+port's baseline (its JS bridge, its own asyncio core driven by JS timers, its os module: a frozen
+Python package, built in on the ESP32) is not the ESP32's, the ESP32's network stack objects are not
+there, and the unix figures include a LittleFS mount that the wasm figure lacks (the box has one
 too). The WebAssembly port keeps Python objects alive from JS until V8 finalizes them; the scripts
 collect on both sides before they measure (node --expose-gc), which makes the figure repeatable to
 within about 100 bytes instead of several KB, and measure in a task, never at a script's top level
@@ -84,10 +86,10 @@ Row = tuple[str, float, float | None, str, bool | None]
 
 # MicroPython source of the scripts below, in pieces that they share. They run under MicroPython
 # with the release on its path: the unix port (`micropython -c`) and the WebAssembly port
-# (bench/firmware_wasm.mjs) run the same text, and print one JSON line of figures. P: the
-# parameters (sys.argv[1]); P["online"]: the board's Wi-Fi is up (and a broker listens) or down;
-# P["fs"]: "lfs" for a RAM LittleFS as on the box, "host" for the port's own filesystem (the
-# WebAssembly port has no LittleFS).
+# (bench/firmware_wasm.mjs) run the same text (less FLASH there: see _run_wasm), and print one
+# JSON line of figures. P: the parameters (sys.argv[1]); P["online"]: the board's Wi-Fi is up (and
+# a broker listens) or down; P["fs"]: "lfs" for a RAM LittleFS as on the box, "host" for the port's
+# own filesystem (the WebAssembly port has no LittleFS).
 #
 # collected(): gc.mem_alloc() after collections. Measured in a task, never at the top level of a
 # script: on the WebAssembly port a collection there does not free what the script just dropped.
