@@ -34,6 +34,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
+	@PYTHON=$(PYTHON) sh scripts/system-packages.sh bench
 	$(BIN)/python -m bench
 
 soak: setup

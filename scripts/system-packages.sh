@@ -8,6 +8,12 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$nee
 [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need="$need postgresql"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"  # the firmware's TLS tests make certificates
+# `system-packages.sh bench` (make bench): node and npm too, for bench.firmware's 32-bit MicroPython
+# (the WebAssembly port, an npm package run under node).
+if [ "${1:-}" = bench ]; then
+    command -v node >/dev/null 2>&1 || need="$need nodejs"
+    command -v npm >/dev/null 2>&1 || need="$need npm"
+fi
 # Debian's python3 makes virtual environments only with python3-venv installed.
 ${PYTHON:-python3} -c "import ensurepip, venv" >/dev/null 2>&1 || need="$need python3-venv"
 
