@@ -333,6 +333,19 @@ def locked_ticks(now, step, n=1000):
     return failed
 
 
+async def allocated_in_a_second():
+    # how much the heap grows while the scheduler spins for 1 s, collection off
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    ticks0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), ticks0) < 1000:
+        await asyncio.sleep_ms(0)
+    a1 = gc.mem_alloc()
+    gc.enable()
+    return a1 - a0
+
+
 async def main():
     global connected
     await settle()
@@ -366,28 +379,12 @@ async def main():
     await asyncio.sleep_ms(20)
     poll = asyncio.create_task(box.poll_loop())
     await asyncio.sleep_ms(50)
-    gc.collect()
-    gc.disable()
-    a0 = gc.mem_alloc()
-    ticks0 = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), ticks0) < 1000:
-        await asyncio.sleep_ms(0)
-    a1 = gc.mem_alloc()
-    gc.enable()
+    out["loop_alloc_bytes"] = await allocated_in_a_second()
     poll.cancel()
-    out["loop_alloc_bytes"] = a1 - a0
     out["loop_ms"] = 1000
     await asyncio.sleep_ms(20)
     # control: the same second with no task but this one (the scheduler alone)
-    gc.collect()
-    gc.disable()
-    a0 = gc.mem_alloc()
-    ticks0 = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), ticks0) < 1000:
-        await asyncio.sleep_ms(0)
-    a1 = gc.mem_alloc()
-    gc.enable()
-    out["sched_alloc_bytes"] = a1 - a0
+    out["sched_alloc_bytes"] = await allocated_in_a_second()
 
     if P["online"]:
         # presses: contact close -> feedback LED, and registered press -> PUBACK, once connected
