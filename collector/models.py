@@ -164,14 +164,17 @@ ROLLUP_COVER = {
 ROLLUP_REPORT_ORDER = ("suppressed", "test", "department_id", "officer_id", "scale", "level", "counter", "count")
 
 
-def _period_indexes(table: str, period: str) -> tuple[sa.Index, ...]:
-    """The indexes of a whole-period rollup (`period` names its first-day column)."""
-    return (
-        sa.Index(f"ix_{table}_counter", "counter", period, *ROLLUP_COVER["counter"]),
-        sa.Index(f"ix_{table}_officer", "officer_id", period, *ROLLUP_COVER["officer_id"]),
-        sa.Index(f"ix_{table}_department", "department_id", period, *ROLLUP_COVER["department_id"]),
-        sa.Index(f"ix_{table}_period", period, *ROLLUP_REPORT_ORDER),
-    )
+def _per_column_indexes(table: str, period: str) -> tuple[sa.Index, ...]:
+    """A whole-period rollup's indexes for one counter, officer or department (`period` names its
+    first-day column)."""
+    return tuple(sa.Index(f"ix_{table}_{name}", column, period, *ROLLUP_COVER[column])
+                 for name, column in (("counter", "counter"), ("officer", "officer_id"),
+                                      ("department", "department_id")))
+
+
+def _period_index(table: str, period: str) -> sa.Index:
+    """A whole-period rollup's index for the whole country in a period."""
+    return sa.Index(f"ix_{table}_period", period, *ROLLUP_REPORT_ORDER)
 
 
 class RollupMonth(RollupCounts, table=True):
@@ -179,7 +182,7 @@ class RollupMonth(RollupCounts, table=True):
     the whole months inside any range."""
 
     __tablename__ = "rollup_month"
-    __table_args__ = _period_indexes("rollup_month", "month")
+    __table_args__ = (*_per_column_indexes("rollup_month", "month"), _period_index("rollup_month", "month"))
     month: date = Field(primary_key=True)
 
 
@@ -193,7 +196,7 @@ class RollupYear(RollupCounts, table=True):
     # small table to filter, and every index is one more b-tree to update at each press. With
     # rollup_month's three per-column indexes too, bench.collector's press-to-commit p99 on SQLite
     # was 55-204 ms in three runs (7.0 ms without rollup_year); with this one index, 5.6 ms.
-    __table_args__ = (_period_indexes("rollup_year", "year")[-1],)
+    __table_args__ = (_period_index("rollup_year", "year"),)
     year: date = Field(primary_key=True)
 
 

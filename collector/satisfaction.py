@@ -241,6 +241,7 @@ def _segments(first: date, last: date, by: str | None) -> list[tuple[str, str, d
 
 
 def _split(first: date, last: date, periods: tuple[tuple[Any, ...], ...]) -> list[tuple[str, str, date, date]]:
+    """The whole periods of the coarsest kind inside [first, last], its ends split by the finer kinds."""
     if first > last:
         return []
     if not periods:
