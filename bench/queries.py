@@ -24,7 +24,8 @@ printed too: building the figures is the same work on both sides (~3 us a group,
 month in which officers change hands), so it narrows that ratio whatever the read.
 
     python -m bench.queries --presses 1000000        # a quick look
-    python -m bench.queries                          # 10 M, both databases (~15 min on 2 cores)
+    python -m bench.queries                          # 10 M, both databases (~35 min on 2 cores:
+                                                     # 19 to generate, the raw SQLite year ~10 s a run)
     python -m bench.queries --db sqlite --keep DIR   # keep the generated databases
     python -m bench.queries --reuse DIR              # measure them again, without generating
 """
