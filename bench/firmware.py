@@ -454,16 +454,15 @@ def _run_mp(script: str, path: str, data: Any = None, timeout: float = 300) -> A
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(data, f)
         f.flush()
-        done = subprocess.run(
-            [str(MICROPYTHON), "-c", script, f.name],
-            check=False,
-            env=dict(os.environ, MICROPYPATH=path),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return _last_json([str(MICROPYTHON), "-c", script, f.name], "micropython", timeout,
+                          env=dict(os.environ, MICROPYPATH=path))
+
+
+def _last_json(command: list[str], what: str, timeout: float, env: dict[str, str] | None = None) -> Any:
+    """Run a port's command; the last line it printed, as JSON (its figures)."""
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
-        raise RuntimeError(f"micropython failed:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"{what} failed:\n{done.stdout}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -498,17 +497,8 @@ def _run_wasm(script: str, release: Path, data: Any = None, timeout: float = 300
         script_file.write_text(script.replace(FLASH, "\n"))
         params = Path(tmp) / "params.json"
         params.write_text(json.dumps(data))
-        done = subprocess.run(
-            ["node", "--expose-gc", str(BENCH / "firmware_wasm.mjs"), str(release), str(script_file),
-             str(params)],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    if done.returncode:
-        raise RuntimeError(f"micropython (webassembly) failed:\n{done.stdout}\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return _last_json(["node", "--expose-gc", str(BENCH / "firmware_wasm.mjs"), str(release),
+                           str(script_file), str(params)], "micropython (webassembly)", timeout)
 
 
 def _box_config(port: int) -> dict[str, Any]:
