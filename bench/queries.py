@@ -28,6 +28,7 @@ month in which officers change hands), so it narrows that ratio whatever the rea
                                                      # 19 to generate, the raw SQLite year ~10 s a run)
     python -m bench.queries --db sqlite --keep DIR   # keep the generated databases
     python -m bench.queries --reuse DIR              # measure them again, without generating
+    python -m bench.queries --reuse DIR --case "month per officer, whole country"   # one case
 """
 
 from __future__ import annotations
@@ -179,7 +180,13 @@ def report(counts: Counts) -> dict[tuple[Any, str | None], dict[str, Any]]:
     return {key: figures(c) for key, c in counts.items()}
 
 
-def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, log: Callable[[str], None]) -> list[Row]:
+# The cases measured, in order (--case picks one); the first two are held to the x20 target.
+CASES = ("year per counter, whole country", "month per officer, whole country", "year of one counter, by month",
+         "year per counter of a site (50 counters)", "month per officer of a site (report rows)")
+
+
+def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, log: Callable[[str], None],
+            only: str | None = None) -> list[Row]:
     rng = random.Random(20251128)
     counters_per_site = COUNTERS_PER_DEPT * DEPTS_PER_SITE
 
@@ -220,13 +227,8 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
     # name -> (pick, held to the x20 target): the issue's two reports over the national data; a
     # counter's or a site's share of it is shown too, with its speed-up for information (where the
     # raw query reads a few thousand presses through its index, it takes a few ms itself).
-    cases: dict[str, tuple[Callable[[], Any], bool]] = {
-        "year per counter, whole country": (country_year, True),
-        "month per officer, whole country": (country_month, True),
-        "year of one counter, by month": (one_counter_year, False),
-        "year per counter of a site (50 counters)": (site_year, False),
-        "month per officer of a site (report rows)": (site_month, False),
-    }
+    picks = (country_year, country_month, one_counter_year, site_year, site_month)
+    cases = {name: (pick, held) for name, pick, held in zip(CASES, picks, (True, True, False, False, False), strict=True)}
 
     def fast(session: Session, case: Any) -> Counts:
         first, last, group, by, filters, _ = case  # what the API and the report builder read
@@ -240,6 +242,8 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
     gc.freeze()  # as `collector serve` does before serving (see there)
     with Session(engine) as session:
         for name, (pick, held) in cases.items():
+            if only is not None and name != only:
+                continue
             args = [pick() for _ in range(repeat)]
             # one unmeasured run each, to warm the caches, and the check that both give the same report
             expected, got = report(raw(session, args[0])), report(fast(session, args[0]))
@@ -297,7 +301,8 @@ def stored_shape(engine: sa.Engine) -> dict[str, int]:
     return dims
 
 
-def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str], None], reuse: bool = False) -> list[Row]:
+def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str], None], reuse: bool = False,
+        only: str | None = None) -> list[Row]:
     server = None
     if kind == "sqlite":
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -320,7 +325,7 @@ def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str]
             log(f"  {dims['counters']:,} counters, {dims['departments']:,} departments, {dims['sites']} sites "
                 f"({time.monotonic() - started:.0f} s)")
         rows = [Row(f"{kind} presses stored", dims["presses"], None, "presses", None)]
-        return rows + measure(engine, dims, repeat, kind, log)
+        return rows + measure(engine, dims, repeat, kind, log, only)
     finally:
         engine.dispose()
         if server:
@@ -335,6 +340,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--repeat", type=int, default=50, help="runs per query (p95 over them)")
     parser.add_argument("--keep", type=Path, help="generate into this dir and keep it")
     parser.add_argument("--reuse", type=Path, help="measure the databases a run with --keep DIR left in DIR")
+    parser.add_argument("--case", choices=CASES, help="measure this case only (default: all)")
     args = parser.parse_args([] if argv is None else argv)
 
     def log(text: str) -> None:
@@ -348,12 +354,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
             kept = sorted(args.reuse.glob(f"bench-queries-{kind}-*"))
             if not kept:
                 parser.error(f"no kept {kind} database in {args.reuse}")
-            rows += run(kind, args.presses, args.repeat, kept[-1], log, reuse=True)
+            rows += run(kind, args.presses, args.repeat, kept[-1], log, reuse=True, only=args.case)
             continue
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-queries-{kind}-", dir=args.keep))
         workdir.chmod(0o755)
         try:
-            rows += run(kind, args.presses, args.repeat, workdir, log)
+            rows += run(kind, args.presses, args.repeat, workdir, log, only=args.case)
         finally:
             if args.keep is None:
                 shutil.rmtree(workdir, ignore_errors=True)
