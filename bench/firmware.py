@@ -7,18 +7,40 @@ the WebAssembly port (32-bit, as the ESP32; npm package pinned in bench/package.
 
 Figures come from this run; nothing is copied from elsewhere, nothing is estimated or scaled.
 
-Heap after start-up. A lean script (HEAP) does what the box's main.py does (app.run():
-startup.open_box() on the config in flash, the startup module dropped, the tasks started) on a
-minimal plain-attribute board standing in for board.py, and no more: it waits until the box is
-online (unix only: the WebAssembly port has no socket module) or, offline, until its network task
-has asked for Wi-Fi (the board says Wi-Fi is down; the task then waits 20 s for it, the box's normal
-offline state), anchors the clock, waits 300 ms, collects and reads gc.mem_alloc(). Printed: unix
-offline, unix online, their difference, wasm offline. A third script (MODULES, wasm only) takes the
-same steps one at a time and prints the 32-bit heap by part (each firmware module's import, the
-box's objects, its tasks). Latency and idle allocation come from a fourth (RUNTIME) that opens and
-starts the box the same way (shared source) on a board the bench drives. The WebAssembly port runs
-the scripts without their Flash class (the flash chip's stand-in under LittleFS, which that port
-lacks).
+Heap after start-up. A lean script (HEAP) first loads what is not the box's heap and reads a
+baseline: itself (its code, parameters and the helpers that measure), stand-ins for the C modules
+machine and network (bench/firmware_hardware/), and os. On the ESP32 machine and network are C in
+flash and the objects board.py gets from them (a Pin per GPIO, the WDT, the WLAN interface) are
+static C objects, so the stand-ins make all of theirs at import, before the baseline (board.py
+imports neither esp32 nor ntptime: no stand-ins for those). os is C on the
+ESP32 (extmod/modos.c, with ports/esp32/modos.c) and on the unix port, but a frozen Python package
+on the WebAssembly port (its pyscript variant freezes micropython-lib's os and os-path: 1.5 KB of
+heap once imported), so the script imports it before the baseline on both ports. Then it does what
+the box's main.py does, in the box's order: the flash (a RAM LittleFS on unix, mounted at /flash as
+the box's is at /), main.py's bytecode (compiled from firmware/main.py, not run: on the box it runs
+app.run() for ever), asyncio.funcs (asyncio.wait_for_ms: the box loads it at its first connection,
+the WebAssembly port's asyncio at its start), the real board.py of the release on the stand-ins
+(Wi-Fi down for the offline figure, up on unix for the online one, no contact closed), app.run()'s
+startup.open_box() on the config in flash with the startup module dropped, and the tasks started. It
+waits until the box is online (unix only: the WebAssembly port has no socket module) or, offline,
+until its network task has asked for Wi-Fi (the task then waits 20 s for it, the box's normal
+offline state), anchors the clock, waits 300 ms, collects and reads gc.mem_alloc().
+
+The box's heap is what that added over the baseline (less the RAM standing in for the flash chip),
+plus the interpreter with asyncio (an empty script's heap, EMPTY, less the names it interned), plus
+every name interned before the baseline and 128 bytes. Names (qstrs) are never freed and live in
+pools that double in size (20, 40, 80, ... names) and in chunks of text: the box's names would fill
+pools and a chunk the script's names already allocated. So the heap these take at the baseline
+(micropython.qstr_info(), which the script prints and the bench reads back: the pools as allocated
+and the names' text) is counted as the box's, with the most the last chunk of text can have free
+(MICROPY_ALLOC_QSTR_CHUNK_INIT, 128 bytes). That overcounts (the script's own names are in it, and
+the box alone may need smaller pools), never undercounts. Printed: the baseline, what it leaves out,
+each share added back, unix offline, unix online, their difference, wasm offline. A third script
+(MODULES, wasm only) takes the same steps one at a time and prints the 32-bit heap by part (the
+flash, main.py, each module's import, board.py's first, the box's objects, its tasks). Latency and
+idle allocation come from a fourth (RUNTIME) that opens and starts the box the same way (shared
+source) on a board object the bench drives (in place of board.py). The WebAssembly port runs the
+scripts without their Flash class (the flash chip's stand-in under LittleFS, which that port lacks).
 
 The 32-bit online figure cannot be measured (no sockets on wasm); it is bounded instead:
     online_32 = offline_32 - R_32 + A_32
@@ -32,21 +54,21 @@ such int, A_32 <= A_64 = (online_64 - offline_64) + R_64, and
 The client's ints are checked at run time; the network task's are an uptime (below 2**30 ms for the
 first 12.4 days, so at start-up) and ticks_ms values (below 2**30 by construction). The WebAssembly
 port's asyncio loads asyncio.funcs (wait_for_ms) at its start, the box at its first connection; the
-heap script loads it on both ports before it opens the box, so online_64 - offline_64 holds it no
-more than offline_32 - R_32 lacks it. The 40 KB budget is checked on that bound, and on no 64-bit
+heap script loads it on both ports before it opens the box (after the baseline: it is the box's), so
+both unix figures hold it and online_64 - offline_64 does not count it a second time. The 40 KB budget is checked on that bound, and on no 64-bit
 figure (those are not the box's). If the client holds such an int, no bound is printed and the
 budget is checked on the 32-bit offline figure alone.
 
-What this is not: the ESP32's heap. Every figure includes the interpreter with asyncio (measured
-alone with an empty script, printed) and the heap script's own heap (its code, classes and
-parameters, printed; on the box main.py and board.py take its place, not measured here). The wasm
-port's baseline (its JS bridge, its own asyncio core driven by JS timers, its os module: a frozen
-Python package, built in on the ESP32) is not the ESP32's, the ESP32's network stack objects are not
-there, and the unix figures include a LittleFS mount that the wasm figure lacks (the box has one
-too). The WebAssembly port keeps Python objects alive from JS until V8 finalizes them; the scripts
-collect on both sides before they measure (node --expose-gc), which makes the figure repeatable to
-within about 100 bytes instead of several KB, and measure in a task, never at a script's top level
-(there a collection does not free what the script has just dropped, on that port).
+What this is not: the ESP32's heap. Every figure includes the interpreter with asyncio of the
+port it ran on (measured alone with an empty script, printed), not the ESP32's: the wasm port's
+(its JS bridge, its own asyncio core driven by JS timers) is not the ESP32's, the ESP32's network
+stack objects are not there, and the unix figures include a LittleFS mount that the wasm figure
+lacks (the box has one too). The WebAssembly port keeps Python objects alive from JS until V8
+finalizes them; the scripts collect on both sides before they measure (node --expose-gc), which
+makes the figure repeatable to within about 100 bytes instead of several KB, and measure in a task,
+never at a script's top level (there a collection does not free what the script has just dropped,
+on that port). Nothing the script holds at the baseline is freed after it (the config stays in its
+parameters), so the baseline does not hide any of the box's heap.
 
 Idle allocation. box.poll_tick() is called under micropython.heap_lock() (any allocation raises
 MemoryError) at the current ticks_ms and across the ticks_ms wrap, on both ports; Clock.up() is
@@ -73,10 +95,11 @@ sys.path.insert(0, str(REPO))
 
 from bench import free_port
 from collector.broker import Broker, set_passwords, write_config
-from technician.build import build
+from technician.build import FIRMWARE_DIR, build
 
 MICROPYTHON = Path(sys.executable).parent / "micropython"
 BENCH = REPO / "bench"  # package.json pins the WebAssembly port; firmware_wasm.mjs runs it
+HARDWARE_DIR = BENCH / "firmware_hardware"  # stand-ins for machine and network, under the real board.py
 WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 PRESSES = 12  # presses measured for feedback and PUBACK latency
 RESIDENT = ["clock", "buttons", "feedback", "messages", "outbox", "mqtt", "app"]  # in dependency order
@@ -88,7 +111,7 @@ Row = tuple[str, float, float | None, str, bool | None]
 # with the release on its path: the unix port (`micropython -c`) and the WebAssembly port
 # (bench/firmware_wasm.mjs) run the same text (less FLASH there: see _run_wasm), and print one
 # JSON line of figures. P: the parameters (sys.argv[1]); P["online"]: the board's Wi-Fi is up (and
-# a broker listens) or down; P["fs"]: "lfs" for a RAM LittleFS as on the box, "host" for the port's
+# a broker listens) or down; P["cfg"]: the box's config.json; P["main_py"]: firmware/main.py; P["fs"]: "lfs" for a RAM LittleFS as on the box, "host" for the port's
 # own filesystem (the WebAssembly port has no LittleFS).
 #
 # collected(): gc.mem_alloc() after collections. Measured in a task, never at the top level of a
@@ -115,16 +138,27 @@ async def collected():
 """
 
 HEAD = r"""
-import gc, asyncio, json, sys, time
+import gc, asyncio, json, micropython, sys, time
 """ + COLLECT + r"""
-# asyncio.funcs (wait_for_ms): the WebAssembly port's asyncio loads it at start-up, the box on its
-# first connection; loaded here on both ports, the online - offline difference does not hold it
-asyncio.wait_for_ms
 P = json.load(open(sys.argv[1]))
 """
 
-# board.py's functions on plain attributes (the box's board.py drives pins, Wi-Fi and the watchdog
-# through machine and network): Wi-Fi up or down for good, no contact closed.
+# The stand-ins for what the ESP32 holds in flash, not in its heap, loaded before the heap scripts
+# read their baseline: machine and network (bench/firmware_hardware: C on the ESP32, their Pin, WDT
+# and WLAN objects static there, so the stand-ins make theirs at import), with Wi-Fi coming up or
+# not as P["online"] says, and os (C on the ESP32 and on the unix port, a frozen Python package on
+# the WebAssembly port; outbox imports it).
+HARDWARE = r"""
+import os, machine, network
+network.WLAN(network.STA_IF).up = P["online"]
+
+
+def wifi_asked():
+    return network.WLAN(network.STA_IF).ssid is not None
+"""
+
+# board.py's functions on plain attributes, for the latency and idle-allocation script (RUNTIME),
+# which drives the contacts and watches the LED: Wi-Fi up or down for good, no contact closed.
 BOARD = r"""
 class Board:
     def __init__(self, wifi):
@@ -142,6 +176,10 @@ class Board:
     def reset_cause(self): return "power_on"
     def reset(self): pass
     def unique_id(self): return "000000000000"
+
+
+def wifi_asked():
+    return board.wifi_asked
 """
 
 # A 256 KB LittleFS partition in RAM, as on the box.
@@ -157,16 +195,17 @@ class Flash:
         return {4: 64, 5: 4096}.get(op, 0)
 """
 
-# The flash with config.json in it. open_box(): the box opened on `board` with `log` as app.run()
-# opens it on the box: startup.open_box(), then the startup module dropped.
+# prepare(): the flash with config.json in it (P["cfg"], which stays in P: the box reads its own
+# copy from the file). open_box(board): the box opened on `board` with `log` as app.run() opens it
+# on the box: startup.open_box(), then the startup module dropped.
 # settle(): start the box and wait until it is online (Wi-Fi up) or, Wi-Fi down, until its network
 # task has asked for Wi-Fi (it then waits 20 s for it: the box's normal offline state); anchor the
-# clock, wait 300 ms; the heap in use then, less the RAM standing in for the flash chip.
+# clock, wait 300 ms; the heap in use then (with the RAM standing in for the flash chip).
 OPEN = r"""
-def prepare(fs, cfg):
+def prepare():
     # (RAM standing in for the flash chip: not heap on the box, LittleFS's own heap or None)
     ram, lfs = 0, None
-    if fs == "lfs":
+    if P["fs"] == "lfs":
         import vfs
         gc.collect()
         m0 = gc.mem_alloc()
@@ -177,16 +216,13 @@ def prepare(fs, cfg):
         gc.collect()
         lfs = gc.mem_alloc() - m0 - ram  # block device object, VfsLfs2 and its buffers, mount entry
     # else emscripten's in-memory filesystem, outside the MicroPython heap (/flash made by
-    # firmware_wasm.mjs: os on that port is a Python package, which outbox imports in its turn)
+    # firmware_wasm.mjs)
     with open("/flash/config.json", "w") as f:
-        f.write(json.dumps(cfg))
+        f.write(json.dumps(P["cfg"]))
     return ram, lfs
 
 
-flash_ram, lfs_heap = prepare(P["fs"], P.pop("cfg"))
-
-
-def open_box():
+def open_box(board):
     global box
     import app
     box = app.load("startup").open_box(board, "/flash/", log=log)
@@ -203,18 +239,17 @@ async def until(pred, what, ms=5000):
 
 async def settle():
     box.start()
-    if board.wifi:
+    if P["online"]:
         await until(lambda: connected, "online")
     else:
-        await until(lambda: board.wifi_asked, "a Wi-Fi attempt")
+        await until(wifi_asked, "a Wi-Fi attempt")
     box.anchor("sync", 1795000000000)  # the clock beacon's job, done directly
     await asyncio.sleep_ms(300)  # first heartbeat out (online), steady state
-    return await collected() - flash_ram
+    return await collected()
 """
 
-# The board (BOARD, standing in for board.py) and the log (printed, as on the box).
+# The log (printed, as on the box; the box's log is print itself).
 LEAN = r"""
-board = Board(P["online"])
 connected = False  # "broker: connected" logged: connect() is done (subscribed, presence published)
 def log(*args):
     global connected
@@ -222,17 +257,33 @@ def log(*args):
     connected = connected or args[0].startswith("broker: connected")
 """
 
-# The heap after start-up: what the box's main.py does (app.run()) and no more. script_heap: the
-# interpreter, asyncio and this script (its code, classes and parameters) before the box is opened,
-# less the flash (its RAM, and LittleFS's heap: printed apart).
-HEAP = HEAD + BOARD + FLASH + LEAN + OPEN + r"""
+# What main.py's start-up adds to the heap, after the baseline, in the order the box does it (the
+# box mounts its flash before main.py runs): the flash; main.py's bytecode (the box compiles
+# main.py's source at boot and holds it while app.run() runs, for ever: compiled here, not run);
+# asyncio.funcs (asyncio.wait_for_ms: the box loads it at its first connection, the WebAssembly
+# port's asyncio at its own start-up); the real board.py (.mpy) on the stand-ins; the box.
+# micropython.qstr_info() prints the names interned so far, which the bench reads back (see
+# _box_heap).
+BOOT = r"""
+def main_py():
+    return compile(P["main_py"], "main.py", "exec")
+"""
+
+# The heap after start-up: what the box's main.py does (app.run()) and no more.
+HEAP = HEAD + HARDWARE + FLASH + LEAN + OPEN + BOOT + r"""
 
 async def main():
-    script_heap = await collected() - flash_ram - (lfs_heap or 0)
-    open_box()
-    out = {"heap_used": await settle(), "script_heap": script_heap, "lfs_heap": lfs_heap,
+    baseline = await collected()
+    micropython.qstr_info()
+    flash_ram, lfs_heap = prepare()
+    main_code = main_py()
+    asyncio.wait_for_ms
+    import board
+    open_box(board)
+    out = {"heap_used": await settle() - flash_ram, "baseline": baseline, "lfs_heap": lfs_heap,
            "ticks_period": time.ticks_add(0, -1) + 1, "uptime_ms": box.clock.up()}
-    if board.wifi:
+    micropython.qstr_info()
+    if P["online"]:
         # Ints the MQTT client holds that are heap objects on a 32-bit port (>= 2**30 there; its
         # _waiting and _done hold packet ids, at most 65535). The network task's own ints are
         # uptimes (uptime_ms above: below 2**30 for 12.4 days) and ticks_ms values (always below).
@@ -254,29 +305,46 @@ async def main():
 asyncio.run(main())
 """
 
-# The heap of HEAP's box by part (run on the WebAssembly port, offline): the interpreter, asyncio and
-# the script; each module of P["modules"] imported in turn (with the names it interns); open_box()
-# (the box's objects, and the names the dropped startup and config modules leave interned);
-# settle() (the tasks). Each part is the heap's growth over its step, collected on both sides.
-MODULES = HEAD + BOARD + FLASH + LEAN + OPEN + r"""
+# The heap of HEAP's box by part (run on the WebAssembly port, offline): the same steps one at a
+# time: the baseline (interpreter, asyncio, the script, the stand-ins); the flash; main.py;
+# asyncio.funcs; each module of P["modules"] imported in turn (with the names it interns);
+# open_box() (the box's objects, and the names the dropped startup and config modules leave
+# interned); settle() (the tasks). Each part is the heap's growth over its step, collected on both
+# sides.
+MODULES = HEAD + HARDWARE + FLASH + LEAN + OPEN + BOOT + r"""
+
+sizes = [0] * (len(P["modules"]) + 5)  # the parts' sizes, in bytes: made before the baseline
+
+
+async def grown(i, m0, flash_ram):
+    m1 = await collected() - flash_ram
+    sizes[i] = m1 - m0
+    return m1
+
 
 async def main():
-    m0 = await collected()
-    out = [["script", m0]]
+    base = await collected()
+    micropython.qstr_info()
+    flash_ram, lfs_heap = prepare()
+    m = await grown(0, base, flash_ram)
+    main_code = main_py()
+    m = await grown(1, m, flash_ram)
+    asyncio.wait_for_ms
+    m = await grown(2, m, flash_ram)
+    i = 3
     for name in P["modules"]:
         __import__(name)
-        m1 = await collected()
-        out.append(["import " + name, m1 - m0])
-        m0 = m1
-    open_box()
-    m1 = await collected()
-    out.append(["open_box()", m1 - m0])
-    m0 = m1
-    m1 = await settle()
-    out.append(["start, settle", m1 - m0])
-    out.append(["total", m1])
+        m = await grown(i, m, flash_ram)
+        i += 1
+    open_box(sys.modules["board"])
+    m = await grown(i, m, flash_ram)
+    total = await settle() - flash_ram
+    sizes[i + 1] = total - m
+    micropython.qstr_info()
     box.stop()
-    print(json.dumps(out))
+    names = ["flash", "main.py", "asyncio.funcs"] + ["import " + n for n in P["modules"]]
+    names += ["open_box()", "start, settle"]
+    print(json.dumps({"baseline": base, "total": total, "parts": list(zip(names, sizes))}))
 
 
 asyncio.run(main())
@@ -286,8 +354,6 @@ asyncio.run(main())
 # the idle loop (both ports): the box as in HEAP, on a board whose contacts the bench closes and
 # whose feedback LED it watches.
 RUNTIME = HEAD + BOARD + FLASH + r"""
-import micropython
-
 
 class LabBoard(Board):
     def __init__(self, wifi):
@@ -315,7 +381,8 @@ def log(*args):
         print(line)
         connected = connected or line.startswith("broker: connected")
 """ + OPEN + r"""
-open_box()
+flash_ram, lfs_heap = prepare()
+open_box(board)
 
 
 def locked_ticks(now, step, n=1000):
@@ -417,14 +484,17 @@ async def main():
 asyncio.run(main())
 """
 
-# The heap of the interpreter with asyncio imported and (next to) no script: what the heap figures
-# hold that is not the firmware's nor the heap script's. Same on both ports.
+# The heap of the interpreter with asyncio imported and (next to) no script, and the names it
+# interned (micropython.qstr_info(), read back by the bench): what the heap after start-up holds that
+# is not the firmware's. Same on both ports.
 EMPTY = r"""
-import gc, asyncio
+import gc, asyncio, micropython
 """ + COLLECT + r"""
 
 async def main():
-    print('{"heap": %d}' % await collected())
+    heap = await collected()
+    micropython.qstr_info()
+    print('{"heap": %d}' % heap)
 
 
 asyncio.run(main())
@@ -459,11 +529,17 @@ def _run_mp(script: str, path: str, data: Any = None, timeout: float = 300) -> A
 
 
 def _last_json(command: list[str], what: str, timeout: float, env: dict[str, str] | None = None) -> Any:
-    """Run a port's command; the last line it printed, as JSON (its figures)."""
+    """Run a port's command; the last line it printed, as JSON (its figures). When that is an
+    object, its "qstr_bytes" are the n_total_bytes of every micropython.qstr_info() it printed, in
+    order: the heap its interned names take (their pools as allocated, and their text)."""
     done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
         raise RuntimeError(f"{what} failed:\n{done.stdout}\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    out = json.loads(lines[-1])
+    if isinstance(out, dict):
+        out["qstr_bytes"] = [int(ln.rsplit("n_total_bytes=", 1)[1]) for ln in lines if ln.startswith("qstr pool:")]
+    return out
 
 
 def _wasm_ready() -> None:
@@ -489,8 +565,8 @@ def _wasm_ready() -> None:
 
 
 def _run_wasm(script: str, release: Path, data: Any = None, timeout: float = 300) -> Any:
-    """Run `script` under the WebAssembly port (32-bit) with the release's .mpy files on its path;
-    its last line of JSON. The script's Flash class (the flash chip's stand-in under LittleFS) is
+    """Run `script` under the WebAssembly port (32-bit) with the release's .mpy files and the
+    hardware stand-ins on its path; its last line of JSON. The script's Flash class (the flash chip's stand-in under LittleFS) is
     left out: this port has no LittleFS, and its heap would hold the class for nothing."""
     with tempfile.TemporaryDirectory() as tmp:
         script_file = Path(tmp) / "script.py"
@@ -498,7 +574,7 @@ def _run_wasm(script: str, release: Path, data: Any = None, timeout: float = 300
         params = Path(tmp) / "params.json"
         params.write_text(json.dumps(data))
         return _last_json(["node", "--expose-gc", str(BENCH / "firmware_wasm.mjs"), str(release),
-                           str(script_file), str(params)], "micropython (webassembly)", timeout)
+                           str(HARDWARE_DIR), str(script_file), str(params)], "micropython (webassembly)", timeout)
 
 
 def _box_config(port: int) -> dict[str, Any]:
@@ -526,39 +602,71 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: int, empty32: int) -> tuple[list[Row], list[str]]:
+# The free room the last chunk of name text may have when the baseline is read: names are stored
+# in chunks of MICROPY_ALLOC_QSTR_CHUNK_INIT (128) bytes or more, the last one filled as names come.
+QSTR_CHUNK = 128
+
+
+def _box_heap(run: Any, empty: Any) -> int:
+    """The box's heap after start-up from a HEAP run (module docstring): what start-up added over
+    the baseline, plus the interpreter with asyncio (an empty script's heap less its names), plus
+    every name interned before the baseline and the room left in their last chunk of text."""
+    added = run["heap_used"] - run["baseline"]
+    return int(added + empty["heap"] - empty["qstr_bytes"][0] + run["qstr_bytes"][0] + QSTR_CHUNK)
+
+
+def _left_out(run: Any, empty: Any) -> int:
+    """What the baseline holds that the box's heap figure leaves out: the heap script, the hardware
+    stand-ins, os on the WebAssembly port (the baseline less the interpreter with asyncio, less the
+    names interned so far)."""
+    return int(run["baseline"] - (empty["heap"] - empty["qstr_bytes"][0]) - run["qstr_bytes"][0])
+
+
+def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) -> tuple[list[Row], list[str]]:
     """The heap rows, and notes (paragraphs) that say what they are: see the module docstring."""
     kb = 1024
-    delta = on64["heap_used"] - off64["heap_used"]
-    script64 = off64["script_heap"] - empty64
-    script32 = off32["script_heap"] - empty32
+    box_off64, box_on64, box_off32 = _box_heap(off64, empty64), _box_heap(on64, empty64), _box_heap(off32, empty32)
+    delta = box_on64 - box_off64
     rows: list[Row] = [
-        ("heap after start-up, unix 64-bit, offline (Wi-Fi down)", off64["heap_used"] / kb, None, "KB", None),
-        ("heap after start-up, unix 64-bit, online", on64["heap_used"] / kb, None, "KB", None),
+        ("heap after start-up, unix 64-bit, offline (Wi-Fi down)", box_off64 / kb, None, "KB", None),
+        ("heap after start-up, unix 64-bit, online", box_on64 / kb, None, "KB", None),
         ("  online - offline, unix 64-bit", delta / kb, None, "KB", None),
         ("  (in both: LittleFS mount), unix", off64["lfs_heap"] / kb, None, "KB", None),
-        ("  (in both: interpreter + asyncio, an empty script's heap), unix", empty64 / kb, None, "KB", None),
-        ("  (in both: the heap script: code, classes, parameters), unix", script64 / kb, None, "KB", None),
-        ("heap after start-up, wasm 32-bit, offline (Wi-Fi down)", off32["heap_used"] / kb, None, "KB", None),
-        ("  (in it: interpreter + asyncio, an empty script's heap), wasm", empty32 / kb, None, "KB", None),
-        ("  (in it: the heap script: code, classes, parameters), wasm", script32 / kb, None, "KB", None),
+        ("  (in both: interpreter + asyncio, less the names), unix",
+         (empty64["heap"] - empty64["qstr_bytes"][0]) / kb, None, "KB", None),
+        ("  (in both: names interned before the baseline + 128 B), unix",
+         (off64["qstr_bytes"][0] + QSTR_CHUNK) / kb, None, "KB", None),
+        ("  (left out: heap script, stand-ins, of a 64-bit baseline of %.1f KB)" % (off64["baseline"] / kb),
+         _left_out(off64, empty64) / kb, None, "KB", None),
+        ("heap after start-up, wasm 32-bit, offline (Wi-Fi down)", box_off32 / kb, None, "KB", None),
+        ("  (in it: interpreter + asyncio, less the names), wasm",
+         (empty32["heap"] - empty32["qstr_bytes"][0]) / kb, None, "KB", None),
+        ("  (in it: names interned before the baseline + 128 B), wasm",
+         (off32["qstr_bytes"][0] + QSTR_CHUNK) / kb, None, "KB", None),
+        ("  (left out: heap script, stand-ins, os, of a 32-bit baseline of %.1f KB)" % (off32["baseline"] / kb),
+         _left_out(off32, empty32) / kb, None, "KB", None),
     ]
     # Paragraphs: main() joins their lines and wraps them.
     notes = [
-        """Heap: gc.mem_alloc() after gc.collect(), minus the RAM standing in for the flash chip,
+        f"""Heap: gc.mem_alloc() after gc.collect(), minus the RAM standing in for the flash chip,
         300 ms after the box is online (Mosquitto on loopback) or, offline, after its network task
         asked for Wi-Fi (it then waits 20 s for it, no error yet). A lean script measures it, the
-        same on both ports (less, on wasm, the Flash class it has no use for: no LittleFS there):
-        it does what the box's main.py does (app.run(): startup.open_box(), the
-        startup module dropped, the tasks started) on a plain-attribute Board standing in for
-        board.py, and no more (the latency and idle rows come from another script). Every heap
-        figure includes the interpreter with asyncio (an empty script's heap) and that script's own
-        heap (its bytecode and names, its classes and parameters, measured in its task before it
-        opens the box: in place of main.py's and board.py's). Before it opens
-        the box the script loads asyncio.wait_for_ms (asyncio.funcs), which the wasm port's asyncio
-        holds from its start and the box loads at its first connection: in both unix figures (in the
-        script's share), so that their difference does not count it a second time in the bound
-        below.""",
+        same on both ports: it loads itself, stand-ins for machine and network (bench/firmware_hardware:
+        C in the ESP32's flash, their Pin, WDT and WLAN objects static there, so the stand-ins make
+        theirs at import) and os (C on the ESP32 and on unix, a frozen Python package on
+        the wasm port), and reads a baseline. Then it does what the box's main.py does: the flash (LittleFS on unix),
+        main.py compiled, asyncio.funcs, the real board.py (.mpy) on the stand-ins, app.run()'s
+        startup.open_box() with the startup module dropped, the tasks started. The box's heap is
+        what that added over the baseline, plus the interpreter with asyncio (an empty script's heap,
+        its names taken out: {empty32['heap'] - empty32['qstr_bytes'][0]} B on wasm,
+        {empty64['heap'] - empty64['qstr_bytes'][0]} B on unix), plus every name interned before the
+        baseline, which the box's own names would otherwise have found already allocated
+        (micropython.qstr_info(): their pools as allocated and their text, {off32['qstr_bytes'][0]} B
+        on wasm, {off64['qstr_bytes'][0]} B on unix), plus {QSTR_CHUNK} B, the most the last chunk of
+        name text can have free. Names are stored in pools that double in size, so the box alone
+        might need smaller pools than the script's and the box's names together: that share is an
+        upper bound. Left out: the script's code, objects and parameters, the stand-ins and the wasm
+        port's os ({_left_out(off32, empty32)} B on wasm, {_left_out(off64, empty64)} B on unix).""",
         f"""The unix figures include the LittleFS mount ({off64['lfs_heap']} B: VfsLfs2, its buffers,
         the bench's block device object); the wasm figure has none (no LittleFS there: the outbox is
         on emscripten's MEMFS, outside the heap). The firmware keeps no file open after start-up (the
@@ -575,42 +683,42 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: int, empty32: int) ->
             f"""No 32-bit online bound: the connection state holds ints >= 2**30 ({big}, uptime
             {on64['uptime_ms']} ms), heap objects on 32-bit only. Budget checked on the offline figure."""
         )
-        used = off32["heap_used"]
         name = "heap after start-up, wasm 32-bit, offline (no online bound)"
-        rows.append((name, used / kb, 40, "KB", used <= 40 * kb))
+        rows.append((name, box_off32 / kb, 40, "KB", box_off32 <= 40 * kb))
         return rows, notes
-    bound = off32["heap_used"] - off32["offline_only"] + delta + off64["offline_only"]
+    bound = box_off32 - off32["offline_only"] + delta + off64["offline_only"]
     rows.append(("32-bit heap after start-up, online: at most", bound / kb, 40, "KB", bound <= 40 * kb))
     notes.append(
-        f"""32-bit online bound: {off32['heap_used']} B (wasm offline) - {off32['offline_only']} B
+        f"""32-bit online bound: {box_off32} B (wasm offline) - {off32['offline_only']} B
         (wasm: the suspended connect() and nap() coroutines, which only the offline state holds) +
         {delta} B (unix online - offline) + {off64['offline_only']} B (the same coroutines, unix) =
         {bound} B. What going online adds takes no more room on 32-bit than on 64-bit (the same
         objects, with 4-byte words and 16-byte GC blocks instead of 8 and 32) except ints >= 2**30,
         and the connection state holds none: the client's are checked, the network task's are an
         uptime ({on64['uptime_ms']} ms) and ticks_ms values (< 2**30). A bound for the wasm port's
-        baseline, without LittleFS, with the heap script's own {script32} B (wasm) in it; the ESP32's
-        baseline, board.py and main.py are not measured here. Over the budget, it shows the budget is
-        not proven met, not that the box misses it."""
+        interpreter and asyncio, without LittleFS; the ESP32's own baseline (its interpreter,
+        asyncio, LittleFS mount, network stack objects) is not measured here. Over the budget, it
+        shows the budget is not proven met, not that the box misses it."""
     )
     return rows, notes
 
 
-def _parts_note(parts: list[list[Any]], empty32: int, heap32: int) -> str:
+def _parts_note(parts: Any, empty32: Any, heap32: int) -> str:
     """The MODULES script's figures (wasm, offline) as a paragraph."""
-    got = {name: value for name, value in parts}
-    imports = [(name[len("import "):], value) for name, value in parts if name.startswith("import ")]
-    modules = ", ".join(f"{name} {value}" for name, value in imports if name != "os")
+    got = dict(parts["parts"])
+    interp = empty32["heap"] - empty32["qstr_bytes"][0]
+    names = parts["qstr_bytes"][0] + QSTR_CHUNK
+    steps = ", ".join(f"{name} {value}" for name, value in parts["parts"])
+    total = parts["total"] - parts["baseline"] + interp + names
     return f"""32-bit heap by part (wasm, offline, in bytes; a third script takes the heap script's steps one
-        at a time, each measured after collections on both sides): interpreter + asyncio {empty32};
-        the script {got['script'] - empty32}; os {got['import os']} (imported by outbox; on this port
-        a frozen Python package, on the ESP32 a built-in module); the firmware's resident modules
-        imported one by one in dependency order: {modules}; open_box() {got['open_box()']} (the
-        box's objects, and the names the startup and config modules leave interned once dropped);
-        started and settled {got['start, settle']} (the tasks); total {got['total']} (the heap
-        script: {heap32}). An import holds the module's bytecode, its function and class objects,
-        its globals and the names it interns; names live in pools that double in size (20, 40, 80,
-        160, 320 names), and the import that needs a new pool holds all of it."""
+        at a time, each measured after collections on both sides): interpreter + asyncio less its names
+        {interp}; names interned before the baseline + {QSTR_CHUNK} B {names}; then each step over
+        the baseline ({parts['baseline']} B, left out): {steps}; total {total} (the heap script:
+        {heap32}). Of those, main.py {got['main.py']}, board.py {got['import board']}. An import holds
+        the module's bytecode, its function and class objects, its globals and the names it interns;
+        names live in pools that double in size (20, 40, 80, 160, 320 names), and the import that
+        needs a new pool holds all of it; open_box() holds the box's objects and the names the
+        dropped startup and config modules leave interned."""
 
 
 def _tick_rows(rt: Any, port: str) -> list[Row]:
@@ -634,7 +742,7 @@ def measure() -> tuple[list[Row], list[str]]:
         manifest = build(release)
         mpy = sum((release / n).stat().st_size for n in manifest.files if n.endswith(".mpy"))
         rows.append(("all .mpy files together", mpy / 1024, 64, "KB", mpy <= 64 * 1024))
-        path = f".frozen:{release}"
+        path = f".frozen:{HARDWARE_DIR}:{release}"
 
         ob = _run_mp(OUTBOX, path)
         used_kb = (ob["free_empty"] - ob["free"]) * ob["bsize"] / 1024
@@ -649,13 +757,14 @@ def measure() -> tuple[list[Row], list[str]]:
         )
 
         port = free_port()
-        params = {"cfg": _box_config(port), "presses": PRESSES, "gap_ms": 30, "online": False, "fs": "lfs"}
+        params = {"cfg": _box_config(port), "presses": PRESSES, "gap_ms": 30, "online": False, "fs": "lfs",
+                  "main_py": (FIRMWARE_DIR / "main.py").read_text()}
         off64 = _run_mp(HEAP, path, params)  # Wi-Fi down: no broker needed
         off32 = _run_wasm(HEAP, release, dict(params, fs="host"))
         rt32 = _run_wasm(RUNTIME, release, dict(params, fs="host"))
-        parts32 = _run_wasm(MODULES, release, dict(params, fs="host", modules=["os", *RESIDENT]))
-        empty64 = _run_mp(EMPTY, path)["heap"]
-        empty32 = _run_wasm(EMPTY, release)["heap"]
+        parts32 = _run_wasm(MODULES, release, dict(params, fs="host", modules=["board", *RESIDENT]))
+        empty64 = _run_mp(EMPTY, path)
+        empty32 = _run_wasm(EMPTY, release)
         broker_dir = work / "broker"
         write_config(broker_dir, host="127.0.0.1", port=port)
         set_passwords(broker_dir, {"box-017": "pw-017", "collector": "pw-collector"})
@@ -666,7 +775,7 @@ def measure() -> tuple[list[Row], list[str]]:
             period = off32["ticks_period"]
             raise RuntimeError(f"the WebAssembly port is not a 32-bit MicroPython: ticks period {period}")
         heap, notes = _heap_rows(off64, on64, off32, empty64, empty32)
-        notes.append(_parts_note(parts32, empty32, off32["heap_used"]))
+        notes.append(_parts_note(parts32, empty32, _box_heap(off32, empty32)))
         rows += heap
         rows += _tick_rows(rt, "unix 64-bit")
         rows += _tick_rows(rt32, "wasm 32-bit")

@@ -2,10 +2,11 @@
 // which is a 32-bit MicroPython (sys.maxsize == 2**31 - 1), as the ESP32 is; the unix port here
 // is 64-bit. Installed from bench/package.json (`npm ci --prefix bench`).
 //
-//   node --expose-gc bench/firmware_wasm.mjs RELEASE_DIR SCRIPT PARAMS_JSON
+//   node --expose-gc bench/firmware_wasm.mjs RELEASE_DIR HARDWARE_DIR SCRIPT PARAMS_JSON
 //
 // The .mpy files of RELEASE_DIR are copied to /release on the port's in-memory filesystem
-// (emscripten's MEMFS, outside the MicroPython heap), PARAMS_JSON to /params.json, an empty folder
+// (emscripten's MEMFS, outside the MicroPython heap), the .py files of HARDWARE_DIR (the stand-ins
+// for machine and network) to /hardware, PARAMS_JSON to /params.json, an empty folder
 // /flash is made for the box, and SCRIPT is run with sys.argv == ["bench", "/params.json"], as the
 // unix port runs it with `micropython -c`.
 // Whatever the script prints goes to stdout; exit status 1 if it raised.
@@ -13,9 +14,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
-const [releaseDir, scriptPath, paramsPath] = process.argv.slice(2);
+const [releaseDir, hardwareDir, scriptPath, paramsPath] = process.argv.slice(2);
 if (!paramsPath) {
-  console.error("usage: node --expose-gc firmware_wasm.mjs RELEASE_DIR SCRIPT PARAMS_JSON");
+  console.error("usage: node --expose-gc firmware_wasm.mjs RELEASE_DIR HARDWARE_DIR SCRIPT PARAMS_JSON");
   process.exit(2);
 }
 // The script calls V8's collector (js.gc) before it measures: JS keeps Python objects alive until
@@ -37,10 +38,17 @@ for (const name of fs.readdirSync(releaseDir)) {
     mp.FS.writeFile("/release/" + name, fs.readFileSync(path.join(releaseDir, name)));
   }
 }
+mp.FS.mkdir("/hardware");
+for (const name of fs.readdirSync(hardwareDir)) {
+  if (name.endsWith(".py")) {
+    mp.FS.writeFile("/hardware/" + name, fs.readFileSync(path.join(hardwareDir, name)));
+  }
+}
 mp.FS.writeFile("/params.json", fs.readFileSync(paramsPath));
 mp.FS.mkdir("/flash"); // the box's flash folder (no LittleFS on this port)
-// Frozen modules first, then the release: the unix port gets MICROPYPATH=".frozen:RELEASE".
-mp.runPython("import sys\nsys.path[:] = ['.frozen', '/release']\nsys.argv[:] = ['bench', '/params.json']\n");
+// Frozen modules first, then the stand-ins, then the release: the unix port gets
+// MICROPYPATH=".frozen:HARDWARE_DIR:RELEASE".
+mp.runPython("import sys\nsys.path[:] = ['.frozen', '/hardware', '/release']\nsys.argv[:] = ['bench', '/params.json']\n");
 
 // This port's asyncio has no run(): its scheduler is driven by JS timers. So asyncio.run(coro)
 // makes coro a task, as run() does on the other ports, and returns at once; the task's completion
