@@ -501,7 +501,7 @@ asyncio.run(main())
 """
 
 OUTBOX = r"""
-import json, os, vfs, outbox
+import json, os, vfs, outbox, recover
 
 
 """ + FLASH + r"""
@@ -510,8 +510,8 @@ fl = Flash()
 vfs.VfsLfs2.mkfs(fl)
 vfs.mount(vfs.VfsLfs2(fl), "/flash")
 st0 = os.statvfs("/flash")
-outbox.next_boot("/flash/")
-ob = outbox.Outbox("/flash/")
+recover.next_boot(outbox, "/flash/")
+ob = recover.open_outbox(outbox, "/flash/")
 for i in range(10000):
     ob.append(1, i * 1000, i % 2, 0)
 st = os.statvfs("/flash")

@@ -40,7 +40,7 @@ current = None  # the Box run() started: `rating-tech check` reads it over the R
 
 def load(name):
     """Import firmware module `name`, needed only for a while (the SNTP client until the anchor,
-    TLS setup, the self-test, start-up); drop(name) then gives its heap back."""
+    TLS setup, the self-test, start-up, reading the flash back); drop(name) then gives its heap back."""
     if sys.implementation.name == "micropython":
         return __import__(name)
     # CPython (the simulator's light mode): this firmware's file, kept out of sys.modules
@@ -66,9 +66,11 @@ class Box:
         self.root = root
         self.log = log
         board.init(cfg["pins"])
-        self.boot = outbox.next_boot(root)
-        self.ob = outbox.Outbox(root)
-        self.anchors = outbox.load_anchors(root)
+        rec = load("recover")  # reads the flash back: needed once per boot, dropped again
+        self.boot = rec.next_boot(outbox, root)  # type: int
+        self.ob = rec.open_outbox(outbox, root)  # type: outbox.Outbox
+        self.anchors = rec.load_anchors(root)  # type: dict
+        drop("recover")
         self.clock = Clock()
         self.deb = buttons.Debouncer(len(cfg["levels"]), self.t["debounce_ms"], self.t["stuck_ms"])
         self.lockout = buttons.Lockout(self.t["lockout_ms"])

@@ -9,7 +9,8 @@
 #   boot          boot counter;  anchors: time anchors of recent boots (both renamed atomically)
 # LittleFS commits a file's data on close and makes rename/remove atomic, so a power cut at any
 # write leaves either the old or the new state. seq = max(mark, highest stored seq) + 1, so a
-# seq once stored (hence maybe published) is never handed out again.
+# seq once stored (hence maybe published) is never handed out again. Reading all this back at boot
+# is recover.py's job, loaded only then (recover.open_outbox() makes the Outbox).
 import json
 import os
 import struct
@@ -59,14 +60,6 @@ def unpack(b):
     return (seq, boot, lo | (hi << 32), lf & 3, lf >> 2)
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def _size(path):
     try:
         return os.stat(path)[6]
@@ -74,7 +67,7 @@ def _size(path):
         return -1
 
 
-def _remove(path):
+def remove(path):
     try:
         os.remove(path)
     except OSError:
@@ -88,52 +81,18 @@ def write_atomic(path, text):
     os.rename(tmp, path)
 
 
-def _read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 class Outbox:
-    def __init__(self, root):
-        """root: the flash folder, ending with '/'. Recovers the queue from what is in flash."""
+    def __init__(self, root, acked, segs, pending, next_seq):
+        """The queue in root's flash (root ends with '/') as recover.open_outbox() read it back at
+        boot: the confirmed mark, the segments ([first seq, record count, appendable], oldest
+        first), the presses stored and not confirmed, the next seq."""
         self.dir = root + "ob/"
-        if not _exists(self.dir[:-1]):
-            os.mkdir(self.dir[:-1])
-        _remove(self.dir + "acked.tmp")
-        mark = _read_text(self.dir + "acked")
-        self.acked = int(mark) if mark and mark.strip().isdigit() else 0
-        self._saved_mark = self.acked
+        self.acked = acked
+        self._saved_mark = acked
         self.refused = 0  # presses refused because the outbox or the flash was full, since boot
-        self._segs = []   # [first_seq, record count, appendable] per segment, oldest first
-        highest = 0
-        self.pending = 0  # stored and not confirmed
-        names = []  # loops, not comprehensions, here: each of those is a function held in RAM
-        for name in os.listdir(self.dir[:-1]):
-            if name[0] == "s" and name[1:].isdigit():
-                names.append(name)
-        names.sort()
-        for name in names:
-            path = self.dir + name
-            size = os.stat(path)[6]
-            count = size // REC_SIZE
-            last = 0
-            with open(path, "rb") as f:
-                for _ in range(count):
-                    r = unpack(f.read(REC_SIZE))
-                    if r:
-                        last = max(last, r[0])
-                        if r[0] > self.acked:
-                            self.pending += 1
-            if last <= self.acked:
-                os.remove(path)  # empty, or fully acknowledged
-                continue
-            highest = max(highest, last)
-            # A torn tail (not possible on LittleFS, but cheap to survive): never append after it.
-            self._segs.append([int(name[1:]), count, size % REC_SIZE == 0])
-        self.next_seq = max(self.acked, highest) + 1
+        self._segs = segs
+        self.pending = pending
+        self.next_seq = next_seq
         self._seg_i = 0    # send cursor: segment index, record index
         self._rec_i = 0
         self._head = None  # cached record at the send cursor
@@ -167,7 +126,7 @@ class Outbox:
             size = _size(path)
             if size < (seg[1] + 1) * REC_SIZE:  # not stored
                 if new:
-                    _remove(path)  # a segment file created without its record
+                    remove(path)  # a segment file created without its record
                 elif size < 0 or size % REC_SIZE:
                     seg[2] = False  # unsure what is in it: append to a new segment
                 if e.args and e.args[0] == 28:
@@ -311,31 +270,7 @@ class Outbox:
         self._save_mark()
 
 
-# -- boot counter and time anchors: tiny files, each replaced atomically --------------------
-def next_boot(root):
-    """Increment and return the boot counter (1 on the first boot)."""
-    d = root + "ob"
-    if not _exists(d):
-        os.mkdir(d)
-    _remove(d + "/boot.tmp")
-    text = _read_text(d + "/boot")
-    boot = (int(text) if text and text.strip().isdigit() else 0) + 1
-    write_atomic(d + "/boot", str(boot))
-    return boot
-
-
-def load_anchors(root):
-    """{boot: (up, utc, source)} for the last few boots that had an anchor."""
-    text = _read_text(root + "ob/anchors")
-    anchors = {}
-    try:
-        for k, v in (json.loads(text) if text else {}).items():
-            anchors[int(k)] = tuple(v)
-    except (ValueError, TypeError, AttributeError):
-        return {}
-    return anchors
-
-
+# -- time anchors: a tiny file, replaced atomically (recover.load_anchors() reads it at boot) --
 def save_anchor(root, anchors, boot, up, utc, source):
     anchors[boot] = (up, utc, source)
     for old in sorted(anchors)[:-_ANCHORS_KEPT]:

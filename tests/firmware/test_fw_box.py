@@ -79,7 +79,7 @@ def test_presses_buffered_for_hours_are_placed_within_2_s(mosquitto, listener: L
 
 SWEEP = r"""
 import asyncio, json, sys, time
-import boxrig, mp_helpers, outbox
+import boxrig, mp_helpers, outbox, recover
 P = json.load(open(sys.argv[1]))
 # Small segments and frequent marks so a short cycle crosses every kind of write: boot counter,
 # segment create/append, anchor, mark rename, segment delete.
@@ -122,7 +122,7 @@ def drop(box):
 
 base = mp_helpers.RAMBlockDev(blocks=32)
 root = mp_helpers.mount(base, fresh=True)
-outbox.next_boot(root)
+recover.next_boot(outbox, root)
 image = bytes(base.data)
 runs = []
 n = 0

@@ -6,7 +6,7 @@ from fwtools import mp_json
 
 PRELUDE = r"""
 import json, os, sys
-import mp_helpers, outbox
+import mp_helpers, outbox, recover
 data = json.load(open(sys.argv[1]))
 
 
@@ -34,19 +34,19 @@ def test_append_ack_order_and_reboot() -> None:
         + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
-boots = [outbox.next_boot(root) for _ in range(3)]
-ob = outbox.Outbox(root)
+boots = [recover.next_boot(outbox, root) for _ in range(3)]
+ob = recover.open_outbox(outbox, root)
 seqs = [ob.append(3, 1000 + i, i % 2, i % 3) for i in range(5)]
 head = list(ob.peek())
 done(ob, seqs[0]); done(ob, seqs[1])
 done(ob, 99)  # not the head: ignored
 ob.flush()
 root = mp_helpers.mount(bd)  # reboot
-ob2 = outbox.Outbox(root)
+ob2 = recover.open_outbox(outbox, root)
 big = 2 ** 40 + 5  # uptime past 32 bits (box up for 35 years) survives
 s6 = ob2.append(4, big, 1, 0)
 print(json.dumps({"boots": boots, "seqs": seqs, "head": head, "pending": ob2.pending,
-                  "left": drain(ob2), "s6": s6, "after": outbox.Outbox(root).pending}))
+                  "left": drain(ob2), "s6": s6, "after": recover.open_outbox(outbox, root).pending}))
 """
     )
     assert res["boots"] == [1, 2, 3]
@@ -71,12 +71,12 @@ def test_unsaved_acks_are_resent_not_lost_and_seq_never_repeats() -> None:
         + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 for i in range(5):
     ob.append(1, i, 0, 0)
 done(ob, 1); done(ob, 2)
 root = mp_helpers.mount(bd)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 print(json.dumps({"resent": [r[0] for r in drain(ob)], "next": ob.append(2, 0, 0, 0)}))
 """
     )
@@ -91,7 +91,7 @@ def test_a_press_stays_until_the_collector_confirms_it() -> None:
         + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 for i in range(6):
     ob.append(1, i, 0, 0)
 for seq in (1, 2, 3, 4):
@@ -101,7 +101,7 @@ gap = ob.confirm([1, 3])            # 3 stored, 2 not: 2 was lost after its PUBA
 mark = ob.acked
 ob.rewind()
 resend = [r[0] for r in drain(ob)]
-early = outbox.Outbox(root)         # a confirmation for a press not sent yet waits for its PUBACK
+early = recover.open_outbox(outbox, root)         # a confirmation for a press not sent yet waits for its PUBACK
 early.append(1, 8, 0, 0)
 early.append(1, 9, 0, 0)
 no_gap = early.confirm([8])
@@ -109,11 +109,11 @@ early_mark = early.acked
 early.sent(7); early.confirm([7])
 mark_7 = early.acked
 early.sent(8)                       # its PUBACK: now 8's earlier confirmation applies
-ob2 = outbox.Outbox(root)
+ob2 = recover.open_outbox(outbox, root)
 ob2.append(1, 10, 0, 0)
 ob2.sent(ob2.peek()[0])
 root = mp_helpers.mount(bd)         # reboot with it sent and not confirmed
-kept = [r[0] for r in drain(outbox.Outbox(root))]
+kept = [r[0] for r in drain(recover.open_outbox(outbox, root))]
 print(json.dumps({"after_puback": after_puback, "gap": gap, "mark": mark, "resend": resend, "no_gap": no_gap,
                   "early_mark": early_mark, "mark_7": mark_7, "late_mark": early.acked, "kept": kept}))
 """
@@ -134,13 +134,13 @@ bd = mp_helpers.RAMBlockDev(blocks=64)  # 64 x 4 KB = 256 KB, the box's LittleFS
 root = mp_helpers.mount(bd, fresh=True)
 with open(root + "config.json", "w") as f:
     f.write("x" * 1500)  # the config shares the partition
-outbox.next_boot(root)
-ob = outbox.Outbox(root)
+recover.next_boot(outbox, root)
+ob = recover.open_outbox(outbox, root)
 for i in range(10000):
     ob.append(1, i * 10, i % 2, 0)
 st = os.statvfs(root[:-1])
 root = mp_helpers.mount(bd)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 count, ordered = 0, True
 r = ob.peek()
 while r:
@@ -166,7 +166,7 @@ outbox.SEG_RECORDS = 4
 outbox.MAX_SEGMENTS = 3
 bd = mp_helpers.RAMBlockDev(blocks=32)
 root = mp_helpers.mount(bd, fresh=True)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 refused = []
 for i in range(14):
     try:
@@ -195,7 +195,7 @@ def test_flash_full_refuses_the_press_and_keeps_the_rest() -> None:
 outbox.SEG_RECORDS = 64  # 1 KB files: too big to be inlined in LittleFS metadata
 bd = mp_helpers.RAMBlockDev(blocks=8)  # 32 KB: full long before MAX_SEGMENTS
 root = mp_helpers.mount(bd, fresh=True)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 stored, refused = [], 0
 for i in range(800):
     try:
@@ -204,7 +204,7 @@ for i in range(800):
         refused += 1
 root = mp_helpers.mount(mp_helpers.RAMBlockDev(data=bd.data))
 print(json.dumps({"stored": stored, "refused": refused, "count": ob.refused,
-                  "after_reboot": [r[0] for r in drain(outbox.Outbox(root))]}))
+                  "after_reboot": [r[0] for r in drain(recover.open_outbox(outbox, root))]}))
 """
     )
     assert res["refused"] > 0 and res["count"] == res["refused"]
@@ -218,7 +218,7 @@ def test_damaged_record_is_skipped() -> None:
         + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 for i in range(3):
     ob.append(1, i, 0, 0)
 path = root + "ob/s0000000001"
@@ -226,7 +226,7 @@ raw = bytearray(open(path, "rb").read())
 raw[16 + 5] ^= 0xFF  # flip bits in record 2
 with open(path, "wb") as f:
     f.write(raw)
-ob = outbox.Outbox(root)
+ob = recover.open_outbox(outbox, root)
 print(json.dumps({"seqs": [r[0] for r in drain(ob)], "next": ob.next_seq}))
 """
     )
@@ -239,13 +239,13 @@ def test_anchors_and_boot_counter_persist() -> None:
         + r"""
 bd = mp_helpers.RAMBlockDev()
 root = mp_helpers.mount(bd, fresh=True)
-outbox.next_boot(root)
-a = outbox.load_anchors(root)
+recover.next_boot(outbox, root)
+a = recover.load_anchors(root)
 for boot in range(1, 12):
     outbox.save_anchor(root, a, boot, 100 * boot, 1700000000000 + boot, "sync")
 root = mp_helpers.mount(bd)
-b = outbox.load_anchors(root)
-print(json.dumps({"boots": sorted(b), "b11": list(b[11]), "boot": outbox.next_boot(root)}))
+b = recover.load_anchors(root)
+print(json.dumps({"boots": sorted(b), "b11": list(b[11]), "boot": recover.next_boot(outbox, root)}))
 """
     )
     assert res["boots"] == list(range(4, 12))
@@ -263,10 +263,10 @@ outbox.MARK_EVERY = 2
 
 
 def cycle(root, log):
-    boot = outbox.next_boot(root)
+    boot = recover.next_boot(outbox, root)
     log["boot"] = boot
-    ob = outbox.Outbox(root)
-    anchors = outbox.load_anchors(root)
+    ob = recover.open_outbox(outbox, root)
+    anchors = recover.load_anchors(root)
     for k in range(15):
         seq = ob.append(boot, 100 * k, k % 2, 0)
         log["appended"].append(seq)   # feedback shown: this press exists
@@ -304,7 +304,7 @@ while True:
         cut = True
     # power back: mount what reached the flash
     root = mp_helpers.mount(mp_helpers.RAMBlockDev(data=bd.data))
-    ob = outbox.Outbox(root)
+    ob = recover.open_outbox(outbox, root)
     left = [r[0] for r in drain(ob)]
     new = ob.append(99, 0, 0, 0)
     unacked = [s for s in log["appended"] if s not in log["acked"]]
@@ -313,7 +313,7 @@ while True:
         "lost": [s for s in unacked if s not in left],
         "ordered": left == sorted(left) and len(set(left)) == len(left),
         "reused": new <= max(log["appended"] + [0]),
-        "boot_reused": log["boot"] is not None and outbox.next_boot(root) <= log["boot"],
+        "boot_reused": log["boot"] is not None and recover.next_boot(outbox, root) <= log["boot"],
     })
     if not cut:
         break
