@@ -636,14 +636,14 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) ->
          (empty64["heap"] - empty64["qstr_bytes"][0]) / kb, None, "KB", None),
         ("  (in both: names interned before the baseline + 128 B), unix",
          (off64["qstr_bytes"][0] + QSTR_CHUNK) / kb, None, "KB", None),
-        ("  (left out: heap script, stand-ins, of a 64-bit baseline of %.1f KB)" % (off64["baseline"] / kb),
+        ("  (left out: script, stand-ins, of a %.1f KB baseline), unix" % (off64["baseline"] / kb),
          _left_out(off64, empty64) / kb, None, "KB", None),
         ("heap after start-up, wasm 32-bit, offline (Wi-Fi down)", box_off32 / kb, None, "KB", None),
         ("  (in it: interpreter + asyncio, less the names), wasm",
          (empty32["heap"] - empty32["qstr_bytes"][0]) / kb, None, "KB", None),
         ("  (in it: names interned before the baseline + 128 B), wasm",
          (off32["qstr_bytes"][0] + QSTR_CHUNK) / kb, None, "KB", None),
-        ("  (left out: heap script, stand-ins, os, of a 32-bit baseline of %.1f KB)" % (off32["baseline"] / kb),
+        ("  (left out: script, stand-ins, os, of a %.1f KB baseline), wasm" % (off32["baseline"] / kb),
          _left_out(off32, empty32) / kb, None, "KB", None),
     ]
     # Paragraphs: main() joins their lines and wraps them.
