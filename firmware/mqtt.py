@@ -1,6 +1,8 @@
 # A small asyncio MQTT 3.1.1 client. The frozen umqtt blocks forever on a lost PUBACK and never
 # pings; here every network step has a timeout, a silent broker is detected by keepalive, and
 # anything malformed from the broker drops the connection (the app reconnects with backoff).
+# It never sends DISCONNECT: a box does not leave on purpose, and when it goes the broker must
+# publish its last will ("offline").
 import asyncio
 import random
 import struct
@@ -16,7 +18,6 @@ _SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
 _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
-_DISCONNECT = const(0xE0)
 _DUP = const(0x08)
 
 _MAX_INCOMING = const(4096)     # clock beacons and commands are tiny; anything larger is an error
@@ -143,15 +144,6 @@ class Client:
         for ev in self._waiting.values():
             ev.set()
         self.closed.set()
-
-    async def disconnect(self):
-        """Clean disconnect: the broker then does not publish the last will."""
-        if self.alive:
-            try:
-                await self._send(bytearray([_DISCONNECT, 0]))
-            except MQTTError:
-                pass
-        self.close("disconnected")
 
     # -- sending --------------------------------------------------------------------------
     async def _send(self, pkt):

@@ -265,10 +265,6 @@ class Outbox:
             else:
                 self._crec_i = 0
 
-    def flush(self):
-        """Persist the mark now (before a planned reset)."""
-        self._save_mark()
-
 
 # -- time anchors: a tiny file, replaced atomically (recover.load_anchors() reads it at boot) --
 def save_anchor(root, anchors, boot, up, utc, source):

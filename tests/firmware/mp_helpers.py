@@ -53,3 +53,10 @@ def mount(bd, path="/flash", fresh=False):
         pass
     vfs.mount(vfs.VfsLfs2(bd), path)
     return path + "/"
+
+
+async def disconnect(c):
+    """A clean MQTT DISCONNECT from the firmware's client c, then its socket closed: how a test
+    leaves the broker (the box never does: its last will must fire when it goes)."""
+    await c._send(bytearray([0xE0, 0]))
+    c.close("disconnected")

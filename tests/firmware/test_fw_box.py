@@ -48,7 +48,7 @@ async def main():
     c = mqtt.Client("test-beacon", "127.0.0.1", P["port"], "collector", P["password"])
     await c.connect()
     await c.publish("rating/clock", json.dumps({"v": 1, "t": wall() + HOURS_MS}), 1)
-    await c.disconnect()
+    await mp_helpers.disconnect(c)
     await boxrig.until(lambda: box.ob.pending == 0, 5000, "sent")
     box.stop()
 asyncio.run(main())

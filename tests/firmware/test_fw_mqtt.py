@@ -10,7 +10,7 @@ from collections.abc import Callable
 from fwtools import BOX_PASSWORDS, Listener, mp_json
 
 CLIENT = r"""
-import asyncio, json, sys, mqtt
+import asyncio, json, sys, mp_helpers, mqtt
 P = json.load(open(sys.argv[1]))
 got = []
 def client(**kw):
@@ -52,7 +52,7 @@ async def main():
         if got:
             break
         await asyncio.sleep_ms(50)
-    await c.disconnect()
+    await mp_helpers.disconnect(c)
     return got
 print(json.dumps({"got": asyncio.run(main())}))
 """
@@ -120,7 +120,7 @@ async def main():
     await c.connect()
     await c.publish("rating/box-018/press", '{"spoof": 1}', 1)
     await c.publish("rating/box-017/press", '{"own": 1}', 1)
-    await c.disconnect()
+    await mp_helpers.disconnect(c)
     return True
 print(json.dumps(asyncio.run(main())))
 """,
@@ -200,7 +200,7 @@ async def main():
     c = client(ack_timeout_s=1)
     await c.connect()
     await c.publish("rating/box-017/press", "hello", 1)
-    await c.disconnect()
+    await mp_helpers.disconnect(c)
     return "acked"
 print(json.dumps(asyncio.run(main())))
 """,

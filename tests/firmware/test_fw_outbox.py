@@ -40,7 +40,7 @@ seqs = [ob.append(3, 1000 + i, i % 2, i % 3) for i in range(5)]
 head = list(ob.peek())
 done(ob, seqs[0]); done(ob, seqs[1])
 done(ob, 99)  # not the head: ignored
-ob.flush()
+ob._save_mark()  # persist the mark now, as MARK_EVERY confirmations or a drained queue would
 root = mp_helpers.mount(bd)  # reboot
 ob2 = recover.open_outbox(outbox, root)
 big = 2 ** 40 + 5  # uptime past 32 bits (box up for 35 years) survives

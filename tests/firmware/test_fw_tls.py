@@ -100,14 +100,14 @@ def tls_broker() -> Iterator[tuple[int, Path]]:
 
 
 TLS = r"""
-import asyncio, json, sys, mqtt, mqtt_tls
+import asyncio, json, sys, mp_helpers, mqtt, mqtt_tls
 P = json.load(open(sys.argv[1]))
 async def main():
     c = mqtt.Client("box-017", "localhost", P["port"], "box-017", P["password"],
                     ssl=mqtt_tls.context(P["ca"]))
     await c.connect()
     await c.publish("rating/box-017/press", "over tls", 1)
-    await c.disconnect()
+    await mp_helpers.disconnect(c)
     return "acked"
 try:
     print(json.dumps(asyncio.run(main())))
