@@ -278,8 +278,8 @@ class Box:
         self.show_status(time.ticks_ms())
         b = self.cfg["broker"]
         box = self.box
-        will = (messages.topic(box, "presence"), messages.presence(box, self.cfg["counter"], self.boot, False),
-                messages.QOS_PRESENCE, True)
+        presence = messages.topic(box, "presence")
+        will = (presence, messages.presence(box, self.cfg["counter"], self.boot, False), messages.QOS_PRESENCE, True)
         ssl = None
         if b["tls"]:
             ca = b.get("ca")
@@ -292,8 +292,8 @@ class Box:
             await c.connect()
             await c.subscribe(messages.CLOCK_TOPIC, 0)
             await c.subscribe(messages.topic(box, "cmd"), 1)
-            await c.publish(messages.topic(box, "presence"),
-                            messages.presence(box, self.cfg["counter"], self.boot, True), messages.QOS_PRESENCE, True)
+            await c.publish(presence, messages.presence(box, self.cfg["counter"], self.boot, True),
+                            messages.QOS_PRESENCE, True)
         except mqtt.MQTTError as e:
             self.error("broker: %s" % (c.error or e))
             c.close()
