@@ -60,3 +60,20 @@ def test_mypy_against_esp32_stubs() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_release_leaves_line_numbers_out_and_source_lines_keeps_them(tmp_path: Path) -> None:
+    from technician.build import build
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "messages.py").write_text('FW_VERSION = "0.0-test"\n')
+    (src / "boom.py").write_text('def fail():\n    n = 1\n    raise ValueError("boom %d" % n)\n')
+    script = "import sys, boom\ntry:\n    boom.fail()\nexcept ValueError as e:\n    sys.print_exception(e)\n"
+    for source_lines, line in ((False, 1), (True, 3)):
+        release = tmp_path / f"release-{source_lines}"
+        build(release, firmware_dir=src, source_lines=source_lines)
+        assert not (release / "boom.py").exists()  # the box runs the .mpy
+        done = subprocess.run([str(REPO / ".venv/bin/micropython"), "-c", script], capture_output=True, text=True,
+                              check=False, env={**os.environ, "MICROPYPATH": str(release)}, timeout=30)
+        assert f'File "boom.py", line {line}, in fail' in done.stdout + done.stderr, done.stdout + done.stderr
