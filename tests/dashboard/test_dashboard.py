@@ -84,13 +84,19 @@ def api(server: str, path: str, **params: Any) -> Any:
         return client.get(path, params=params).json()
 
 
-def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browser, tmp_path: Path) -> None:
-    browser.goto(f"{server}/dashboard")
-    assert "/login" in browser.evaluate("location.pathname")
+def log_in(browser: Browser, then: str) -> None:
+    """Fill in and send the login form the browser shows; wait until it has landed on `then`. Each
+    test logs in itself: a test may run alone, or on another worker than the one before it."""
     browser.evaluate(f"""document.getElementById('username').value = 'giamdoc';
         document.getElementById('password').value = {json.dumps(PASSWORD)};
         document.querySelector('form').submit(); true""")
-    browser.wait_for("location.pathname === '/dashboard'")
+    browser.wait_for(f"location.pathname === '{then}'")
+
+
+def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browser, tmp_path: Path) -> None:
+    browser.goto(f"{server}/dashboard")
+    assert "/login" in browser.evaluate("location.pathname")
+    log_in(browser, "/dashboard")
     browser.goto(f"{server}/dashboard?from={RANGE['from']}&to={RANGE['to']}")
     assert browser.wait_for("document.body.dataset.loaded") == "true"
 
@@ -129,6 +135,8 @@ def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browse
 
 
 def test_english_and_a_report_page(server: str, browser: Browser, tmp_path: Path) -> None:
+    browser.goto(f"{server}/login?next=/dashboard")
+    log_in(browser, "/dashboard")
     browser.goto(f"{server}/dashboard?lang=en&from={RANGE['from']}&to={RANGE['to']}")
     assert browser.wait_for("document.body.dataset.loaded") == "true"
     assert browser.evaluate("document.querySelector('h1').textContent") == "Counter satisfaction ratings"
@@ -144,10 +152,7 @@ def test_english_and_a_report_page(server: str, browser: Browser, tmp_path: Path
 def test_api_docs_render_offline(server: str, browser: Browser, tmp_path: Path) -> None:
     """/docs renders every operation from files the collector serves (no CDN) without errors."""
     browser.goto(f"{server}/login?next=/docs")
-    browser.evaluate(f"""document.getElementById('username').value = 'giamdoc';
-        document.getElementById('password').value = {json.dumps(PASSWORD)};
-        document.querySelector('form').submit(); true""")
-    browser.wait_for("location.pathname === '/docs'")
+    log_in(browser, "/docs")
     browser.errors.clear()
     browser.goto(f"{server}/docs")
     operations = len(api(server, "/openapi.json")["paths"])
