@@ -340,13 +340,13 @@ async def main():
         i += 1
     open_box(sys.modules["board"])
     m = await grown(i, m, flash_ram)
-    total = await settle() - flash_ram
-    sizes[i + 1] = total - m
+    heap_used = await settle() - flash_ram
+    sizes[i + 1] = heap_used - m
     micropython.qstr_info()
     box.stop()
     names = ["flash", "main.py", "asyncio.funcs"] + ["import " + n for n in P["modules"]]
     names += ["open_box()", "start, settle"]
-    print(json.dumps({"baseline": base, "total": total, "parts": list(zip(names, sizes))}))
+    print(json.dumps({"baseline": base, "heap_used": heap_used, "parts": list(zip(names, sizes))}))
 
 
 asyncio.run(main())
@@ -609,19 +609,28 @@ def _pct(values: list[float], q: float) -> float:
 QSTR_CHUNK = 128
 
 
+def _interpreter(empty: Any) -> int:
+    """The interpreter with asyncio: an EMPTY run's heap, less the names it interned."""
+    return int(empty["heap"] - empty["qstr_bytes"][0])
+
+
+def _early_names(run: Any) -> int:
+    """Every name a HEAP or MODULES run interned before its baseline, and the room left in their
+    last chunk of text: counted as the box's (module docstring)."""
+    return int(run["qstr_bytes"][0] + QSTR_CHUNK)
+
+
 def _box_heap(run: Any, empty: Any) -> int:
-    """The box's heap after start-up from a HEAP run (module docstring): what start-up added over
-    the baseline, plus the interpreter with asyncio (an empty script's heap less its names), plus
-    every name interned before the baseline and the room left in their last chunk of text."""
-    added = run["heap_used"] - run["baseline"]
-    return int(added + empty["heap"] - empty["qstr_bytes"][0] + run["qstr_bytes"][0] + QSTR_CHUNK)
+    """The box's heap after start-up from a HEAP or MODULES run (module docstring): what start-up
+    added over the baseline, plus the interpreter with asyncio, plus the names from before it."""
+    return int(run["heap_used"] - run["baseline"]) + _interpreter(empty) + _early_names(run)
 
 
 def _left_out(run: Any, empty: Any) -> int:
     """What the baseline holds that the box's heap figure leaves out: the heap script, the hardware
     stand-ins, os on the WebAssembly port (the baseline less the interpreter with asyncio, less the
     names interned so far)."""
-    return int(run["baseline"] - (empty["heap"] - empty["qstr_bytes"][0]) - run["qstr_bytes"][0])
+    return int(run["baseline"] - _interpreter(empty) - run["qstr_bytes"][0])
 
 
 def _shares(run: Any, empty: Any, where: str, left_out: str, port: str) -> list[Row]:
@@ -629,10 +638,9 @@ def _shares(run: Any, empty: Any, where: str, left_out: str, port: str) -> list[
     interned before the baseline), and what it leaves out of the baseline: see the module docstring."""
     kb = 1024
     return [
-        (f"  ({where}: interpreter + asyncio, less the names), {port}",
-         (empty["heap"] - empty["qstr_bytes"][0]) / kb, None, "KB", None),
-        (f"  ({where}: names interned before the baseline + 128 B), {port}",
-         (run["qstr_bytes"][0] + QSTR_CHUNK) / kb, None, "KB", None),
+        (f"  ({where}: interpreter + asyncio, less the names), {port}", _interpreter(empty) / kb, None, "KB", None),
+        (f"  ({where}: names interned before the baseline + {QSTR_CHUNK} B), {port}", _early_names(run) / kb,
+         None, "KB", None),
         (f"  (left out: {left_out}, of a {run['baseline'] / kb:.1f} KB baseline), {port}",
          _left_out(run, empty) / kb, None, "KB", None),
     ]
@@ -664,8 +672,8 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) ->
         main.py compiled, asyncio.funcs, the real board.py (.mpy) on the stand-ins, app.run()'s
         startup.open_box() with the startup module dropped, the tasks started. The box's heap is
         what that added over the baseline, plus the interpreter with asyncio (an empty script's heap,
-        its names taken out: {empty32['heap'] - empty32['qstr_bytes'][0]} B on wasm,
-        {empty64['heap'] - empty64['qstr_bytes'][0]} B on unix), plus every name interned before the
+        its names taken out: {_interpreter(empty32)} B on wasm,
+        {_interpreter(empty64)} B on unix), plus every name interned before the
         baseline, which the box's own names would otherwise have found already allocated
         (micropython.qstr_info(): their pools as allocated and their text, {off32['qstr_bytes'][0]} B
         on wasm, {off64['qstr_bytes'][0]} B on unix), plus {QSTR_CHUNK} B, the most the last chunk of
@@ -715,10 +723,9 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) ->
 def _parts_note(parts: Any, empty32: Any, heap32: int) -> str:
     """The MODULES script's figures (wasm, offline) as a paragraph."""
     got = dict(parts["parts"])
-    interp = empty32["heap"] - empty32["qstr_bytes"][0]
-    names = parts["qstr_bytes"][0] + QSTR_CHUNK
+    interp, names = _interpreter(empty32), _early_names(parts)
     steps = ", ".join(f"{name} {value}" for name, value in parts["parts"])
-    total = parts["total"] - parts["baseline"] + interp + names
+    total = _box_heap(parts, empty32)
     return f"""32-bit heap by part (wasm, offline, in bytes; a third script takes the heap script's steps one
         at a time, each measured after collections on both sides): interpreter + asyncio less its names
         {interp}; names interned before the baseline + {QSTR_CHUNK} B {names}; then each step over
