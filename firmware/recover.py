@@ -7,12 +7,14 @@ import json
 import os
 
 
-def _exists(path):
+def _folder(root):
+    """root's outbox folder (made if missing), ending with '/'."""
+    d = root + "ob"
     try:
-        os.stat(path)
-        return True
+        os.stat(d)
     except OSError:
-        return False
+        os.mkdir(d)
+    return d + "/"
 
 
 def _read_text(path):
@@ -25,46 +27,35 @@ def _read_text(path):
 
 def next_boot(outbox, root):
     """Increment and return the boot counter (1 on the first boot)."""
-    d = root + "ob"
-    if not _exists(d):
-        os.mkdir(d)
-    outbox.remove(d + "/boot.tmp")
-    text = _read_text(d + "/boot")
+    d = _folder(root)
+    outbox.remove(d + "boot.tmp")
+    text = _read_text(d + "boot")
     boot = (int(text) if text and text.strip().isdigit() else 0) + 1
-    outbox.write_atomic(d + "/boot", str(boot))
+    outbox.write_atomic(d + "boot", str(boot))
     return boot
 
 
 def load_anchors(root):
     """{boot: (up, utc, source)} for the last few boots that had an anchor."""
     text = _read_text(root + "ob/anchors")
-    anchors = {}
     try:
-        for k, v in (json.loads(text) if text else {}).items():
-            anchors[int(k)] = tuple(v)
+        return {int(k): tuple(v) for k, v in json.loads(text).items()} if text else {}
     except (ValueError, TypeError, AttributeError):
         return {}
-    return anchors
 
 
 def open_outbox(outbox, root):
     """root's outbox (root: the flash folder, ending with '/'), its queue recovered from flash."""
-    d = root + "ob/"
-    if not _exists(d[:-1]):
-        os.mkdir(d[:-1])
+    d = _folder(root)
     outbox.remove(d + "acked.tmp")
     mark = _read_text(d + "acked")
     acked = int(mark) if mark and mark.strip().isdigit() else 0
     segs = []  # [first_seq, record count, appendable] per segment, oldest first
     highest = 0
     pending = 0  # stored and not confirmed
-    names = []  # loops, not comprehensions, here: each of those is a function held in RAM
-    for name in os.listdir(d[:-1]):
-        if name[0] == "s" and name[1:].isdigit():
-            names.append(name)
-    names.sort()
     size_rec = outbox.REC_SIZE
-    for name in names:
+    # (comprehensions here cost no resident heap: this module is dropped after start-up)
+    for name in sorted(n for n in os.listdir(d[:-1]) if n[0] == "s" and n[1:].isdigit()):
         path = d + name
         size = os.stat(path)[6]
         count = size // size_rec
