@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO))
 from bench import Row, print_table
 from bench.postgres import Postgres
 from collector.db import make_engine, upgrade
-from collector.satisfaction import Filters, figures, month_end, rebuild_rollups, tally
+from collector.satisfaction import Counts, Filters, figures, month_end, no_counts, rebuild_rollups, tally
 
 TZ = "Asia/Ho_Chi_Minh"
 START = date(2023, 1, 1)
@@ -149,11 +149,11 @@ def p95(samples: list[float]) -> float:
     return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-Counts = dict[tuple[Any, str | None], dict[tuple[str, int], int]]  # (group, bucket) -> (scale, level) -> n
+Groups = dict[tuple[Any, str | None], Counts]  # (group, bucket) -> counts per scale and level
 
 
 def raw_counts(session: Session, *, first: date, last: date, group: str | None, by: str | None,
-               counters: list[str] | None) -> Counts:
+               counters: list[str] | None) -> Groups:
     """The straightforward way to the same counts: GROUP BY over the presses (indexed by counter
     and day; by day alone there is no index, so the whole country's month reads the table)."""
     keys = {None: [], "counter": ["counter"], "department,officer": ["department_id", "officer_id"]}[group]
@@ -167,15 +167,15 @@ def raw_counts(session: Session, *, first: date, last: date, group: str | None, 
     listed = ", ".join([*keys, "scale", "level"])
     rows = session.execute(sa.text(f"SELECT {listed}, COUNT(*) FROM press WHERE {where} GROUP BY {listed}"), params)
     width = len(keys) - (by is not None)
-    counts: Counts = {}
+    counts: Groups = {}
     for row in rows:
         key = None if width == 0 else row[0] if width == 1 else tuple(row[:width])
         label = row[width] if by is not None else None
-        counts.setdefault((key, label), {})[(row[-3], row[-2])] = row[-1]
+        counts.setdefault((key, label), {}).setdefault(row[-3], no_counts())[row[-2]] = row[-1]
     return counts
 
 
-def report(counts: Counts) -> dict[tuple[Any, str | None], dict[str, Any]]:
+def report(counts: Groups) -> dict[tuple[Any, str | None], dict[str, Any]]:
     """The report both sides build from their counts: the figures of every group."""
     return {key: figures(c) for key, c in counts.items()}
 
@@ -230,11 +230,11 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
     # it takes a few ms itself).
     cases = dict(zip(CASES, (country_year, country_month, one_counter_year, site_year, site_month), strict=True))
 
-    def fast(session: Session, case: Any) -> Counts:
+    def fast(session: Session, case: Any) -> Groups:
         first, last, group, by, filters, _ = case  # what the API and the report builder read
         return tally(session, first=first, last=last, group=group, by=by, filters=filters)
 
-    def raw(session: Session, case: Any) -> Counts:
+    def raw(session: Session, case: Any) -> Groups:
         first, last, group, by, _, counters = case
         return raw_counts(session, first=first, last=last, group=group, by=by, counters=counters)
 

@@ -123,17 +123,32 @@ class Press(SQLModel, table=True):
 # (a primary key column cannot be NULL).
 
 
-class RollupCounts(SQLModel):
+# A rollup row holds the counts of every level of its scale side by side (migration 0008), not a row
+# per level: a report reads half the rows or fewer, and gets each group's counts per level in one row
+# (the whole country's month per department and officer on SQLite at 10 million presses: 11,800
+# rows of one count became 5,900 rows of four). The wire contract allows levels 0..3
+# (schemas/press.schema.json; a test holds the two together).
+LEVEL_COLUMNS = ("level0", "level1", "level2", "level3")
+
+
+class LevelCounts(SQLModel):
+    """The count of presses at each level of the row's scale."""
+
+    level0: int = Field(default=0, sa_type=sa.BigInteger)
+    level1: int = Field(default=0, sa_type=sa.BigInteger)
+    level2: int = Field(default=0, sa_type=sa.BigInteger)
+    level3: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class RollupCounts(LevelCounts):
     """What rollup_day, rollup_month and rollup_year count per period (their first key column)."""
 
     counter: str = Field(max_length=16, primary_key=True)
     officer_id: int = Field(primary_key=True)
     department_id: int = Field(primary_key=True)
     scale: str = Field(max_length=16, primary_key=True)
-    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
     suppressed: bool = Field(primary_key=True)
     test: bool = Field(primary_key=True)
-    count: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 class RollupDay(RollupCounts, table=True):
@@ -151,8 +166,8 @@ class RollupDay(RollupCounts, table=True):
 # Indexes of rollup_month and rollup_year. Every index holds the whole row (migration 0004): a report
 # is answered from the index alone, without a table lookup per row (SQLite; PostgreSQL's index-only
 # scans), which was most of the time of a site's month. The tables are small (a row per counter,
-# officer, level and flags a period). After its leading columns, each index carries the rest:
-_ROLLUP_VALUES = ("suppressed", "test", "scale", "level", "count")
+# officer, scale and flags a period). After its leading columns, each index carries the rest:
+_ROLLUP_VALUES = ("suppressed", "test", "scale", *LEVEL_COLUMNS)
 ROLLUP_COVER = {
     "counter": ("officer_id", "department_id", *_ROLLUP_VALUES),
     "officer_id": ("counter", "department_id", *_ROLLUP_VALUES),
@@ -161,7 +176,7 @@ ROLLUP_COVER = {
 # Whole country for a period: after the period, the flags every report filters on, then the report's
 # rows in order, so that a month per department and officer is summed as the index is read, with no
 # sort (migration 0006).
-ROLLUP_REPORT_ORDER = ("suppressed", "test", "department_id", "officer_id", "scale", "level", "counter", "count")
+ROLLUP_REPORT_ORDER = ("suppressed", "test", "department_id", "officer_id", "scale", "counter", *LEVEL_COLUMNS)
 
 
 def _per_column_indexes(table: str, period: str) -> tuple[sa.Index, ...]:
@@ -188,7 +203,7 @@ class RollupMonth(RollupCounts, table=True):
 
 class RollupYear(RollupCounts, table=True):
     """The same per local calendar year (`year` is 1 January): the whole years inside a range, so a
-    year of the whole country is one row per counter, officer and level, not twelve (migration 0007:
+    year of the whole country is one row per counter and officer, not twelve (migration 0007:
     at 10 million presses the year per counter summed ~80,000 month rows through a sort)."""
 
     __tablename__ = "rollup_year"
@@ -200,7 +215,7 @@ class RollupYear(RollupCounts, table=True):
     year: date = Field(primary_key=True)
 
 
-class RollupHour(SQLModel, table=True):
+class RollupHour(LevelCounts, table=True):
     """Per local day and hour of day, counter and department: the hour-by-weekday grid."""
 
     __tablename__ = "rollup_hour"
@@ -213,10 +228,8 @@ class RollupHour(SQLModel, table=True):
     counter: str = Field(max_length=16, primary_key=True)
     department_id: int = Field(primary_key=True)
     scale: str = Field(max_length=16, primary_key=True)
-    level: int = Field(sa_type=sa.SmallInteger, primary_key=True)
     suppressed: bool = Field(primary_key=True)
     test: bool = Field(primary_key=True)
-    count: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 class Device(SQLModel, table=True):

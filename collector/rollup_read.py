@@ -1,7 +1,7 @@
 """The fast read path of the rollups: what collector.satisfaction.tally and grid run.
 
-Supervisors' queries touch few rows (a year of one counter is ~24 rows of `rollup_month`, a month of
-the whole country one row per counter, officer and level), so their cost was fixed overhead: building
+Supervisors' queries touch few rows (a year of one counter is ~12 rows of `rollup_month`, a month of
+the whole country one row per counter and officer, with the counts of every level), so their cost was fixed overhead: building
 and compiling an ORM statement, ORM row processing, and a Python loop per row. Here each query shape
 (table, group, bucket, which filters and how many values each) is turned into SQL text once and kept
 (`_statement`, an LRU cache); it runs on the DBAPI cursor with positional parameters (no SQL
@@ -11,13 +11,15 @@ columns needed, sums in the database, and is answered from covering indexes (mig
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+
+from collector.models import LEVEL_COLUMNS
+from collector.satisfaction import Counts, add_counts
 
 GROUP_COLUMNS = {"counter": "counter", "officer": "officer_id", "department": "department_id",
                  "site": "department_id"}  # a site through its departments
@@ -48,8 +50,7 @@ def _statement(dialect: str, table: str, time_column: str, single: bool, keys: t
     and read_segments adds them up, as it adds up segments."""
     mark = "?" if dialect == "sqlite" else "%s"
     false = "0" if dialect == "sqlite" else "false"
-    total = "SUM(count)" if dialect == "sqlite" else "CAST(SUM(count) AS BIGINT)"  # PG: numeric otherwise
-    columns = [*keys, *([time_column] if timed else []), "scale", "level"]
+    columns = [*keys, *([time_column] if timed else []), "scale"]
     fold = not (single and "officer_id" in keys)
     where = [f"{time_column} = {mark}"] if single else [f"{time_column} >= {mark}", f"{time_column} <= {mark}"]
     for column, count in filters:
@@ -64,8 +65,15 @@ def _statement(dialect: str, table: str, time_column: str, single: bool, keys: t
             where.append(f"{flag} = {false}")
     listed = ", ".join(columns)
     if not fold:
-        return f"SELECT {listed}, count FROM {table} WHERE {' AND '.join(where)}"
-    return f"SELECT {listed}, {total} FROM {table} WHERE {' AND '.join(where)} GROUP BY {listed}"
+        return f"SELECT {listed}, {', '.join(LEVEL_COLUMNS)} FROM {table} WHERE {' AND '.join(where)}"
+    return f"SELECT {listed}, {_sums(dialect)} FROM {table} WHERE {' AND '.join(where)} GROUP BY {listed}"
+
+
+def _sums(dialect: str) -> str:
+    """The level columns summed (PostgreSQL's SUM of a BIGINT is a NUMERIC, read as a Decimal)."""
+    if dialect == "sqlite":
+        return ", ".join(f"SUM({c})" for c in LEVEL_COLUMNS)
+    return ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in LEVEL_COLUMNS)
 
 
 def _day(value: Any) -> date:
@@ -77,9 +85,9 @@ def read_segments(
     by: str | None, counters: Sequence[str] | None, department_ids: Sequence[int] | None,
     officer_ids: Sequence[int] | None, include: frozenset[str], sites: Mapping[int, str | None] | None,
     label_of: Any,
-) -> dict[tuple[Any, str | None], dict[tuple[str, int], int]]:
-    """(group key, bucket label) -> counts per (scale, level) over segments (table, time column, first,
-    last). label_of(day) -> bucket label. An empty filter list matches nothing."""
+) -> dict[tuple[Any, str | None], Counts]:
+    """(group key, bucket label) -> counts per scale and level over segments (table, time column,
+    first, last). label_of(day) -> bucket label. An empty filter list matches nothing."""
     dialect = connection.dialect.name
     sqlite = dialect == "sqlite"
     keys = group_columns(group)
@@ -87,7 +95,7 @@ def read_segments(
         (column, values) for column, values in (("counter", counters), ("department_id", department_ids),
                                                 ("officer_id", officer_ids)) if values is not None
     ]
-    result: dict[tuple[Any, str | None], dict[tuple[str, int], int]] = {}
+    result: dict[tuple[Any, str | None], Counts] = {}
     if any(not values for _, values in wanted):
         return result
     shape = tuple((column, len(values)) for column, values in wanted)
@@ -105,11 +113,12 @@ def read_segments(
         bounds = [lo.isoformat(), hi.isoformat()] if sqlite else [lo, hi]
         rows = _fetch(connection, sql, tuple((bounds[:1] if single else bounds) + values))
         if width == 2 and not timed:  # the report's rows: (department, officer)
-            for department_id, officer_id, scale, level, count in rows:
+            for department_id, officer_id, scale, *numbers in rows:
                 counts = result.get(((department_id, officer_id), None))
                 if counts is None:
-                    counts = result[((department_id, officer_id), None)] = {}
-                counts[(scale, level)] = counts.get((scale, level), 0) + count
+                    result[((department_id, officer_id), None)] = {scale: numbers}
+                else:
+                    add_counts(counts, {scale: numbers})
             continue
         for row in rows:
             if width == 0:
@@ -129,9 +138,9 @@ def read_segments(
                 label = None
             counts = result.get((key, label))
             if counts is None:
-                counts = result[(key, label)] = {}
-            level = (row[-3], row[-2])
-            counts[level] = counts.get(level, 0) + row[-1]
+                result[(key, label)] = {row[-5]: list(row[-4:])}
+            else:
+                add_counts(counts, {row[-5]: row[-4:]})
     return result
 
 
@@ -156,35 +165,35 @@ def _grid_statement(dialect: str, filters: tuple[tuple[str, int], ...], include:
     mark = "?" if dialect == "sqlite" else "%s"
     false = "0" if dialect == "sqlite" else "false"
     if dialect == "sqlite":
-        weekday, total = "CAST(strftime('%w', day) AS INTEGER)", "SUM(count)"
+        weekday = "CAST(strftime('%w', day) AS INTEGER)"
     else:
-        weekday, total = "CAST(EXTRACT(dow FROM day) AS INTEGER)", "CAST(SUM(count) AS BIGINT)"
+        weekday = "CAST(EXTRACT(dow FROM day) AS INTEGER)"
     where = [f"day >= {mark}", f"day <= {mark}"]
     for column, count in filters:
         where.append(f"{column} IN ({', '.join([mark] * count)})")
     for flag in ("suppressed", "test"):
         if flag not in include:
             where.append(f"{flag} = {false}")
-    sql = (f"SELECT {weekday} AS dow, hour, scale, level, {total} FROM rollup_hour WHERE {' AND '.join(where)} "
-           f"GROUP BY dow, hour, scale, level")
+    sql = (f"SELECT {weekday} AS dow, hour, scale, {_sums(dialect)} FROM rollup_hour WHERE {' AND '.join(where)} "
+           f"GROUP BY dow, hour, scale")
     return sql if dialect == "sqlite" else sql.replace("%w", "%%w")
 
 
 def read_grid(
     connection: sa.Connection, *, first: date, last: date, counters: Sequence[str] | None,
     department_ids: Sequence[int] | None, include: frozenset[str],
-) -> dict[tuple[int, int], Tally[tuple[str, int]]]:
-    """(ISO weekday 1..7, local hour 0..23) -> counts per (scale, level), from rollup_hour."""
+) -> dict[tuple[int, int], Counts]:
+    """(ISO weekday 1..7, local hour 0..23) -> counts per scale and level, from rollup_hour."""
     dialect = connection.dialect.name
     wanted = [(column, values) for column, values in (("counter", counters), ("department_id", department_ids))
               if values is not None]
-    cells: dict[tuple[int, int], Tally[tuple[str, int]]] = {}
+    cells: dict[tuple[int, int], Counts] = {}
     if any(not values for _, values in wanted):
         return cells
     sql = _grid_statement(dialect, tuple((c, len(v)) for c, v in wanted), include)
     bounds: list[Any] = [first.isoformat(), last.isoformat()] if dialect == "sqlite" else [first, last]
     params = tuple(bounds + [v for _, vs in wanted for v in vs])
-    for dow, hour, scale, level, count in _fetch(connection, sql, params):
+    for dow, hour, scale, *numbers in _fetch(connection, sql, params):
         iso = 7 if int(dow) == 0 else int(dow)  # both databases count 0 = Sunday
-        cells.setdefault((iso, int(hour)), Tally())[(scale, int(level))] += int(count)
+        add_counts(cells.setdefault((iso, int(hour)), {}), {scale: numbers})
     return cells

@@ -5,8 +5,9 @@ months around them from `rollup_month` and the days at its edges from `rollup_da
 row per group and level; month and quarter buckets read months, day and ISO-week buckets days; the
 hour-by-weekday grid reads `rollup_hour`. The rollups are written in the same transaction as the
 presses (`add_to_rollups`, called by collector.store) and can be rebuilt from the press table
-(`rebuild_rollups`, run by migration 0002).
+(`rebuild_rollups`).
 
+Counts are kept as the rollups hold them: per scale, the presses at each of its levels (`Counts`).
 Figures: counts per level (levels of different scales with the same key add up: "satisfied" is
 "Hài lòng" on every scale), the satisfaction rate (share of ratings at or above the scale's
 satisfied_from, 0..1) and the index (mean of levels mapped evenly onto 0..100 per scale).
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from collector.clock import zone
-from collector.models import Counter, Department, Officer, RollupDay, RollupHour
+from collector.models import LEVEL_COLUMNS, Counter, Department, Officer, RollupDay, RollupHour
 from schemas.contract import scales
 
 GROUPS = ("counter", "department", "officer", "site")
@@ -35,7 +36,23 @@ INCLUDABLE = ("suppressed", "test")
 KEY_ORDER = ("very_satisfied", "satisfied", "neutral", "unsatisfied", "very_unsatisfied")
 NOBODY = 0  # officer_id / department_id in the rollups when there is none
 
-Counts = Tally[tuple[str, int]]  # (scale, level) -> count
+Counts = dict[str, list[int]]  # scale -> presses at each level (index = level), as a rollup row holds them
+
+
+def no_counts() -> list[int]:
+    """The counts of a scale before any press: one zero per level the rollups hold."""
+    return [0] * len(LEVEL_COLUMNS)
+
+
+def add_counts(into: Counts, counts: Mapping[str, Sequence[int]]) -> None:
+    """Add counts into `into`, which never shares a list with `counts`."""
+    for scale, numbers in counts.items():
+        have = into.get(scale)
+        if have is None:
+            into[scale] = list(numbers)
+        else:
+            for level, n in enumerate(numbers):
+                have[level] += n
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -72,13 +89,13 @@ def _scale_levels(scale: str) -> tuple[int, int, tuple[str, ...]] | None:
 
 
 @cache
-def _level_meaning(scale: str, level: int) -> tuple[str, bool, int] | None:
-    """(key, satisfied or better, top level of the scale) of a scale's level; None if unknown."""
+def _level_meanings(scale: str) -> tuple[tuple[str, bool, float], ...]:
+    """(key, satisfied or better, points on 0..100) of each of a scale's levels; () if unknown."""
     found = _scale_levels(scale)
-    if found is None or not 0 <= level <= found[0]:
-        return None
+    if found is None:
+        return ()
     top, satisfied_from, level_keys = found
-    return level_keys[level], level >= satisfied_from, top
+    return tuple((key, level >= satisfied_from, 100.0 * level / top) for level, key in enumerate(level_keys))
 
 
 @cache
@@ -88,22 +105,22 @@ def _columns(keys: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
     return tuple((key, *labels.get(key, (key, key))) for key in ordered_keys(keys))
 
 
-def figures(counts: Mapping[tuple[str, int], int], keys: Sequence[str] | None = None) -> dict[str, Any]:
+def figures(counts: Mapping[str, Sequence[int]], keys: Sequence[str] | None = None) -> dict[str, Any]:
     """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate, index.
-    A report computes this for thousands of groups: what depends only on the scales is cached."""
+    A report computes this for thousands of groups: what depends only on the scales is cached.
+    Counts of an unknown scale, or beyond a scale's top level, are left out."""
     by_key: dict[str, int] = {}
     total = satisfied = 0
     points = 0.0
-    for (scale, level), count in counts.items():
-        meaning = _level_meaning(scale, level)
-        if not count or meaning is None:
-            continue
-        key, good, top = meaning
-        by_key[key] = by_key.get(key, 0) + count
-        total += count
-        if good:
-            satisfied += count
-        points += count * 100.0 * level / top
+    for scale, numbers in counts.items():
+        for (key, good, worth), count in zip(_level_meanings(scale), numbers):
+            if not count:
+                continue
+            by_key[key] = by_key.get(key, 0) + count
+            total += count
+            if good:
+                satisfied += count
+            points += count * worth
     columns = _columns(frozenset(keys).union(by_key) if keys else frozenset(by_key))
     levels = [
         {"key": key, "label_vi": vi, "label_en": en, "count": by_key.get(key, 0),
@@ -261,8 +278,8 @@ def _split(first: date, last: date, periods: tuple[tuple[Any, ...], ...]) -> lis
 def tally(
     session: Session, *, first: date, last: date, group: str | None, by: str | None, filters: Filters,
     sites: Mapping[int, str | None] | None = None,
-) -> dict[tuple[Any, str | None], dict[tuple[str, int], int]]:
-    """(group key, bucket label) -> counts per (scale, level). Group keys: counter code, officer id,
+) -> dict[tuple[Any, str | None], Counts]:
+    """(group key, bucket label) -> counts per scale and level. Group keys: counter code, officer id,
     department id, or site name (sites maps department id -> site)."""
     from collector.rollup_read import read_segments
 
@@ -274,7 +291,7 @@ def tally(
 
 
 def grid(session: Session, *, first: date, last: date, filters: Filters) -> dict[tuple[int, int], Counts]:
-    """(ISO weekday 1..7, local hour 0..23) -> counts per (scale, level)."""
+    """(ISO weekday 1..7, local hour 0..23) -> counts per scale and level."""
     from collector.rollup_read import read_grid
 
     return read_grid(session.connection(), first=first, last=last, counters=filters.counters,
@@ -328,22 +345,23 @@ def satisfaction(
     """Counts per level of the counter's own scale (other scales' presses listed after them) from
     `rollup_day`, satisfaction rate and index."""
     query = (
-        select(RollupDay.scale, RollupDay.level, func.sum(RollupDay.count))
+        select(RollupDay.scale, *(func.sum(getattr(RollupDay, c)) for c in LEVEL_COLUMNS))
         .where(RollupDay.counter == counter, col(RollupDay.day) >= first, col(RollupDay.day) <= last)
-        .group_by(col(RollupDay.scale), col(RollupDay.level))
+        .group_by(col(RollupDay.scale))
     )
     if "suppressed" not in include:
         query = query.where(RollupDay.suppressed == False)
     if "test" not in include:
         query = query.where(RollupDay.test == False)
-    counts = {(s, int(lvl)): int(n) for s, lvl, n in session.exec(query).all()}
+    counts: Counts = {row[0]: [int(n) for n in row[1:]] for row in session.exec(query).all()}
 
-    shown = [scale] + sorted({s for s, _ in counts} - {scale})
+    shown = [scale] + sorted(set(counts) - {scale})
     levels = []
     for name in shown:
         definition = scales()[name]
+        numbers = counts.get(name, no_counts())
         for index, level in enumerate(definition["levels"]):
-            count = counts.get((name, index), 0)
+            count = numbers[index]
             if name != scale and count == 0:
                 continue
             levels.append(
@@ -369,9 +387,10 @@ def satisfaction(
 
 
 # Every rollup is a sum over this key: a batch is tallied once per distinct key (a few hundred keys
-# for thousands of presses under load), then each rollup table gets one upsert row per key.
+# for thousands of presses under load), then each rollup table gets one upsert row per key without
+# its level, which adds to that level's column.
 ROLLUP_KEY = ("day", "hour", "counter", "officer_id", "department_id", "scale", "level", "suppressed", "test")
-_FLAGS = ("scale", "level", "suppressed", "test")
+_FLAGS = ("scale", "suppressed", "test")
 _KEYED = ("counter", "officer_id", "department_id", *_FLAGS)
 ROLLUP_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollup_day", ("day", *_KEYED)),
@@ -382,27 +401,30 @@ ROLLUP_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
-    """(table, key columns, rows (*key, count)) for each of ROLLUP_TABLES from a tally over ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
+    """(table, key columns, rows (*key, *counts per level)) for each of ROLLUP_TABLES from a tally over
+    ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
     key appears once (one statement may not touch a row twice on PostgreSQL)."""
-    per_day: Tally[tuple[Any, ...]] = Tally()
-    per_month: Tally[tuple[Any, ...]] = Tally()
-    per_year: Tally[tuple[Any, ...]] = Tally()
-    per_hour: Tally[tuple[Any, ...]] = Tally()
+    per_table: tuple[dict[tuple[Any, ...], list[int]], ...] = ({}, {}, {}, {})
     months: dict[date, date] = {}
     for (day, hour, counter, officer_id, department_id, scale, level, suppressed, test), count in counts.items():
         officer_id = officer_id or NOBODY
         department_id = department_id or NOBODY
-        rest = (scale, level, bool(suppressed), bool(test))
-        per_day[(day, counter, officer_id, department_id, *rest)] += count
+        rest = (scale, bool(suppressed), bool(test))
         month = months.get(day)
         if month is None:
             month = months[day] = month_start(day)
-        per_month[(month, counter, officer_id, department_id, *rest)] += count
-        per_year[(month.replace(month=1), counter, officer_id, department_id, *rest)] += count
-        per_hour[(day, hour, counter, department_id, *rest)] += count
+        keys = ((day, counter, officer_id, department_id, *rest),
+                (month, counter, officer_id, department_id, *rest),
+                (month.replace(month=1), counter, officer_id, department_id, *rest),
+                (day, hour, counter, department_id, *rest))
+        for rows, key in zip(per_table, keys, strict=True):
+            numbers = rows.get(key)
+            if numbers is None:
+                numbers = rows[key] = no_counts()
+            numbers[level] += count
     return [
-        (table, names, [(*key, count) for key, count in sorted(tally.items())])
-        for (table, names), tally in zip(ROLLUP_TABLES, (per_day, per_month, per_year, per_hour), strict=True)
+        (table, names, [(*key, *numbers) for key, numbers in sorted(rows.items())])
+        for (table, names), rows in zip(ROLLUP_TABLES, per_table, strict=True)
     ]
 
 
@@ -445,28 +467,28 @@ def fixed_offset_seconds(tz_name: str) -> int | None:
     return int(only.total_seconds()) if only is not None else None
 
 
-def rebuild_rollups(connection: sa.Connection, tz_name: str, *, years: bool = True) -> None:
-    """Recount every rollup table from the press table, in SQL. years=False leaves rollup_year alone,
-    for migration 0002, which runs before the table exists (0007 then fills it)."""
+def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
+    """Recount every rollup table from the press table, in SQL."""
     dialect = connection.dialect.name
     # (table, its period, the table it sums, that one's period): a month sums days, a year months
-    periods = [("rollup_month", "month", "rollup_day", "day")]
-    if years:
-        periods.append(("rollup_year", "year", "rollup_month", "month"))
+    periods = [("rollup_month", "month", "rollup_day", "day"), ("rollup_year", "year", "rollup_month", "month")]
     for table in ("rollup_hour", *(p[0] for p in periods), "rollup_day"):
         connection.execute(sa.text(f"DELETE FROM {table}"))
+    levels = ", ".join(LEVEL_COLUMNS)
+    counted = ", ".join(f"SUM(CASE WHEN level = {i} THEN 1 ELSE 0 END)" for i in range(len(LEVEL_COLUMNS)))
     connection.execute(sa.text(
-        "INSERT INTO rollup_day (day, counter, officer_id, department_id, scale, level, suppressed, test, count) "
-        "SELECT day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, level, suppressed, test, "
-        "COUNT(*) FROM press GROUP BY day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, "
-        "level, suppressed, test"
+        f"INSERT INTO rollup_day (day, counter, officer_id, department_id, scale, suppressed, test, {levels}) "
+        f"SELECT day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, suppressed, test, "
+        f"{counted} FROM press GROUP BY day, counter, COALESCE(officer_id, 0), COALESCE(department_id, 0), scale, "
+        f"suppressed, test"
     ))
     keyed = ", ".join(_KEYED)
+    summed = ", ".join(f"SUM({c})" for c in LEVEL_COLUMNS)
     for table, period, source, source_period in periods:
         first_day = (f"date({source_period}, 'start of {period}')" if dialect == "sqlite"
                      else f"CAST(date_trunc('{period}', {source_period}) AS DATE)")
         connection.execute(sa.text(
-            f"INSERT INTO {table} ({period}, {keyed}, count) SELECT {first_day}, {keyed}, SUM(count) "
+            f"INSERT INTO {table} ({period}, {keyed}, {levels}) SELECT {first_day}, {keyed}, {summed} "
             f"FROM {source} GROUP BY {first_day}, {keyed}"
         ))
     offset = fixed_offset_seconds(tz_name)
@@ -478,9 +500,9 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str, *, years: bool = Tr
         _rebuild_hours_in_python(connection, tz_name)
         return
     connection.execute(sa.text(
-        "INSERT INTO rollup_hour (day, hour, counter, department_id, scale, level, suppressed, test, count) "
-        f"SELECT day, {hour}, counter, COALESCE(department_id, 0), scale, level, suppressed, test, COUNT(*) "
-        f"FROM press GROUP BY day, {hour}, counter, COALESCE(department_id, 0), scale, level, suppressed, test"
+        f"INSERT INTO rollup_hour (day, hour, counter, department_id, scale, suppressed, test, {levels}) "
+        f"SELECT day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test, {counted} "
+        f"FROM press GROUP BY day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test"
     ), {"tz": tz_name})
 
 
@@ -488,7 +510,7 @@ def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:
     from collector.models import Press, UTCDateTime
 
     tz = zone(tz_name)
-    counts: Tally[tuple[Any, ...]] = Tally()
+    counts: dict[tuple[Any, ...], list[int]] = {}
     columns: list[Any] = [Press.day, Press.pressed_at, Press.counter, Press.department_id, Press.scale, Press.level,
                Press.suppressed, Press.test]
     decode = UTCDateTime().process_result_value
@@ -497,7 +519,8 @@ def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:
     ):
         moment = decode(pressed_at, connection.dialect) if isinstance(pressed_at, datetime) else pressed_at
         assert moment is not None
-        counts[(day, moment.astimezone(tz).hour, counter, dept or NOBODY, scale, level, suppressed, test)] += 1
-    names = ("day", "hour", "counter", "department_id", "scale", "level", "suppressed", "test")
+        key = (day, moment.astimezone(tz).hour, counter, dept or NOBODY, scale, suppressed, test)
+        counts.setdefault(key, no_counts())[level] += 1
+    names = ("day", "hour", "counter", "department_id", *_FLAGS, *LEVEL_COLUMNS)
     if counts:
-        connection.execute(sa.insert(RollupHour), [dict(zip(names, k), count=n) for k, n in counts.items()])
+        connection.execute(sa.insert(RollupHour), [dict(zip(names, (*k, *n))) for k, n in counts.items()])

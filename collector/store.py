@@ -26,8 +26,8 @@ from sqlmodel import Session, col
 
 from collector.clock import zone
 from collector.messages import REJECTED_PAYLOAD_MAX, Checked, Rejection
+from collector.models import LEVEL_COLUMNS, CounterBox, CounterOfficer, Device, RejectedMessage
 from collector.models import Counter as CounterRow
-from collector.models import CounterBox, CounterOfficer, Device, RejectedMessage
 from collector.satisfaction import NOBODY, add_counts_to_rollups
 
 
@@ -158,14 +158,17 @@ def _quoted(names: Sequence[str]) -> str:
 @cache
 def _upsert_sql(dialect: str, table: str, names: tuple[str, ...]) -> str:
     mark = "?" if dialect == "sqlite" else "%s"
+    columns = (*names, *LEVEL_COLUMNS)
+    added = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in LEVEL_COLUMNS)
     return (
-        f'INSERT INTO "{table}" ({_quoted((*names, "count"))}) VALUES ({", ".join([mark] * (len(names) + 1))}) '
-        f'ON CONFLICT ({_quoted(names)}) DO UPDATE SET "count" = "{table}"."count" + excluded."count"'
+        f'INSERT INTO "{table}" ({_quoted(columns)}) VALUES ({", ".join([mark] * len(columns))}) '
+        f'ON CONFLICT ({_quoted(names)}) DO UPDATE SET {added}'
     )
 
 
 def upsert_counts(connection: sa.Connection, table: str, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Add (*key, count) rows to a rollup table keyed on `names`: one prepared statement, many rows."""
+    """Add (*key, *counts per level) rows to a rollup table keyed on `names`: one prepared statement,
+    many rows."""
     if not rows:
         return
     dialect = connection.dialect.name

@@ -10,8 +10,10 @@ from sqlmodel import Session
 
 from collector.satisfaction import (
     NOBODY,
+    Counts,
     Filters,
     Names,
+    add_counts,
     change,
     figures,
     parse_period,
@@ -65,50 +67,42 @@ def build_report(
     now = tally(session, first=first, last=last, group="department,officer", by=None, filters=filters)
     before = tally(session, first=previous_first, last=previous_last, group="department,officer", by=None,
                    filters=filters)
-    per_officer: dict[tuple[int, int], dict[tuple[str, int], int]] = {}
-    per_previous: dict[tuple[int, int], dict[tuple[str, int], int]] = {}
-    for source, target in ((now, per_officer), (before, per_previous)):
-        for (key, _), found in source.items():
-            target[key] = dict(found)
+    per_officer: dict[tuple[int, int], Counts] = {key: found for (key, _), found in now.items()}
+    per_previous: dict[tuple[int, int], Counts] = {key: found for (key, _), found in before.items()}
 
     counters_scales = {c.scale for c in names.counters.values()
                        if filters.department_ids is None or c.department_id in filters.department_ids}
-    data_scales = {scale for counts in per_officer.values() for scale, _ in counts}
+    data_scales = {scale for counts in per_officer.values() for scale in counts}
     keys = scale_keys(counters_scales | data_scales or {"sat2"})
 
-    def row(level: str, code: str, name: str, counts: dict[tuple[str, int], int],
-            previous: dict[tuple[str, int], int]) -> Row:
+    def row(level: str, code: str, name: str, counts: Counts, previous: Counts) -> Row:
         now_figures, before_figures = figures(counts, keys), figures(previous, keys)
         return Row(level, code, name, now_figures, before_figures, change(now_figures, before_figures))
-
-    def add(into: dict[tuple[str, int], int], counts: dict[tuple[str, int], int]) -> None:
-        for level, n in counts.items():
-            into[level] = into.get(level, 0) + n
 
     departments_seen = sorted({d for d, _ in per_officer} | {d for d, _ in per_previous}
                               | ({i for i in names.departments if i in filters.department_ids}
                                  if filters.department_ids is not None else set(names.departments)))
     sections = []
-    grand_now: dict[tuple[str, int], int] = {}
-    grand_before: dict[tuple[str, int], int] = {}
+    grand_now: Counts = {}
+    grand_before: Counts = {}
     for dept_id in sorted(departments_seen, key=lambda i: names.departments[i].code if i in names.departments
                           else "\uffff"):
         dept = names.departments.get(dept_id)
-        dept_now: dict[tuple[str, int], int] = {}
-        dept_before: dict[tuple[str, int], int] = {}
+        dept_now: Counts = {}
+        dept_before: Counts = {}
         officer_rows = []
         officer_ids = {o for d, o in per_officer if d == dept_id} | {o for d, o in per_previous if d == dept_id}
         for officer_id in sorted(officer_ids, key=lambda i: (i == NOBODY, names.officers[i].code
                                                              if i in names.officers else "")):
             counts = per_officer.get((dept_id, officer_id), {})
             previous = per_previous.get((dept_id, officer_id), {})
-            add(dept_now, counts)
-            add(dept_before, previous)
+            add_counts(dept_now, counts)
+            add_counts(dept_before, previous)
             officer = names.officers.get(officer_id)
             officer_rows.append(row("officer", officer.code if officer else "", officer.name if officer else "",
                                     counts, previous))
-        add(grand_now, dept_now)
-        add(grand_before, dept_before)
+        add_counts(grand_now, dept_now)
+        add_counts(grand_before, dept_before)
         sections.append(Section(row("department", dept.code if dept else "", dept.name if dept else "",
                                     dept_now, dept_before), officer_rows))
     total = row("total", "", "", grand_now, grand_before)

@@ -161,13 +161,14 @@ class Db:
 
     def rollup_mismatches(self) -> list[Any]:
         """Rows where rollup_day and a recount of the press table disagree (empty = equal)."""
-        key = "counter, day, scale, level, suppressed, test"
-        recount = f"""SELECT {key}, COALESCE(officer_id, 0), COALESCE(department_id, 0), count(*) FROM press
-                      GROUP BY {key}, COALESCE(officer_id, 0), COALESCE(department_id, 0)"""
-        rolled = f"SELECT {key}, officer_id, department_id, count FROM rollup_day WHERE count > 0"
+        key = "counter, day, scale, suppressed, test"
+        recount = f"""SELECT {key}, COALESCE(officer_id, 0), COALESCE(department_id, 0), level, count(*) FROM press
+                      GROUP BY {key}, COALESCE(officer_id, 0), COALESCE(department_id, 0), level"""
+        rolled = f"SELECT {key}, officer_id, department_id, level0, level1, level2, level3 FROM rollup_day"
         with self.engine.connect() as connection:
             counted = {tuple(row[:8]): row[8] for row in connection.execute(sa.text(recount))}
-            stored = {tuple(row[:8]): row[8] for row in connection.execute(sa.text(rolled))}
+            stored = {(*row[:7], level): n for row in connection.execute(sa.text(rolled))
+                      for level, n in enumerate(row[7:]) if n}
         return [(key, counted.get(key), stored.get(key)) for key in counted.keys() | stored.keys()
                 if counted.get(key) != stored.get(key)]
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -14,8 +13,10 @@ from collector.models import Counter, Department, Officer
 from collector.satisfaction import (
     INCLUDABLE,
     NOBODY,
+    Counts,
     Filters,
     Names,
+    add_counts,
     bucket,
     change,
     figures,
@@ -157,18 +158,17 @@ def summarize(
         keys = [None]
     else:
         add_group_names(session, names, group, keys)
-    overall_now: dict[tuple[str, int], int] = {}
-    overall_before: dict[tuple[str, int], int] = {}
+    overall_now: Counts = {}
+    overall_before: Counts = {}
     groups = []
     for key in keys:
-        total: dict[tuple[str, int], int] = {}
+        total: Counts = {}
         series = []
         for (gkey, label), level_counts in sorted(
             ((k, v) for k, v in counts.items() if k[0] == key), key=lambda kv: str(kv[0][1])
         ):
-            for level, n in level_counts.items():
-                total[level] = total.get(level, 0) + n
-                overall_now[level] = overall_now.get(level, 0) + n
+            add_counts(total, level_counts)
+            add_counts(overall_now, level_counts)
             if by and label is not None:
                 _, b_first, b_last = bucket(_label_day(label, by), by)
                 series.append({"period": label, "from": max(b_first, first).isoformat(),
@@ -178,9 +178,8 @@ def summarize(
         if by:
             entry["series"] = series
         if before is not None:
-            previous_counts: Mapping[tuple[str, int], int] = before.get((key, None), {})
-            for level, n in previous_counts.items():
-                overall_before[level] = overall_before.get(level, 0) + n
+            previous_counts = before.get((key, None), {})
+            add_counts(overall_before, previous_counts)
             entry["previous"] = figures(previous_counts)
             entry["change"] = change(entry, entry["previous"])
         groups.append(entry)

@@ -6,6 +6,8 @@ Revises: 0001
 Create Date: 2026-11-28 00:45:27.516886
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlmodel.sql.sqltypes import AutoString
@@ -96,11 +98,45 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_department_site'), ['site'], unique=False)
 
     # ### end Alembic commands ###
-    from collector.satisfaction import rebuild_rollups
+    _count_presses_stored_before()
+
+
+def _count_presses_stored_before() -> None:
+    """Fill the new rollups from the presses already stored, in this revision's layout: a row per
+    level with its count (0008 turns them into a row with a column per level; rollup_year comes with
+    0007). Counted in Python, not with the collector's current code, whose rollups have another
+    layout: a database from before this revision holds a few months of one center at most."""
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
     from collector.settings import get_settings
 
-    # rollup_year comes with 0007, which fills it from rollup_month
-    rebuild_rollups(op.get_bind(), get_settings().timezone, years=False)
+    zone = ZoneInfo(get_settings().timezone)
+    types: dict[str, Any] = {'day': sa.Date(), 'month': sa.Date(), 'pressed_at': collector.models.UTCDateTime()}
+
+    def table(name: str, columns: tuple[str, ...]) -> sa.TableClause:
+        return sa.table(name, *(sa.column(c, types.get(c)) for c in columns))
+
+    press = table('press', ('day', 'pressed_at', 'counter', 'officer_id', 'department_id', 'scale', 'level',
+                            'suppressed', 'test'))
+    per_day: Counter[tuple] = Counter()
+    per_month: Counter[tuple] = Counter()
+    per_hour: Counter[tuple] = Counter()
+    bind = op.get_bind()
+    for day, pressed_at, counter, officer, department, scale, level, suppressed, test in bind.execute(
+            sa.select(*press.c)):
+        officer, department, rating = officer or 0, department or 0, (scale, level, bool(suppressed), bool(test))
+        per_day[(day, counter, officer, department, *rating)] += 1
+        per_month[(day.replace(day=1), counter, officer, department, *rating)] += 1
+        per_hour[(day, pressed_at.astimezone(zone).hour, counter, department, *rating)] += 1
+    rest = ('scale', 'level', 'suppressed', 'test', 'count')
+    for name, columns, counts in (('rollup_day', ('day', 'counter', 'officer_id', 'department_id', *rest), per_day),
+                                  ('rollup_month', ('month', 'counter', 'officer_id', 'department_id', *rest),
+                                   per_month),
+                                  ('rollup_hour', ('day', 'hour', 'counter', 'department_id', *rest), per_hour)):
+        if counts:
+            bind.execute(table(name, columns).insert(),
+                         [dict(zip(columns, (*key, n))) for key, n in sorted(counts.items())])
 
 
 def downgrade() -> None:
