@@ -134,11 +134,15 @@ def generate(engine: sa.Engine, presses: int, log: Callable[[str], None]) -> dic
         started = time.monotonic()
         rebuild_rollups(db, TZ)
         log(f"  rollups rebuilt in {time.monotonic() - started:.0f} s")
-    # VACUUM too on PostgreSQL (autovacuum's job in service): it marks the pages all-visible, which
-    # index-only scans need.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-        db.exec_driver_sql("ANALYZE" if sqlite else "VACUUM ANALYZE")
+    analyze(engine)
     return dims
+
+
+def analyze(engine: sa.Engine) -> None:
+    """The planner's statistics, and VACUUM too on PostgreSQL (autovacuum's job in service): it marks
+    the pages all-visible, which index-only scans need."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        db.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else "VACUUM ANALYZE")
 
 
 # --- measuring ----------------------------------------------------------------------------------
@@ -291,6 +295,14 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
 # --- databases ----------------------------------------------------------------------------------
 
 
+def revision(engine: sa.Engine) -> str | None:
+    """The database's migration revision (None before the first)."""
+    with engine.connect() as db:
+        if not sa.inspect(db).has_table("alembic_version"):
+            return None
+        return db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
 def stored_shape(engine: sa.Engine) -> dict[str, int]:
     """The shape of a database generated earlier (--reuse)."""
     with engine.connect() as db:
@@ -316,10 +328,15 @@ def run(kind: str, presses: int, repeat: int, workdir: Path, log: Callable[[str]
         url = server.url
     engine = make_engine(url)
     try:
+        before = revision(engine)
         upgrade(engine)  # a kept database is brought up to date, as a deployed one would be
         if reuse:
             dims = stored_shape(engine)
             log(f"{kind}: {dims['presses']:,} presses kept in {workdir}")
+            if before != revision(engine):  # tables a migration rebuilt have no statistics yet
+                started = time.monotonic()
+                analyze(engine)
+                log(f"  migrated from {before} to {revision(engine)}, then analyzed ({time.monotonic() - started:.0f} s)")
         else:
             log(f"{kind}: generating {presses:,} presses")
             started = time.monotonic()

@@ -1,12 +1,13 @@
 """The fast read path of the rollups: what collector.satisfaction.tally and grid run.
 
 Supervisors' queries touch few rows (a year of one counter is ~12 rows of `rollup_month`, a month of
-the whole country one row per counter and officer, with the counts of every level), so their cost was fixed overhead: building
-and compiling an ORM statement, ORM row processing, and a Python loop per row. Here each query shape
-(table, group, bucket, which filters and how many values each) is turned into SQL text once and kept
-(`_statement`, an LRU cache); it runs on the DBAPI cursor with positional parameters (no SQL
-compilation per request; a list of values is one array parameter on PostgreSQL), selects only the
-columns needed, sums in the database, and is answered from covering indexes (migration 0004).
+the whole country one row per counter and officer, which holds the counts of every level), so their
+cost was fixed overhead: building and compiling an ORM statement, ORM row processing, and a Python
+loop per row. Here each query shape (table, group, bucket, which filters and how many values each) is
+turned into SQL text once and kept (`_statement`, an LRU cache); it runs on the DBAPI cursor with
+positional parameters (no SQL compilation per request; a list of values is one array parameter on
+PostgreSQL), selects only the columns needed, sums in the database, and is answered from covering
+indexes (migration 0004).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from collector.models import LEVEL_COLUMNS
 from collector.satisfaction import Counts, add_counts
 
+LEVELS = len(LEVEL_COLUMNS)  # a row ends with its scale and the counts of its levels
 GROUP_COLUMNS = {"counter": "counter", "officer": "officer_id", "department": "department_id",
                  "site": "department_id"}  # a site through its departments
 
@@ -136,11 +138,12 @@ def read_segments(
                     label = labels[moment] = label_of(_day(moment))
             else:
                 label = None
+            scale, per_level = row[-LEVELS - 1], row[-LEVELS:]
             counts = result.get((key, label))
             if counts is None:
-                result[(key, label)] = {row[-5]: list(row[-4:])}
+                result[(key, label)] = {scale: list(per_level)}
             else:
-                add_counts(counts, {row[-5]: row[-4:]})
+                add_counts(counts, {scale: per_level})
     return result
 
 
