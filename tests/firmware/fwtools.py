@@ -86,8 +86,9 @@ class Listener:
         its commit, so that the box lets the press go."""
         self.confirm = confirm
         self.messages: queue.Queue[tuple[str, Any, bool]] = queue.Queue()
+        self.client_id = f"test-listener-{port}" + ("-kept" if persistent else "")
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, clean_session=not persistent,
-                                  client_id=f"test-listener-{port}" + ("-kept" if persistent else ""))
+                                  client_id=self.client_id)
         self.client.username_pw_set("collector", BOX_PASSWORDS["collector"])
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
@@ -234,6 +235,14 @@ class VirtualBox:
             self.seen.append(line)
             if needle in line:
                 return line
+
+    def transcript(self) -> str:
+        """Everything the box has printed so far, for a failing test's message."""
+        while True:
+            try:
+                self.seen.append(self.lines.get_nowait())
+            except queue.Empty:
+                return "\n".join(self.seen)
 
     def wait_all(self, *needles: str, timeout: float = 10) -> None:
         """Wait until every needle was printed, in any order."""

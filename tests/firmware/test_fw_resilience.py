@@ -70,7 +70,7 @@ def check_delivered(presses: list[dict[str, Any]], n: int) -> None:
 
 @pytest.mark.parametrize("fault", ["hang", "raise", "net"])
 def test_hung_task_resets_the_box_and_loses_nothing(
-    fault: str, make_box, mosquitto, listener: Listener
+    fault: str, make_box, mosquitto, listener: Listener, wait_for
 ) -> None:
     # hang: the firmware blocks inside the board (nothing runs, the hardware watchdog fires);
     # raise: the poll task dies; net: the network task hangs. In the last two the other tasks
@@ -84,8 +84,13 @@ def test_hung_task_resets_the_box_and_loses_nothing(
     listener.publish("rating/clock", {"v": 1, "t": BEACON_T})
     box.wait_line("clock: anchored by sync")
     # A kept session, subscribed now: what the box sends after its reset is queued for it, whenever
-    # the box gets there (the broker saves the session at once: autosave after every change).
-    Listener(mosquitto.port, persistent=True).close()
+    # the box gets there, even before the test listens again. The broker saves it at once (autosave
+    # after every change); awaited on disk all the same, as the broker is killed next.
+    kept = Listener(mosquitto.port, persistent=True)
+    kept.close()
+    saved = mosquitto.broker_dir / "mosquitto.db"
+    wait_for(lambda: saved.exists() and kept.client_id.encode() in saved.read_bytes(), timeout=10,
+             what="the broker to save the kept session")
     if fault == "net":
         (box.flash / "hang_net").write_text("1")
         listener.close()
@@ -93,6 +98,9 @@ def test_hung_task_resets_the_box_and_loses_nothing(
         box.wait_line("connection lost")
         mosquitto.start()
         box.wait_line("net: hanging", timeout=15)
+        # Only serve() looks at the file, and the hung one already has: gone now, the box after the
+        # reset cannot hang again however soon it gets to serve().
+        (box.flash / "hang_net").unlink()
     else:
         listener.close()
         mosquitto.stop(kill=True)  # presses stay in the outbox
@@ -102,13 +110,15 @@ def test_hung_task_resets_the_box_and_loses_nothing(
     if fault != "net":
         box.set_buttons(fault)
     box.wait_line("[harness] watchdog reset", timeout=15)
-    (box.flash / "hang_net").unlink(missing_ok=True)
     box.wait_line("boot 2 box box-017 counter 017 reset watchdog outbox 2")
     if fault != "net":
         mosquitto.start()
     lst = Listener(mosquitto.port, persistent=True)
     try:
-        got = collect(lst, lambda ms: len(of(ms, "press")) >= 2 and of(ms, "status"))
+        try:
+            got = collect(lst, lambda ms: len(of(ms, "press")) >= 2 and of(ms, "status"))
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the box printed:\n{box.transcript()}") from None
         presses = of(got, "press")
         check_delivered(presses, 2)
         assert [(p["boot"], p["clock"], p["t"] is not None) for p in presses] == [(1, "sync", True)] * 2
