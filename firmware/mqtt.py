@@ -70,7 +70,8 @@ class Client:
         self.timeout_ms = timeout_s * 1000
         self.ack_timeout_ms = ack_timeout_s * 1000
         self.retries = retries  # resends (with DUP) of an unacknowledged QoS 1 publish
-        # CONNECT, built once: clean session, user name, password, the will if any
+        # CONNECT: clean session, user name, password, the will if any. Sent once: a Client makes one
+        # connection (the box makes a new Client for each), so its ~100 bytes are let go once sent.
         flags = 0x02 | 0x80 | 0x40
         payload = _str(client_id)
         if will:
@@ -103,7 +104,10 @@ class Client:
                 coro = asyncio.open_connection(self.host, self.port)
             self._reader, self._writer = await asyncio.wait_for_ms(coro, self.timeout_ms)
             self.alive = True
-            await self._send(self._hello)
+            hello, self._hello = self._hello, None
+            if hello is None:
+                raise MQTTError("a Client connects once")
+            await self._send(hello)
             kind, body = await asyncio.wait_for_ms(self._read_packet(), self.timeout_ms)
         except MQTTError:
             self.close("connect failed")

@@ -110,6 +110,29 @@ print(json.dumps({"error": asyncio.run(main())}))
     assert "refused" in res["error"]
 
 
+def test_a_client_connects_once_and_lets_its_connect_packet_go(mosquitto) -> None:
+    # The box makes a new Client for each connection; the CONNECT (client id, will, password) is not
+    # kept in the heap for the life of the connection, and a second connect() says why it cannot.
+    res = mp_json(
+        CLIENT
+        + r"""
+async def main():
+    c = client()
+    await c.connect()
+    kept = c._hello
+    await mp_helpers.disconnect(c)
+    try:
+        await c.connect()
+    except mqtt.MQTTError as e:
+        return [kept is None, str(e)]
+    return [kept is None, None]
+print(json.dumps({"got": asyncio.run(main())}))
+""",
+        data={"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]},
+    )
+    assert res["got"] == [True, "a Client connects once"]
+
+
 def test_acl_only_lets_a_box_publish_its_own_topics(mosquitto, listener: Listener) -> None:
     # Mosquitto PUBACKs a refused QoS 1 publish: the reason config.py insists username == box.
     res = mp_json(
