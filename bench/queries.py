@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic.migration import MigrationContext
 from sqlmodel import Session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -298,9 +299,7 @@ def measure(engine: sa.Engine, dims: dict[str, int], repeat: int, label: str, lo
 def revision(engine: sa.Engine) -> str | None:
     """The database's migration revision (None before the first)."""
     with engine.connect() as db:
-        if not sa.inspect(db).has_table("alembic_version"):
-            return None
-        return db.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        return MigrationContext.configure(db).get_current_revision()
 
 
 def stored_shape(engine: sa.Engine) -> dict[str, int]:

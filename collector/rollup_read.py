@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collector.models import LEVEL_COLUMNS
-from collector.satisfaction import Counts, add_counts
+from collector.satisfaction import Counts, add_scale_counts
 
 LEVELS = len(LEVEL_COLUMNS)  # a row ends with its scale and the counts of its levels
 GROUP_COLUMNS = {"counter": "counter", "officer": "officer_id", "department": "department_id",
@@ -118,9 +118,9 @@ def read_segments(
             for department_id, officer_id, scale, *numbers in rows:
                 counts = result.get(((department_id, officer_id), None))
                 if counts is None:
-                    result[((department_id, officer_id), None)] = {scale: numbers}
+                    result[((department_id, officer_id), None)] = {scale: numbers}  # a list of its own
                 else:
-                    add_counts(counts, {scale: numbers})
+                    add_scale_counts(counts, scale, numbers)
             continue
         for row in rows:
             if width == 0:
@@ -139,11 +139,7 @@ def read_segments(
             else:
                 label = None
             scale, per_level = row[-LEVELS - 1], row[-LEVELS:]
-            counts = result.get((key, label))
-            if counts is None:
-                result[(key, label)] = {scale: list(per_level)}
-            else:
-                add_counts(counts, {scale: per_level})
+            add_scale_counts(result.setdefault((key, label), {}), scale, per_level)
     return result
 
 
@@ -198,5 +194,5 @@ def read_grid(
     params = tuple(bounds + [v for _, vs in wanted for v in vs])
     for dow, hour, scale, *numbers in _fetch(connection, sql, params):
         iso = 7 if int(dow) == 0 else int(dow)  # both databases count 0 = Sunday
-        add_counts(cells.setdefault((iso, int(hour)), {}), {scale: numbers})
+        add_scale_counts(cells.setdefault((iso, int(hour)), {}), scale, numbers)
     return cells

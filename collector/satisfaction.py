@@ -23,10 +23,10 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, select
 
 from collector.clock import zone
-from collector.models import LEVEL_COLUMNS, Counter, Department, Officer, RollupDay, RollupHour
+from collector.models import LEVEL_COLUMNS, Counter, Department, Officer, RollupHour
 from schemas.contract import scales
 
 GROUPS = ("counter", "department", "officer", "site")
@@ -47,12 +47,17 @@ def no_counts() -> list[int]:
 def add_counts(into: Counts, counts: Mapping[str, Sequence[int]]) -> None:
     """Add counts into `into`, which never shares a list with `counts`."""
     for scale, numbers in counts.items():
-        have = into.get(scale)
-        if have is None:
-            into[scale] = list(numbers)
-        else:
-            for level, n in enumerate(numbers):
-                have[level] += n
+        add_scale_counts(into, scale, numbers)
+
+
+def add_scale_counts(into: Counts, scale: str, numbers: Sequence[int]) -> None:
+    """Add one scale's counts per level into `into` (copied, never shared)."""
+    have = into.get(scale)
+    if have is None:
+        into[scale] = list(numbers)
+    else:
+        for level, n in enumerate(numbers):
+            have[level] += n
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -342,18 +347,11 @@ class Names:
 def satisfaction(
     session: Session, *, counter: str, scale: str, first: date, last: date, include: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """Counts per level of the counter's own scale (other scales' presses listed after them) from
-    `rollup_day`, satisfaction rate and index."""
-    query = (
-        select(RollupDay.scale, *(func.sum(getattr(RollupDay, c)) for c in LEVEL_COLUMNS))
-        .where(RollupDay.counter == counter, col(RollupDay.day) >= first, col(RollupDay.day) <= last)
-        .group_by(col(RollupDay.scale))
-    )
-    if "suppressed" not in include:
-        query = query.where(RollupDay.suppressed == False)
-    if "test" not in include:
-        query = query.where(RollupDay.test == False)
-    counts: Counts = {row[0]: [int(n) for n in row[1:]] for row in session.exec(query).all()}
+    """Counts per level of the counter's own scale (other scales' presses listed after them),
+    satisfaction rate and index."""
+    found = tally(session, first=first, last=last, group=None, by=None,
+                  filters=Filters(counters=[counter], include=include))
+    counts = found.get((None, None), {})
 
     shown = [scale] + sorted(set(counts) - {scale})
     levels = []

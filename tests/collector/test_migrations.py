@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 import collector.models  # noqa: F401
 from collector.db import alembic_config, upgrade
-from collector.models import LEVEL_COLUMNS
+from collector.models import LEVEL_COLUMNS, UTCDateTime
 
 
 def test_models_and_migrations_agree(engine: Any) -> None:
@@ -89,12 +89,14 @@ _ROLLUP_KEYS = {
 _TYPES: dict[str, Any] = {"day": sa.Date, "month": sa.Date, "year": sa.Date, "hour": sa.Integer, "counter": sa.String,
                           "officer_id": sa.Integer, "department_id": sa.Integer, "scale": sa.String,
                           "suppressed": sa.Boolean, "test": sa.Boolean, "level": sa.Integer, "count": sa.BigInteger,
-                          **{f"level{n}": sa.BigInteger for n in range(4)}}
+                          **{f"level{n}": sa.BigInteger for n in range(4)},
+                          "pressed_at": UTCDateTime, "received_at": UTCDateTime}
 
 
 def _table(name: str, columns: tuple[str, ...]) -> Any:
-    """The table as a clause with typed columns, so dates and flags read back alike on both databases."""
-    return sa.table(name, *(sa.column(c, _TYPES[c]()) for c in columns))
+    """The table as a clause with typed columns, so dates and flags read back alike on both databases
+    (columns not in _TYPES are left untyped)."""
+    return sa.table(name, *(sa.column(c, _TYPES[c]() if c in _TYPES else None) for c in columns))
 
 
 def _rows_at_0007(table: str) -> list[tuple[Any, ...]]:
@@ -212,14 +214,12 @@ def test_presses_stored_before_the_rollups_are_counted_by_the_migrations(engine:
     from alembic import command
 
     from collector.clock import local_day
-    from collector.models import UTCDateTime
     from collector.satisfaction import rebuild_rollups
 
     command.downgrade(alembic_config(engine), "0001")
     columns = ("box", "seq", "counter", "scale", "level", "suppressed", "test", "pressed_at", "day",
                "time_approximate", "clock", "boot", "up", "fw", "received_at")
-    types = {"pressed_at": UTCDateTime(), "received_at": UTCDateTime(), "day": sa.Date()}
-    press = sa.table("press", *(sa.column(c, types.get(c)) for c in columns))
+    press = _table("press", columns)
     # around local midnight (17:00 UTC) at the end of a month and a year, on two scales
     start = datetime(2025, 12, 31, 16, 30, tzinfo=UTC)
     rows = []

@@ -107,11 +107,11 @@ def _count_presses_stored_before() -> None:
     0007). Counted in Python, not with the collector's current code, whose rollups have another
     layout: a database from before this revision holds a few months of one center at most."""
     from collections import Counter
-    from zoneinfo import ZoneInfo
 
+    from collector.clock import zone
     from collector.settings import get_settings
 
-    zone = ZoneInfo(get_settings().timezone)
+    tz = zone(get_settings().timezone)
     types: dict[str, Any] = {'day': sa.Date(), 'month': sa.Date(), 'pressed_at': collector.models.UTCDateTime()}
 
     def table(name: str, columns: tuple[str, ...]) -> sa.TableClause:
@@ -128,7 +128,7 @@ def _count_presses_stored_before() -> None:
         officer, department, rating = officer or 0, department or 0, (scale, level, bool(suppressed), bool(test))
         per_day[(day, counter, officer, department, *rating)] += 1
         per_month[(day.replace(day=1), counter, officer, department, *rating)] += 1
-        per_hour[(day, pressed_at.astimezone(zone).hour, counter, department, *rating)] += 1
+        per_hour[(day, pressed_at.astimezone(tz).hour, counter, department, *rating)] += 1
     rest = ('scale', 'level', 'suppressed', 'test', 'count')
     for name, columns, counts in (('rollup_day', ('day', 'counter', 'officer_id', 'department_id', *rest), per_day),
                                   ('rollup_month', ('month', 'counter', 'officer_id', 'department_id', *rest),
