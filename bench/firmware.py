@@ -284,7 +284,6 @@ async def main():
     open_box(board)
     out = {"heap_used": await settle() - flash_ram, "baseline": baseline, "lfs_heap": lfs_heap,
            "ticks_period": time.ticks_add(0, -1) + 1, "uptime_ms": box.clock.up()}
-    micropython.qstr_info()
     if P["online"]:
         # Ints the MQTT client holds that are heap objects on a 32-bit port (>= 2**30 there; its
         # _waiting and _done hold packet ids, at most 65535). The network task's own ints are
@@ -342,7 +341,6 @@ async def main():
     m = await grown(i, m, flash_ram)
     heap_used = await settle() - flash_ram
     sizes[i + 1] = heap_used - m
-    micropython.qstr_info()
     box.stop()
     names = ["flash", "main.py", "asyncio.funcs"] + ["import " + n for n in P["modules"]]
     names += ["open_box()", "start, settle"]

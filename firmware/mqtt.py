@@ -93,9 +93,9 @@ class Client:
 
     # -- connection -----------------------------------------------------------------------
     async def connect(self):
-        self.closed = asyncio.Event()
-        self._waiting = {}
-        self._done = set()
+        hello, self._hello = self._hello, None
+        if hello is None:
+            raise MQTTError("a Client connects once")
         kind, body = 0, b""
         try:
             if self.ssl is not None:
@@ -104,9 +104,6 @@ class Client:
                 coro = asyncio.open_connection(self.host, self.port)
             self._reader, self._writer = await asyncio.wait_for_ms(coro, self.timeout_ms)
             self.alive = True
-            hello, self._hello = self._hello, None
-            if hello is None:
-                raise MQTTError("a Client connects once")
             await self._send(hello)
             kind, body = await asyncio.wait_for_ms(self._read_packet(), self.timeout_ms)
         except MQTTError:
@@ -122,7 +119,6 @@ class Client:
             # 4 = bad user name or password, 5 = not authorised
             self.close("refused rc=%d" % body[1])
             raise MQTTError("connection refused, rc=%d" % body[1])
-        self.error = None
         self._last_rx = time.ticks_ms()
         self._tasks = [asyncio.create_task(self._read_loop()), asyncio.create_task(self._ping_loop())]
 

@@ -227,7 +227,7 @@ class VirtualBox:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"box never printed {needle!r}; it printed:\n" + "\n".join(self.seen))
+                raise AssertionError(f"box never printed {needle!r}; it printed:\n{self.transcript()}")
             try:
                 line = self.lines.get(timeout=left)
             except queue.Empty:
@@ -252,7 +252,7 @@ class VirtualBox:
             line = self.wait_line("", max(0.01, deadline - time.monotonic()))
             left = {n for n in left if n not in line}
             if left and time.monotonic() > deadline:
-                raise AssertionError(f"box never printed {left}; it printed:\n" + "\n".join(self.seen))
+                raise AssertionError(f"box never printed {left}; it printed:\n{self.transcript()}")
 
     def set_buttons(self, mask: int | str) -> None:
         """mask: raw contacts; or "hang"/"raise" (see fakeboard/board.py)."""
