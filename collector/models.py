@@ -247,16 +247,43 @@ class Device(SQLModel, table=True):
     boot: int | None = Field(default=None, sa_type=sa.BigInteger)
     up: int | None = Field(default=None, sa_type=sa.BigInteger)
     last_error: str | None = Field(default=None, max_length=120)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # taken out of service (technician)
 
 
 class RejectedMessage(SQLModel, table=True):
+    """A copy of a rejected message, for diagnosis. Only the newest few per box and reason are kept
+    (Settings.rejected_kept); RejectionCount counts them all."""
+
     __tablename__ = "rejected_message"
+    __table_args__ = (sa.Index("ix_rejected_message_box_reason", "box", "reason", "id"),)
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    box: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})  # "" : not a box topic
     topic: str = Field(max_length=256)
     payload: bytes = Field(sa_type=sa.LargeBinary)  # first REJECTED_PAYLOAD_MAX bytes
     payload_size: int
     reason: str = Field(max_length=32, index=True)
     detail: str = Field(default="", max_length=1000)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RejectionCount(SQLModel, table=True):
+    """Every rejection counted, per box and reason, however many copies rejected_message keeps."""
+
+    __tablename__ = "rejection_count"
+    box: str = Field(max_length=32, primary_key=True)
+    reason: str = Field(max_length=32, primary_key=True)
+    count: int = Field(sa_type=sa.BigInteger)
+    first_at: datetime = Field(sa_type=UTCDateTime)
+    last_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RejectedTopic(SQLModel, table=True):
+    """The digest of the last payload rejected on each topic. The broker sends a topic's retained
+    message again at every subscribe; one that matches this digest was recorded already."""
+
+    __tablename__ = "rejected_topic"
+    topic: str = Field(max_length=256, primary_key=True)
+    payload_sha256: str = Field(max_length=64)
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 

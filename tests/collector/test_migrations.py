@@ -90,7 +90,8 @@ _TYPES: dict[str, Any] = {"day": sa.Date, "month": sa.Date, "year": sa.Date, "ho
                           "officer_id": sa.Integer, "department_id": sa.Integer, "scale": sa.String,
                           "suppressed": sa.Boolean, "test": sa.Boolean, "level": sa.Integer, "count": sa.BigInteger,
                           **{f"level{n}": sa.BigInteger for n in range(4)},
-                          "pressed_at": UTCDateTime, "received_at": UTCDateTime}
+                          "pressed_at": UTCDateTime, "received_at": UTCDateTime,
+                          "first_at": UTCDateTime, "last_at": UTCDateTime}
 
 
 def _table(name: str, columns: tuple[str, ...]) -> Any:
@@ -244,3 +245,33 @@ def test_presses_stored_before_the_rollups_are_counted_by_the_migrations(engine:
     with engine.begin() as connection:
         rebuild_rollups(connection, "Asia/Ho_Chi_Minh")
     assert rollups() == migrated
+
+
+def test_0009_counts_the_rejections_recorded_before_it(engine: Any) -> None:
+    """Rejections stored before 0009 get their box and are counted per box and reason."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    command.downgrade(alembic_config(engine), "0008")
+    columns = ("topic", "payload", "payload_size", "reason", "detail", "received_at")
+    rejected = sa.table("rejected_message", *(sa.column(c, UTCDateTime() if c == "received_at" else None)
+                                             for c in columns))
+    first, last = datetime(2026, 12, 1, 1, tzinfo=UTC), datetime(2026, 12, 1, 2, tzinfo=UTC)
+    rows = [("rating/box-1/status", "schema", first), ("rating/box-1/status", "schema", last),
+            ("rating/box-1/press", "schema", first), ("rating/box-2/press", "not_json", last),
+            ("elsewhere/x", "unknown_topic", first)]
+    with engine.begin() as connection:
+        connection.execute(rejected.insert(), [
+            {"topic": topic, "payload": b"x", "payload_size": 1, "reason": reason, "detail": "", "received_at": at}
+            for topic, reason, at in rows])
+    upgrade(engine)
+    counted = _table("rejection_count", ("box", "reason", "count", "first_at", "last_at"))
+    with engine.connect() as connection:
+        counts = sorted(tuple(r) for r in connection.execute(sa.select(counted)))
+        boxes = sorted(connection.execute(sa.text("SELECT topic, box FROM rejected_message")).all())
+    assert counts == [("", "unknown_topic", 1, first, first), ("box-1", "schema", 3, first, last),
+                      ("box-2", "not_json", 1, last, last)]
+    assert [tuple(b) for b in boxes] == [("elsewhere/x", ""), ("rating/box-1/press", "box-1"),
+                                         ("rating/box-1/status", "box-1"), ("rating/box-1/status", "box-1"),
+                                         ("rating/box-2/press", "box-2")]
