@@ -1,8 +1,9 @@
 """Light mode: many boxes in one CPython process, for load tests.
 
-Each light box runs the firmware's own Box class (firmware/app.py) on CPython asyncio, through the
-MicroPython shim (simulator/compat.py), with a board object of its own instead of board.py, a
-folder on the host as its flash, its own broker account and client id, and its own SNTP responder.
+Each light box runs the firmware's own Box class (firmware/app.py) on CPython asyncio, imported
+with MicroPython's stand-ins (technician/firmware_loader.py), with a board object of its own
+instead of board.py, a folder on the host as its flash, its own broker account and client id, and
+its own SNTP responder.
 It speaks real MQTT (the firmware's mqtt.py) straight to the real broker.
 
 What differs from a full box: one event loop for all boxes, so the button poll is driven by the
@@ -16,10 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import importlib
-import importlib.util
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,9 +25,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from simulator import compat
 from simulator.box import BOARD_DIR, FIRMWARE_DIR, BoxError, Event, contact_edges, sntp_reply
 from simulator.waiting import wait_until
+from technician import firmware_loader
 
 IDLE_TICK_MS = 100  # poll of a box nobody touches: keeps its status LED and supervisor going
 ACTIVE_AFTER_LED_MS = 2000  # keep polling fast this long after a feedback change (patterns)
@@ -37,32 +35,15 @@ LINES_KEPT = 200
 
 
 def load_firmware(firmware_dir: Path = FIRMWARE_DIR) -> SimpleNamespace:
-    """The firmware's app and config modules, imported on CPython. Its modules (config, clock,
-    ...) are imported under their own names, then taken out of sys.modules again so that they do
-    not shadow anything else of this process; the modules keep their references to each other."""
-    compat.install()
-    names = [p.stem for p in Path(firmware_dir).glob("*.py") if p.stem not in ("main", "boot")]
-    saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
-    sys.path.insert(0, str(firmware_dir))
-    try:
-        app = importlib.import_module("app")
-        config = importlib.import_module("config")
-    finally:
-        sys.path.remove(str(firmware_dir))
-        for n in names:
-            sys.modules.pop(n, None)
-        sys.modules.update(saved)
-    if not hasattr(app, "Box"):
+    """The firmware's app and config modules on CPython (technician/firmware_loader.py)."""
+    fw = firmware_loader.load(firmware_dir, "app", "config")
+    if not hasattr(fw.app, "Box"):
         raise BoxError("this firmware's app.py has no Box class: light mode needs it")
-    return SimpleNamespace(app=app, Box=app.Box, NTP=app.NTP, config=config)
+    return SimpleNamespace(app=fw.app, Box=fw.app.Box, NTP=fw.app.NTP, config=fw.config)
 
 
 def _contacts_class() -> type:
-    spec = importlib.util.spec_from_file_location("_rating_simhw", BOARD_DIR / "simhw.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Contacts  # type: ignore[no-any-return]
+    return firmware_loader.load(BOARD_DIR, "simhw").simhw.Contacts  # type: ignore[no-any-return]
 
 
 class LightBoard:
@@ -187,16 +168,7 @@ class LightBox:
             cfg["ntp"] = f"127.0.0.1:{self.ntp_port}"
         try:
             cfg = fw.config.validate(cfg)
-            # Box() imports config lazily (on the ESP32 its heap is given back after boot).
-            saved = sys.modules.get("config")
-            sys.modules["config"] = fw.config
-            try:
-                self.app = app = fw.Box(cfg, LightBoard(self), str(self.root) + "/", log=self.log)
-            finally:
-                if saved is None:
-                    sys.modules.pop("config", None)
-                else:
-                    sys.modules["config"] = saved
+            self.app = app = fw.Box(cfg, LightBoard(self), str(self.root) + "/", log=self.log)
         except (OSError, ValueError, fw.config.ConfigError) as e:
             self.log("boot failed:", repr(e))
             return
@@ -206,7 +178,7 @@ class LightBox:
         app.board.watchdog_start(app.t["watchdog_ms"])
         app.tasks = [asyncio.create_task(app.net_loop())]
         if (app.ntp if hasattr(app, "ntp") else cfg["ntp"]):
-            app.alive[fw.NTP] = time.ticks_ms()  # type: ignore[attr-defined]
+            app.alive[fw.NTP] = firmware_loader.ticks_ms()
             app.tasks.append(asyncio.create_task(app.ntp_loop()))
         app.tasks.append(asyncio.create_task(app.watchdog_loop()))
 
@@ -379,7 +351,7 @@ class LightHost:
 
     async def _poll_all(self) -> None:
         poll_s = min(b.config["timings"].get("poll_ms", 5) for b in self.boxes) / 1000 if self.boxes else 0.005
-        ticks_ms, ticks_diff = compat.ticks_ms, compat.ticks_diff
+        ticks_ms, ticks_diff = firmware_loader.ticks_ms, firmware_loader.ticks_diff
         while True:
             wall = time.time() * 1000
             now = ticks_ms()

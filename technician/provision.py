@@ -20,7 +20,6 @@ numbers survive every re-provisioning.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import time
 from collections.abc import Callable
@@ -32,8 +31,9 @@ from collector import broker as broker_accounts
 from collector.broker import COLLECTOR_USER
 from collector.settings import Settings as CollectorSettings
 from technician.assignments import Assignment, AssignmentError, Registry, new_box_id, now
-from technician.build import FIRMWARE_DIR, BuildError, Manifest, read_manifest
+from technician.build import BuildError, Manifest, read_manifest
 from technician.device import MIN_VERSION, TESTED_VERSION, BoardInfo, Device, DeviceError
+from technician.firmware_loader import load_firmware
 from technician.settings import DEFAULT_BUTTON_PINS, TechSettings
 from technician.watch import BrokerUnreachable, BrokerWatch
 
@@ -67,15 +67,6 @@ class Result:
 
 
 Say = Callable[[str], None]
-
-
-def _firmware_config_module() -> Any:
-    """firmware/config.py, the box's own validator (plain Python, runs on CPython too)."""
-    spec = importlib.util.spec_from_file_location("_box_config", FIRMWARE_DIR / "config.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def mpy_major(release_dir: Path, manifest: Manifest) -> int | None:
@@ -193,7 +184,7 @@ class Technician:
         }
         if old and isinstance(old.get("timings"), dict):
             cfg["timings"] = old["timings"]
-        checker = _firmware_config_module()
+        checker = load_firmware("config").config  # the box's own validator
         try:
             checker.validate(copy.deepcopy(cfg))
         except checker.ConfigError as error:

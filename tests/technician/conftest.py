@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from techtools import BlankBox, Tech
+from techtools import BlankBox, Tech, TechInProcess
 
 from simulator.box import BOARD_DIR, FIRMWARE_DIR, firmware_release, make_config
 
@@ -91,8 +91,16 @@ def tech_env(broker: Any, stack_dir: Path, registry_url: str, release: Path) -> 
 
 
 @pytest.fixture
-def tech(tech_env: dict[str, str]) -> Tech:
-    return Tech(tech_env)
+def tech(tech_env: dict[str, str], tmp_path: Path) -> Tech:
+    """The installed rating-tech, run as a process with a clean environment."""
+    home = tmp_path / "technician"
+    home.mkdir()
+    return Tech(tech_env, home)
+
+
+@pytest.fixture
+def tech_in_process(tech_env: dict[str, str], tmp_path: Path) -> TechInProcess:
+    return TechInProcess(tech_env, tmp_path)
 
 
 @pytest.fixture

@@ -3,10 +3,14 @@ broker password file that lost anyone's entry."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from techtools import port_of
+from techtools import RATING_TECH, port_of
 
 from collector.broker import list_accounts
 from tests.conftest import unused_port
@@ -52,12 +56,13 @@ def test_full_flash_is_refused_before_anything_is_written(tech: Any, blank_box: 
     assert set(box.flash_ls()) == {"/photos.bin"}
 
 
-def test_unsupported_micropython_version(tech: Any, blank_box: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsupported_micropython_version(tech_in_process: Any, blank_box: Any,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import technician.provision
 
     monkeypatch.setattr(technician.provision, "MIN_VERSION", (1, 99))  # the virtual box runs 1.29
     box = blank_box("v")
-    result = tech("provision", port_of(box), "--counter", "17")
+    result = tech_in_process("provision", port_of(box), "--counter", "17")
     assert result.exit_code == 1
     assert "is too old" in result.output and "1.99 or newer" in result.output
     assert box.flash_ls() == {}
@@ -73,24 +78,31 @@ def test_missing_settings_and_release(tech: Any, blank_box: Any, tmp_path: Any) 
 
 
 def test_every_command_has_help() -> None:
-    import subprocess
-    import sys
-
-    for command in ([], ["build"], ["provision"], ["check"], ["bulk"], ["replace"]):
-        done = subprocess.run([sys.executable, "-m", "technician", *command, "--help"], capture_output=True,
-                              text=True, check=False)
+    for command in ([], ["build"], ["provision"], ["check"], ["bulk"], ["replace"], ["settings"]):
+        done = subprocess.run([str(RATING_TECH), *command, "--help"], capture_output=True, text=True, check=False,
+                              env={"PATH": "/usr/bin:/bin"})
         assert done.returncode == 0 and "Usage: rating-tech" in done.stdout, done.stderr
 
 
-def test_build_writes_a_release_with_a_manifest(tmp_path: Any) -> None:
-    import json
-    import subprocess
-    import sys
-
+def test_build_writes_a_release_with_a_manifest(tmp_path: Path) -> None:
     out = tmp_path / "release"
-    done = subprocess.run([sys.executable, "-m", "technician", "build", "--out", str(out)], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run([str(RATING_TECH), "build", "--out", str(out)], capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert "app.mpy" in manifest["files"] and "main.py" in manifest["files"] and "app.py" not in manifest["files"]
     assert manifest["version"] in done.stdout
+
+
+def test_the_box_config_check_runs_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    """provision checks config.json with the firmware's own validator before it touches a box: in
+    an interpreter that imported nothing else first (no test, no simulator), as rating-tech runs."""
+    code = ("from technician.provision import Technician\n"
+            "from technician.settings import TechSettings\n"
+            "from collector.settings import Settings\n"
+            "t = Technician(TechSettings(wifi_ssid='center-wifi'), Settings())\n"
+            "print(len(t.box_config('box-017', '17', 'sat2', 'x' * 24, None)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 0
