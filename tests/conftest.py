@@ -3,6 +3,8 @@
 Fixtures for anyone's tests (names are the contract):
 
 - free_port()                -> a function returning an unused TCP port on 127.0.0.1
+- on_a_free_port(start)      -> start(port) on a free port, again on another while start raises PortTaken
+- start_broker(broker_dir)   -> a running collector.broker.Broker on a free port (retried if it is taken)
 - stack_dir                  -> tmp data dir laid out like `rating-collector broker setup` does
 - broker                     -> BrokerHandle: a running Mosquitto with the collector account;
                                 .port, .add_box(box, password), .client(user, password) -> connected paho client
@@ -25,6 +27,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -46,14 +49,79 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from collector.broker import COLLECTOR_USER, Broker, set_passwords
+from collector.broker import COLLECTOR_USER, Broker, BrokerError, set_passwords
+
+T = TypeVar("T")
 
 
 def unused_port() -> int:
-    """A TCP port free on loopback now, for a server a test starts."""
+    """A TCP port free on loopback now, for a server a test starts (with on_a_free_port: it may be
+    taken before the server binds it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class PortTaken(Exception):
+    """A server could not bind the port it was given: another process holds it."""
+
+
+def port_taken(port: int, said: str) -> bool:
+    """Did a server that failed to start on `port`, saying `said` (its error and log), lose it to
+    another process? Either it says so, or the port cannot be bound now."""
+    if "already in use" in said.lower():
+        return True
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def on_a_free_port(start: Callable[[int], T], attempts: int = 5) -> T:
+    """start(port) on a port unused_port() chose, and on another while start raises PortTaken.
+
+    A port free when chosen may be taken before the server binds it: by another pytest-xdist
+    worker's server, or as the source port of anyone's outgoing connection. Servers that can bind
+    port 0 and report the port they got (the collector, Chromium) do that instead."""
+    taken: list[int] = []
+    for _ in range(attempts):
+        port = unused_port()
+        try:
+            return start(port)
+        except PortTaken:
+            taken.append(port)
+    pytest.fail(f"each port chosen for a server was taken before it could bind it: {taken}")
+
+
+def _log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _log_since(path: Path, offset: int) -> str:
+    if not path.exists():
+        return ""
+    with open(path, "rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def start_broker(broker_dir: Path, **options: Any) -> Broker:
+    """A running Broker (collector.broker's configuration) in broker_dir on a free port; options go
+    to Broker(). Stop it with .stop()."""
+
+    def start(port: int) -> Broker:
+        instance = Broker(broker_dir, port=port, **options)
+        offset = _log_size(instance.log_path)
+        try:
+            return instance.start()
+        except BrokerError as error:
+            if port_taken(port, f"{error}\n{_log_since(instance.log_path, offset)}"):
+                raise PortTaken(str(error)) from None
+            raise
+
+    return on_a_free_port(start)
 
 
 @pytest.fixture
@@ -127,11 +195,24 @@ def running_pg_server() -> Iterator[PgServer]:
     if os.geteuid() == 0:  # initdb refuses root
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres", "postgres")
-    server = PgServer(unused_port(), root, as_user)
+    server = PgServer(0, root, as_user)
     subprocess.run([*as_user, initdb, "-D", str(server.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                     "--no-sync"], check=True, capture_output=True)
-    server.start()
+
+    def start(port: int) -> PgServer:
+        server.port = port
+        offset = _log_size(root / "log")
+        try:
+            server.start()
+        except subprocess.CalledProcessError as error:
+            said = f"{error.stderr.decode(errors='replace')}\n{_log_since(root / 'log', offset)}"
+            if port_taken(port, said):
+                raise PortTaken(said) from None
+            raise
+        return server
+
     try:
+        on_a_free_port(start)
         yield server
     finally:
         server.stop()
@@ -308,9 +389,8 @@ def broker(stack_dir: Path) -> Iterator[BrokerHandle]:
     password_file = stack_dir / "secrets" / "mqtt-collector.password"
     ensure_password_file(password_file)
     password = password_file.read_text().strip()
-    instance = Broker(stack_dir / "broker", port=unused_port())
-    set_passwords(instance.broker_dir, {COLLECTOR_USER: password})
-    instance.start()
+    set_passwords(stack_dir / "broker", {COLLECTOR_USER: password})
+    instance = start_broker(stack_dir / "broker")
     handle = BrokerHandle(instance, stack_dir, password)
     try:
         yield handle
@@ -324,13 +404,17 @@ def broker(stack_dir: Path) -> Iterator[BrokerHandle]:
 # --- collector ----------------------------------------------------------------------------------
 
 
+# What uvicorn logs once it listens; with port 0 it names the port the system gave it.
+LISTENING = re.compile(r"Uvicorn running on (http://\S+:\d+)")
+
+
 @dataclass
 class CollectorProcess:
     process: subprocess.Popen[bytes]
-    url: str
     db_url: str
     env: dict[str, str]
     log_path: Path
+    url: str = ""  # known once it listens
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, role: str = "viewer") -> str:
@@ -394,28 +478,38 @@ def collector_process(
         url = db_url or f"sqlite:///{stack_dir / 'collector.sqlite3'}"
         if registry:
             load_registry_into(url, registry, tmp_path)
-        http_port = unused_port()
         environment = {
             **os.environ,
             "RATING_DATA_DIR": str(stack_dir),
             "RATING_DATABASE_URL": url,
             "RATING_MQTT_HOST": broker.host,
             "RATING_MQTT_PORT": str(broker.port),
-            "RATING_HTTP_PORT": str(http_port),
+            # Port 0: the collector binds a port of its own and logs it, so no other process can
+            # take it between a choice made here and the collector's bind.
+            "RATING_HTTP_PORT": "0",
         }
         environment.update({f"RATING_{k.upper()}": str(v) for k, v in env.items()})
         log_path = tmp_path / f"collector-{len(started)}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen([sys.executable, "-m", "collector", "serve"], env=environment, cwd=REPO,
                                        stdout=log, stderr=subprocess.STDOUT)
-        handle = CollectorProcess(process, f"http://127.0.0.1:{http_port}", url, environment, log_path)
+        handle = CollectorProcess(process, url, environment, log_path)
         started.append(handle)
 
-        def ready() -> bool:
+        def running() -> None:
             if process.poll() is not None:
                 pytest.fail(f"collector exited with {process.returncode}:\n{handle.log()[-3000:]}")
+
+        def listening() -> str | None:
+            running()
+            found = LISTENING.search(handle.log())
+            return found.group(1) if found else None
+
+        def ready() -> bool:
+            running()
             return handle.healthy()
 
+        handle.url = wait_until(listening, timeout=30, interval=0.05, what="the collector's HTTP port in its log")
         wait_until(ready, timeout=30, interval=0.05, what="collector /healthz")
         return handle
 
