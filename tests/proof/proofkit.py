@@ -13,7 +13,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def make_fleet(broker: Any, collector: Collector, workdir: Path, sc: Scenario, s
                  collector_url=collector.url, token=collector.token, light=light, timings=timings or FAST)
 
 
-def play(fleet: Fleet, steps: list[tuple[float, Callable[[], None]]], duration: float | None = None) -> float:
+def play(fleet: Fleet, steps: Sequence[tuple[float, Callable[[], None]]], duration: float | None = None) -> float:
     """Run the fleet's day in a thread and fire the test's own steps (seconds from the start, what)
     meanwhile, in time order. Returns the start (host time). Blocks until the day is over."""
     steps = sorted(steps, key=lambda s: s[0])
