@@ -85,6 +85,7 @@ class Client:
         self.closed = asyncio.Event()
         self._reader = None
         self._writer = None
+        self._sending = None    # the Event of the packet being written, if any
         self._tasks = []
         self._waiting = {}      # packet id -> Event, for PUBACK/SUBACK
         self._done = set()      # packet ids acknowledged
@@ -147,15 +148,26 @@ class Client:
 
     # -- sending --------------------------------------------------------------------------
     async def _send(self, pkt):
-        if not self.alive or self._writer is None:
-            raise MQTTError("not connected")
-        w = self._writer
+        # One packet at a time: publish, the read loop's PUBACK and the ping loop share the stream,
+        # and a MicroPython stream takes one writer; bytes written while another task drains are
+        # lost or sent twice. The packet being written holds an Event that the next waits for: an
+        # asyncio.Lock would do the same, but importing it takes 0.7 KB of the heap budget.
+        while self._sending is not None:
+            await self._sending.wait()
+        self._sending = sent = asyncio.Event()
         try:
-            w.write(pkt)
-            await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
-        except Exception as e:
-            self.close("send: %r" % (e,))
-            raise MQTTError("send failed")
+            if not self.alive or self._writer is None:
+                raise MQTTError("not connected")
+            w = self._writer
+            try:
+                w.write(pkt)
+                await asyncio.wait_for_ms(w.drain(), self.timeout_ms)
+            except Exception as e:
+                self.close("send: %r" % (e,))
+                raise MQTTError("send failed")
+        finally:
+            self._sending = None
+            sent.set()
 
     def _next_pid(self):
         while True:

@@ -168,15 +168,19 @@ class FakeBroker:
         self.thread.start()
 
     @staticmethod
+    def read_exact(conn: socket.socket, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = conn.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    @staticmethod
     def read_packet(conn: socket.socket) -> tuple[int, bytes]:
         def exact(n: int) -> bytes:
-            buf = b""
-            while len(buf) < n:
-                chunk = conn.recv(n - len(buf))
-                if not chunk:
-                    raise EOFError
-                buf += chunk
-            return buf
+            return FakeBroker.read_exact(conn, n)
 
         first = exact(1)[0]
         length, shift = 0, 0
@@ -333,3 +337,133 @@ print(json.dumps([[mqtt.backoff_ms(a) for _ in range(50)] for a in range(12)]))
         full = min(60000, 1000 * 2**attempt)
         assert all(full // 2 <= d <= full for d in delays), (attempt, delays)
         assert len(set(delays)) > 1  # jitter
+
+
+class SlowBroker:
+    """A broker behind a slow link: after CONNACK (sent with a QoS 1 command for the box, in the
+    same segment) it stops reading, so that the box's socket buffer fills, until the script
+    connects to the same port a second time; then it reads on and records every packet until the
+    box hangs up, PUBACKing QoS 1 publishes and answering pings."""
+
+    def __init__(self, command: bytes):
+        self.sock = socket.socket()
+        # A small receive window, so that one large publish fills the link.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(2)
+        self.sock.settimeout(60)
+        self.port = self.sock.getsockname()[1]
+        self.command = command
+        self.packets: list[tuple[int, bytes]] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _read_whole(self, conn: socket.socket) -> tuple[int, bytes]:
+        # One packet, checked against what the box sends, so that a garbled stream says so.
+        first = FakeBroker.read_exact(conn, 1)[0]
+        length, shift = 0, 0
+        while True:
+            b = FakeBroker.read_exact(conn, 1)[0]
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+            if shift > 21:
+                raise AssertionError(f"garbled stream after {len(self.packets)} packets: bad length")
+        if first >> 4 not in (3, 4, 12, 14) or length > 100_000:
+            raise AssertionError(f"garbled stream after {len(self.packets)} packets: 0x{first:02x}, {length} B")
+        return first, FakeBroker.read_exact(conn, length)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+            conn.settimeout(30)
+            with conn:
+                first, _ = FakeBroker.read_packet(conn)
+                assert first == 0x10
+                conn.sendall(bytes([0x20, 2, 0, 0]) + self.command)
+                go, _ = self.sock.accept()  # the script says its writes are all waiting
+                go.close()
+                while True:
+                    try:
+                        first, body = self._read_whole(conn)
+                    except EOFError:
+                        return
+                    self.packets.append((first, body))
+                    if first & 0xF6 == 0x32:  # PUBLISH, QoS 1 (DUP or not)
+                        tlen = int.from_bytes(body[:2], "big")
+                        conn.sendall(bytes([0x40, 2]) + body[2 + tlen : 4 + tlen])
+                    elif first == 0xC0:
+                        conn.sendall(bytes([0xD0, 0]))
+        except Exception as e:  # noqa: BLE001 (handed to the test, which asserts on it)
+            self.error = e
+        finally:
+            self.sock.close()
+
+
+def _publish_packet(first: int, topic: str, pid: int | None, payload: bytes) -> tuple[int, bytes]:
+    head = len(topic).to_bytes(2, "big") + topic.encode()
+    return first, head + (pid.to_bytes(2, "big") if pid is not None else b"") + payload
+
+
+def test_writes_from_three_tasks_on_a_slow_link_arrive_whole_and_in_order() -> None:
+    # A press is being written while the link is slow; meanwhile the read loop owes the broker a
+    # PUBACK for a command and the ping loop a PINGREQ. MicroPython's streams take one writer at a
+    # time: each packet must still reach the broker whole, in the order it was written, and the
+    # connection must stay up.
+    body = _publish_packet(0x32, "rating/box-017/c", 7, b"{}")[1]
+    broker = SlowBroker(bytes([0x32, len(body)]) + body)
+    res = mp_json(
+        CLIENT
+        + r"""
+import select, socket, time
+BIG = bytes(range(256)) * 256       # 64 KB: more than the link takes while the broker stalls
+SO_SNDBUF = 7                       # Linux's; the unix port does not name it
+async def main():
+    c = client(keepalive_s=2)       # a ping after 1 s
+    await c.connect()
+    # A send buffer the size of the ESP32's (lwIP: 4 segments), not loopback's megabytes.
+    c._writer.s.setsockopt(socket.SOL_SOCKET, SO_SNDBUF, 4096)
+    start = time.ticks_ms()
+    press = asyncio.create_task(c.publish("rating/box-017/press", BIG, 1))
+    await asyncio.sleep_ms(0)
+    stuck = bool(c._writer.out_buf)  # the socket took only part of the press
+    # The command was already in the socket when connect() returned; once it is read, the read
+    # loop has tried to write its PUBACK.
+    p = select.poll()
+    p.register(c._reader.s, select.POLLIN)
+    while p.poll(0) or time.ticks_diff(time.ticks_ms(), start) < 1300:
+        await asyncio.sleep_ms(10)
+    go = socket.socket()
+    go.connect(socket.getaddrinfo("127.0.0.1", P["port"])[0][-1])
+    go.close()
+    try:
+        await asyncio.wait_for_ms(press, 20000)
+        await c.publish("rating/box-017/press", "after", 1)
+    except Exception as e:
+        return {"stuck": stuck, "error": repr(e), "why": c.error}
+    alive = c.alive
+    await mp_helpers.disconnect(c)
+    return {"stuck": stuck, "alive": alive, "got": got}
+print(json.dumps(asyncio.run(main())))
+""",
+        data={"port": broker.port, "password": "x"},
+    )
+    broker.thread.join(30)
+    assert broker.error is None, (broker.error, res)
+    assert res["stuck"], "the link took the whole press at once: the test shows nothing"
+    assert res == {"stuck": True, "alive": True, "got": [["rating/box-017/c", "{}"]]}, res
+    big = bytes(range(256)) * 256
+    expected = [
+        _publish_packet(0x32, "rating/box-017/press", 1, big),
+        (0x40, bytes([0, 7])),     # the command's PUBACK
+        (0xC0, b""),               # the ping
+        _publish_packet(0x32, "rating/box-017/press", 2, b"after"),
+        (0xE0, b""),               # the test's DISCONNECT
+    ]
+    got = [p for p in broker.packets if p != (0xC0, b"")]
+    pings = len(broker.packets) - len(got)
+    assert pings >= 1, "no ping was written while the press waited"
+    assert broker.packets[:3] == expected[:3]
+    assert got == [expected[0], expected[1], expected[3], expected[4]]
