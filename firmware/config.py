@@ -14,8 +14,9 @@ TIMING_DEFAULTS = {
     "ack_timeout_s": 5, "backoff_max_s": 60, "confirm_wait_s": 20,
 }
 _NTP_PORT = const(123)
-# Used to blink an error code when the config itself cannot tell which pins to use.
-DEFAULT_PINS = {"buttons": [12, 14], "led_feedback": 2, "led_status": 4, "buzzer": None}
+# Used to blink an error code when the config itself cannot tell which pins to use. None of them
+# is a strapping, flash or input-only pin (see the README's wiring table).
+DEFAULT_PINS = {"buttons": [32, 33], "led_feedback": 18, "led_status": 4, "buzzer": None}
 
 # Error codes, blinked on the status LED (see README). 1 is unused so one blink means nothing.
 _E_MISSING = const(2)   # config.json absent or unreadable

@@ -117,7 +117,7 @@ def make_config(
         "counter": counter,
         "scale": scale,
         "levels": levels if levels is not None else [0, 1],
-        "pins": {"buttons": [12, 14], "led_feedback": 2, "led_status": 4, "buzzer": 5},
+        "pins": {"buttons": [32, 33], "led_feedback": 18, "led_status": 4, "buzzer": 19},
         "wifi": {"ssid": "sim", "password": "sim"},
         "broker": {"host": broker_host, "port": broker_port, "tls": False, "username": box, "password": password},
         "ntp": ntp,
