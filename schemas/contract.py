@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent
@@ -37,13 +37,48 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+def _is_integer(_checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 1.0 as an integer; the contract does not: every integer of it ends in an
+    # integer column, and a box writes integers without a fraction or an exponent.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12, with "integer" meaning a JSON integer literal only.
+StrictValidator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
+)
+
+
 @cache
-def validator(kind: str) -> Draft202012Validator:
+def validator(kind: str) -> Any:
     if kind not in MESSAGE_KINDS:
         raise ValueError(f"unknown message kind {kind!r}; known: {', '.join(MESSAGE_KINDS)}")
     schema = _load(f"{kind}.schema.json")
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=_registry())
+    return StrictValidator(schema, registry=_registry())
+
+
+def inlined(kind: str) -> dict[str, Any]:
+    """The schema of `kind` with every $ref replaced by what it points to, for tools that follow no
+    reference to another file (payload generators such as hypothesis-jsonschema)."""
+    resolver = _registry().resolver()
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, list):
+            return [expand(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        target = node.pop("$ref", None)
+        expanded = {key: expand(value) for key, value in node.items()}
+        if target is None:
+            return expanded
+        # A definition's own keywords, then the referring node's (annotations such as description).
+        return {**expand(resolver.lookup(target).contents), **expanded}
+
+    schema = expand(validator(kind).schema)
+    schema.pop("$id", None)
+    return schema
 
 
 def schema_errors(kind: str, payload: Any) -> list[str]:

@@ -80,3 +80,64 @@ def test_examples_are_not_mutated_by_validation() -> None:
     before = copy.deepcopy(payload)
     contract.schema_errors("press", payload)
     assert payload == before
+
+
+def status() -> dict:
+    return json.loads((contract.SCHEMA_DIR / "examples" / "status.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "kind, change, expected",
+    [
+        # JSON Schema counts 1.0 as an integer; the contract does not (the columns are integers).
+        ("press", {"level": 1.0}, "level: 1.0 is not of type 'integer'"),
+        ("press", {"seq": 4312.0}, "seq"),
+        ("press", {"t": 1795766400123.0}, "t"),
+        ("press", {"v": 1.0}, "v"),
+        ("press", {"up": 1e3}, "up"),
+        ("status", {"heap_free": 2**63}, "heap_free"),
+        ("status", {"heap_free": 2**31}, "heap_free"),  # device.heap_free is a 32-bit INTEGER
+        ("status", {"outbox": 2**31}, "outbox"),
+        ("status", {"presses": 71234.0}, "presses"),
+        ("status", {"rssi": -61.0}, "rssi"),
+        ("status", {"err": "flash: \x00"}, "err"),  # PostgreSQL text cannot hold NUL
+    ],
+)
+def test_numbers_are_strict_and_bounded(kind: str, change: dict, expected: str) -> None:
+    payload = {**(press() if kind == "press" else status()), **change}
+    errors = contract.schema_errors(kind, payload)
+    assert any(expected in e for e in errors), errors
+
+
+def bounds_missing(schema: object, where: str = "") -> list[str]:
+    """Every integer without both bounds and every free string without a length limit."""
+    missing = []
+    if isinstance(schema, dict):
+        kinds = schema.get("type")
+        if kinds == "integer" and "const" not in schema and not ("minimum" in schema and "maximum" in schema):
+            missing.append(f"{where}: integer without minimum and maximum")
+        if kinds == "string" and "maxLength" not in schema:
+            missing.append(f"{where}: string without maxLength")
+        for key, value in schema.items():
+            missing += bounds_missing(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            missing += bounds_missing(value, f"{where}/{i}")
+    return missing
+
+
+@pytest.mark.parametrize("kind", contract.MESSAGE_KINDS)
+def test_every_number_and_string_is_bounded(kind: str) -> None:
+    assert bounds_missing(contract.inlined(kind)) == []
+
+
+@pytest.mark.parametrize("kind", contract.MESSAGE_KINDS)
+def test_the_inlined_schema_is_the_schema(kind: str) -> None:
+    """inlined() (for generators that follow no reference across files) says what the schema says."""
+    schema = contract.inlined(kind)
+    assert "$ref" not in json.dumps(schema)
+    for example in EXAMPLES:
+        if kind_of(example) == kind:
+            payload = json.loads(example.read_text())
+            assert contract.StrictValidator(schema).is_valid(payload)
+            assert not contract.StrictValidator(schema).is_valid({**payload, "v": 2})

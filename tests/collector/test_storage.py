@@ -157,3 +157,40 @@ def test_status_and_presence_update_the_device(registered: Any) -> None:
     with Session(registered) as session:
         device = session.get(Device, "box-017")
         assert device and not device.online and device.rssi == -61
+
+
+# --- what the store cannot hold is refused by the check, with a reason -----------------------------
+
+
+def rejections(engine: Any) -> list[RejectedMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(RejectedMessage)).all())
+
+
+@pytest.mark.parametrize(
+    "kind, change",
+    [
+        ("press", {"level": 1.0}),
+        ("press", {"t": 1795766400123.0}),
+        ("press", {"seq": 9.0}),
+        ("status", {"heap_free": 2**63}),
+        ("status", {"heap_free": 2**31}),
+        ("status", {"presses": 12.0}),
+        ("status", {"err": "flash: \x00"}),
+    ],
+    ids=lambda value: value if isinstance(value, str) else ",".join(value),
+)
+def test_a_schema_valid_looking_number_the_columns_cannot_hold_is_a_schema_rejection(
+    registered: Any, make_press: Any, kind: str, change: dict[str, Any]
+) -> None:
+    if kind == "press":
+        body = {**make_press(seq=9, t=1795766400123), **change}
+    else:
+        body = {**json.loads(open_example("status")), **change}
+    raw = json.dumps(body).encode()
+    result = store(registered, inbound(make_press(seq=1)), inbound(raw, topic=f"rating/box-017/{kind}"),
+                   inbound(make_press(seq=2)))
+    assert result.stored == 2 and result.rejected == Tally({"schema": 1})
+    (rejected,) = rejections(registered)
+    assert rejected.payload == raw and next(iter(change)) in rejected.detail
+
