@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +31,13 @@ from typing import Any
 from collector import broker as broker_accounts
 from collector.broker import COLLECTOR_USER
 from collector.settings import Settings as CollectorSettings
+from schemas.contract import box_topic
 from technician.assignments import Assignment, AssignmentError, Registry, new_box_id, now
 from technician.build import BuildError, Manifest, read_manifest
 from technician.device import MIN_VERSION, TESTED_VERSION, BoardInfo, Device, DeviceError
 from technician.firmware_loader import load_firmware
 from technician.settings import DEFAULT_BUTTON_PINS, TechSettings
-from technician.watch import BrokerUnreachable, BrokerWatch
+from technician.watch import BrokerUnreachable, BrokerWatch, publish_retained
 
 CONFIG, CONFIG_TMP, CONFIG_BAK = "config.json", "config.tmp", "config.bak"
 FREE_RESERVE = 32 * 1024  # flash left for the outbox after an install (~2,000 presses)
@@ -214,16 +216,22 @@ class Technician:
         finally:
             registry.close()
 
-    def _in_use(self, box: str, registry: Registry, watch: BrokerWatch) -> str | None:
+    def _in_use(self, box: str, registry: Registry, watch: BrokerWatch, claimed: str | None) -> str | None:
+        """Why another device holds `box`, or None. `claimed`: the id this device's own unfinished
+        first provisioning wrote in its config.tmp (a re-run may finish it)."""
         seen = watch.retained(box)
         if seen is not None:
             return f"the broker has its presence ({seen.payload.get('state')}, boot {seen.payload.get('boot')})"
         if registry.box_seen(box):
             return "the collector has heard from it"
+        if box != claimed and box in broker_accounts.list_accounts(self.broker_dir):
+            return ("it was provisioned onto a device before (the broker has its account), which may never have "
+                    "come online; provision that device again to finish it")
         return None
 
     def _plan(self, device_box: str | None, registry: Registry, watch: BrokerWatch, *, counter: str | None,
-              box: str | None, replace: bool) -> tuple[str, Assignment | None, str, str, Assignment | None]:
+              box: str | None, replace: bool, claimed: str | None = None,
+              ) -> tuple[str, Assignment | None, str, str, Assignment | None]:
         """(mode, current assignment of the target box, box id, counter, assignment to close)."""
         if counter is not None:
             try:
@@ -267,7 +275,7 @@ class Technician:
             assert counter is not None
             assignment = registry.box_at_counter(counter)
         if assignment is not None:
-            used = self._in_use(assignment.box, registry, watch)
+            used = self._in_use(assignment.box, registry, watch, claimed)
             if used:
                 raise ProvisionError(
                     f"{assignment.box} (counter {assignment.counter}) is already in use by another device: {used}. "
@@ -275,9 +283,28 @@ class Technician:
                     f"{assignment.counter} PORT")
             return "new", assignment, assignment.box, assignment.counter, None
         assert counter is not None
+        if claimed and not self._in_use(claimed, registry, watch, claimed) and not registry.box_known(claimed):
+            return "new", None, claimed, counter, None  # finishing this device's own first provisioning
         new = new_box_id(counter, lambda b: registry.box_known(b) or b in broker_accounts.list_accounts(
             self.broker_dir) or watch.retained(b, grace=0.2) is not None)
         return "new", None, new, counter, None
+
+    def _retire_presence(self, box: str, watch: BrokerWatch) -> None:
+        """A replaced box's retained presence becomes "offline": left "online", every subscriber
+        would be told at each subscribe that the retired box is up. Published as the box itself
+        (only it may write its presence), with a password of the tool's own just before the
+        account is revoked."""
+        seen = watch.retained(box)
+        if seen is None or not seen.online:
+            return
+        password = secrets.token_urlsafe(18)
+        broker_accounts.set_passwords(self.broker_dir, {box: password})
+        self.reload_broker()
+        try:
+            publish_retained(self.c.mqtt_host, self.c.mqtt_port, box, password, box_topic("presence", box),
+                             {**seen.payload, "state": "offline"})
+        except BrokerUnreachable as error:
+            self.say(f"{box}'s presence still says online ({error})")
 
     def _provision(self, device: Device, info: BoardInfo, manifest: Manifest, registry: Registry,
                    watch: BrokerWatch, *, counter: str | None, box: str | None, replace: bool, started: float,
@@ -287,10 +314,12 @@ class Technician:
         if old_cfg is None and CONFIG_BAK in files:  # an upgrade that stopped half-way
             old_cfg = device.read_json(CONFIG_BAK)
         device_box = old_cfg.get("box") if old_cfg and isinstance(old_cfg.get("box"), str) else None
+        unfinished = device.read_json(CONFIG_TMP) if old_cfg is None and CONFIG_TMP in files else None
+        claimed = unfinished.get("box") if unfinished and isinstance(unfinished.get("box"), str) else None
         if counter is None and box is None and not device_box:
             raise ProvisionError("this box is blank: say which counter it serves (--counter N) or which box it is (--box ID)")
         mode, assignment, box_id, counter_code, closing = self._plan(device_box, registry, watch, counter=counter,
-                                                                    box=box, replace=replace)
+                                                                    box=box, replace=replace, claimed=claimed)
         scale = registry.counter(counter_code).scale
         self.say(f"{box_id} for counter {counter_code} ({scale}), firmware {manifest.version} "
                  f"on MicroPython {'.'.join(map(str, info.version))} ({info.machine or 'unknown board'})")
@@ -310,15 +339,17 @@ class Technician:
             raise ProvisionError(
                 f"the box's flash is full: {info.free_bytes // 1024} KB free, this firmware needs "
                 f"{need // 1024} KB (with {FREE_RESERVE // 1024} KB kept for presses); the box was not changed")
-        config_probe = self.box_config(box_id, counter_code, scale, "x" * 24, old_cfg)  # refuses before any change
-        del config_probe
 
-        # From here on the box changes.
+        # From here on the box changes. Its new config.json goes on first, as config.tmp (which the
+        # firmware never reads), before the id is given out on the broker and in the registry: the
+        # device that holds an id's broker account is always the one with that id on its flash.
         touched = True
+        password = secrets.token_urlsafe(18)
+        data = self.box_config(box_id, counter_code, scale, password, old_cfg)  # may refuse: nothing changed yet
         try:
             if CONFIG in files:
                 device.rename(CONFIG, CONFIG_BAK)
-            device.remove(CONFIG_TMP)
+            device.write(CONFIG_TMP, data)
             total = sum((self.release_dir / n).stat().st_size for n in todo)
             done = 0
 
@@ -334,15 +365,13 @@ class Technician:
                 device.remove(name)
             self.say(f"firmware copied: {len(todo)} files written, {len(manifest.files) - len(todo)} unchanged")
 
-            password = broker_accounts.add_box(self.broker_dir, box_id)
+            broker_accounts.set_passwords(self.broker_dir, {box_id: password})
             self.reload_broker()
             since = now()
             if mode == "replace":
                 registry.assign(box_id, counter_code, since, closing=closing)
             elif assignment is None:
                 registry.assign(box_id, counter_code, since)
-            data = self.box_config(box_id, counter_code, scale, password, old_cfg)
-            device.write(CONFIG_TMP, data)
             device.rename(CONFIG_TMP, CONFIG)
             device.remove(CONFIG_BAK)
             boot_text = device.read("ob/boot")
@@ -350,6 +379,7 @@ class Technician:
             self.say(f"config.json written ({box_id}, counter {counter_code}, broker "
                      f"{self.s.broker_host or self.c.mqtt_host}:{self.s.broker_port or self.c.mqtt_port})")
             if closing is not None:
+                self._retire_presence(closing.box, watch)
                 broker_accounts.remove_box(self.broker_dir, closing.box)
                 self.reload_broker()
                 self.say(f"{closing.box}'s broker account revoked; the registry has {box_id} at counter "
