@@ -376,8 +376,8 @@ def _update_device(session: Session, item: Checked) -> None:
             last_error=body["err"],
         )
     statement = _insert(session, Device).values(values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["box"], set_={k: statement.excluded[k] for k in values if k != "box"}
-        )
-    )
+    updates: dict[str, Any] = {k: statement.excluded[k] for k in values if k != "box"}
+    # A retired box (replaced by the technician) stays offline: its retained "online" presence,
+    # resent at every subscribe, or a message it still had queued must not bring it back.
+    updates["online"] = sa.case((col(Device.retired_at).is_(None), statement.excluded.online), else_=sa.false())
+    session.execute(statement.on_conflict_do_update(index_elements=["box"], set_=updates))

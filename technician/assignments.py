@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from collector.db import make_engine, session_scope
 from collector.models import Counter, CounterBox, Device, Press
@@ -103,7 +103,8 @@ class Registry:
 
     def assign(self, box: str, counter: str, since: datetime, *, closing: Assignment | None = None) -> None:
         """Open box's assignment to the counter from `since`; with `closing`, end that assignment
-        at the same instant, in the same transaction."""
+        at the same instant and retire its box (the collector shows it retired, never online
+        again), in the same transaction."""
         entries = []
         if closing is not None:
             entries.append(Entry("box", {"box": closing.box, "counter": closing.counter, "from": closing.valid_from,
@@ -112,6 +113,9 @@ class Registry:
         try:
             with session_scope(self.engine) as session:
                 apply_entries(session, entries, self.tz_name)
+                if closing is not None:
+                    session.execute(sa.update(Device).where(col(Device.box) == closing.box)
+                                    .values(retired_at=since, online=False))
         except RegistryError as error:
             raise AssignmentError("the registry refused the change: " + "; ".join(error.problems)) from None
 

@@ -45,6 +45,7 @@ class BrokerWatch:
         self._subacked: set[int] = set()
         self._cond = threading.Condition()
         self.messages: dict[str, queue.Queue[Presence]] = {}
+        self._retained: dict[str, Presence] = {}
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -107,11 +108,16 @@ class BrokerWatch:
 
     def retained(self, box: str, grace: float = 0.5) -> Presence | None:
         """The retained presence of a box (None: the broker never heard of it)."""
+        topic = box_topic("presence", box)
+        if topic in self._retained:
+            return self._retained[topic]
         q = self.follow(box)
         try:
-            return q.get(timeout=grace)
+            seen = q.get(timeout=grace)
         except queue.Empty:
             return None
+        self._retained[topic] = seen  # asked again later (replace retires it), it is not in the queue any more
+        return seen
 
     def wait_online(self, box: str, counter: str, fw: str, timeout: float) -> Presence:
         """The first live (not retained) 'online' presence of the box; raises TimeoutError, or
@@ -134,3 +140,40 @@ class BrokerWatch:
                     f"{seen.payload.get('fw')!r}, expected counter {counter!r} and firmware {fw!r}"
                 )
             return seen
+
+
+def publish_retained(host: str, port: int, username: str, password: str, topic: str, payload: dict[str, Any],
+                     *, timeout: float = 10.0) -> None:
+    """Publish one retained QoS 1 message as `username`. The broker re-reads its password file a
+    moment after the reload that gave the account this password: a refused login is tried again
+    until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, clean_session=True)
+        client.username_pw_set(username, password)
+        answered = threading.Event()
+        outcome: list[Any] = []
+
+        def on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any, outcome: list[Any] = outcome,
+                       answered: threading.Event = answered) -> None:
+            outcome.append(reason)
+            answered.set()
+
+        client.on_connect = on_connect
+        try:
+            client.connect(host, port, keepalive=30)
+        except OSError as error:
+            raise BrokerUnreachable(f"broker {host}:{port} unreachable: {error.strerror or error}") from None
+        client.loop_start()
+        try:
+            if answered.wait(max(0.1, deadline - time.monotonic())) and not outcome[0].is_failure:
+                info = client.publish(topic, json.dumps(payload), qos=1, retain=True)
+                info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+                if info.is_published():
+                    return
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        if time.monotonic() >= deadline:
+            raise BrokerUnreachable(f"could not publish {topic} as {username} on {host}:{port}")
+        time.sleep(0.1)

@@ -10,10 +10,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from sqlmodel import select
 from techtools import port_of
+from test_provision import presence_of
 
 from collector.broker import list_accounts
 from collector.db import make_engine, session_scope
-from collector.models import Counter, CounterBox
+from collector.models import Counter, CounterBox, Device
 
 
 def refused(broker: Any, username: str, password: str) -> bool:
@@ -66,3 +67,42 @@ def test_replace_revokes_the_old_box_and_records_the_new_assignment(
     switch = by_box["box-017-2"].valid_from
     assert by_box["box-017"].valid_to == switch and by_box["box-017-2"].valid_to is None
     assert before - 1 <= switch.timestamp() <= time.time()
+
+
+def test_a_replaced_box_shows_as_retired_and_stays_retired(
+    tech: Any, blank_box: Any, broker: Any, collector_process: Any, wait_for: Any, registry_url: str
+) -> None:
+    collector = collector_process(registry=None)  # the registry is in the database already (registry_url)
+
+    def device(box: str) -> dict[str, Any] | None:
+        items = collector.get("/api/v1/devices/status").json()["items"]
+        return next((item for item in items if item["box"] == box), None)
+
+    old_box = blank_box("old")
+    assert tech("provision", port_of(old_box), "--counter", "17").exit_code == 0
+    wait_for(lambda: (device("box-017") or {}).get("status") == "online", timeout=20, what="box-017 online")
+
+    result = tech("replace", port_of(blank_box("new")), "--counter", "17")
+    assert result.exit_code == 0, result.output
+    # The broker's retained presence no longer says the old box is up ...
+    assert presence_of(broker, "box-017")["state"] == "offline"
+    # ... and the collector shows it retired: not online, not offline, not silent.
+    wait_for(lambda: (device("box-017") or {}).get("status") == "retired", timeout=20, what="box-017 retired")
+    status = collector.get("/api/v1/devices/status").json()
+    assert "box-017" not in status["silent"] and status["retired"] == 1
+    assert device("box-017")["retired_at"] is not None  # type: ignore[index]
+    wait_for(lambda: (device("box-017-2") or {}).get("status") == "online", timeout=20, what="box-017-2 online")
+
+    # A retained "online" presence of the retired box (what an old box left behind) does not bring it back.
+    seen_before = device("box-017")["last_seen"]  # type: ignore[index]
+    client = broker.client("box-017", broker.add_box("box-017", "leftover-password"))
+    broker.publish(client, "rating/box-017/presence",
+                   {"v": 1, "box": "box-017", "counter": "17", "state": "online", "boot": 9, "fw": "0.1.0"})
+    wait_for(lambda: device("box-017")["last_seen"] != seen_before, timeout=20,  # type: ignore[index]
+             what="the collector to store the presence")
+    assert device("box-017")["status"] == "retired" and device("box-017")["online"] is False  # type: ignore[index]
+    engine = make_engine(registry_url)
+    with session_scope(engine) as session:
+        row = session.get(Device, "box-017")
+    engine.dispose()
+    assert row is not None and row.retired_at is not None and row.online is False  # the devices table itself

@@ -54,11 +54,13 @@ def device_status(session: Session, tz_name: str, silent_after: int, with_regist
     rows: dict[str, dict[str, Any]] = {}
     for device in session.exec(select(Device).order_by(col(Device.box))).all():
         silent_for = office_minutes(device.last_seen, now, tz_name)
+        retired = device.retired_at is not None  # replaced: out of service, expected to be silent
         rows[device.box] = {
             **device.model_dump(mode="json"),
-            "status": "online" if device.online else "offline",
+            "online": device.online and not retired,
+            "status": "retired" if retired else "online" if device.online else "offline",
             "silent_office_minutes": silent_for,
-            "silent": silent_for >= silent_after,
+            "silent": not retired and silent_for >= silent_after,
         }
     if with_registered:
         for box, counter in _current_boxes(session, now).items():
@@ -75,7 +77,7 @@ SilentQuery = Annotated[int, Query(ge=1, le=100_000, description="office-hour mi
 def list_devices(
     session: SessionDep, settings: SettingsDep, _who: PrincipalDep, silent_after: SilentQuery = SILENT_AFTER_MIN
 ) -> list[dict[str, Any]]:
-    """Last status/presence of each box, plus `status` (online/offline), `silent_office_minutes`
+    """Last status/presence of each box, plus `status` (online/offline/retired), `silent_office_minutes`
     (office-hour minutes since it was last heard from) and `silent` (that is >= silent_after)."""
     return device_status(session, settings.timezone, silent_after, with_registered=False)
 
@@ -85,13 +87,15 @@ def devices_status(
     session: SessionDep, settings: SettingsDep, _who: PrincipalDep, silent_after: SilentQuery = SILENT_AFTER_MIN
 ) -> dict[str, Any]:
     """Boxes assigned to a counter now or that have reported; `silent` lists boxes not heard from for
-    `silent_after` minutes of office hours (Mon-Fri 7:30-11:30, 13:30-17:00 local) or never heard from."""
+    `silent_after` minutes of office hours (Mon-Fri 7:30-11:30, 13:30-17:00 local) or never heard from.
+    A box the technician replaced is `retired` (with `retired_at`): neither online, offline nor silent."""
     items = device_status(session, settings.timezone, silent_after, with_registered=True)
     return {
         "silent_after_minutes": silent_after,
         "office_hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in OFFICE_HOURS],
         "online": sum(1 for item in items if item["online"]),
-        "offline": sum(1 for item in items if not item["online"]),
+        "offline": sum(1 for item in items if not item["online"] and item["status"] != "retired"),
+        "retired": sum(1 for item in items if item["status"] == "retired"),
         "silent": [item["box"] for item in items if item["silent"]],
         "items": items,
     }
