@@ -102,6 +102,10 @@ def token_create(
     typer.echo(token)
 
 
+# A file with hundreds of broken rows should not scroll its first problems off the screen.
+REGISTRY_PROBLEMS_SHOWN = 20
+
+
 @registry_app.command("load")
 def registry_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".yaml, .json or .csv")]) -> None:
     """Load or update the registry from FILE (idempotent; a file with errors changes nothing)."""
@@ -113,8 +117,11 @@ def registry_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
         with session_scope(_engine(settings)) as session:
             summary = load_registry(session, file, settings.timezone)
     except RegistryError as error:
-        for problem in error.problems:
+        for problem in error.problems[:REGISTRY_PROBLEMS_SHOWN]:
             typer.echo(f"error: {problem}", err=True)
+        count, hidden = len(error.problems), len(error.problems) - REGISTRY_PROBLEMS_SHOWN
+        more = f", the first {REGISTRY_PROBLEMS_SHOWN} shown" if hidden > 0 else ""
+        typer.echo(f"registry not loaded, nothing changed: {count} problem{'s' if count > 1 else ''}{more}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"registry loaded: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged")
 

@@ -75,10 +75,12 @@ def test_csv_errors_name_their_lines_and_change_nothing(engine: Any, tmp_path: P
     with pytest.raises(RegistryError) as raised:
         load(engine, path)
     text = str(raised.value)
-    assert "registry.csv:4: unknown department 'NOPE'" in text
-    assert "registry.csv:6: box box-017 would be at two counters at once" in text
-    assert "registry.csv:7: box id 'BOX 9'" in text
-    assert "registry.csv:8: scale must be one of" in text
+    assert "registry.csv:4: counter '18': unknown department 'NOPE'" in text
+    assert ("registry.csv:6: box 'box-017' at counter '17': overlaps its other assignment at counter '17' "
+            "from 2026-01-01 with no end") in text
+    assert "registry.csv:7: box 'BOX 9' at counter '17': 'box': 'BOX 9' is not a box id like box-017" in text
+    assert "registry.csv:8: counter '19': 'scale': 'stars10' is not a scale; use sat2, vn3, smiley4" in text
+    assert [line.split(": ")[0].rsplit(":", 1)[1] for line in raised.value.problems] == ["4", "6", "7", "8"]
     with Session(engine) as session:
         assert session.exec(select(CounterBox)).all() == []
 
@@ -99,7 +101,7 @@ def test_cli_registry_token_and_broker_setup(tmp_path: Path, monkeypatch: pytest
         bad = tmp_path / "bad.yaml"
         bad.write_text("counters:\n  - {code: '9', name: Quầy 9, department: NOPE}\n", encoding="utf-8")
         result = runner.invoke(app, ["registry", "load", str(bad)])
-        assert result.exit_code == 2 and "bad.yaml:2: unknown department 'NOPE'" in result.output
+        assert result.exit_code == 2 and "bad.yaml:2: counter '9': unknown department 'NOPE'" in result.output
         result = runner.invoke(app, ["token", "create", "--name", "ops", "--role", "admin"])
         assert result.exit_code == 0 and result.output.startswith("rct_")
         assert runner.invoke(app, ["token", "create", "--name", "x", "--role", "root"]).exit_code == 2
@@ -115,3 +117,32 @@ def test_cli_registry_token_and_broker_setup(tmp_path: Path, monkeypatch: pytest
             assert runner.invoke(app, [*command, "--help"]).exit_code == 0
     finally:
         get_settings.cache_clear()
+
+
+def test_the_http_route_tells_the_same_problems(engine: Any, tmp_path: Path) -> None:
+    """POST /api/v1/registry/... goes through the same loader: its 422s read as the file's messages,
+    without the file and line."""
+    from fastapi.testclient import TestClient
+
+    from collector.app import create_app
+    from collector.auth import create_token
+    from collector.settings import Settings
+
+    path = tmp_path / "registry.yaml"
+    path.write_text(YAML, encoding="utf-8")
+    with session_scope(engine) as session:
+        load_registry(session, path, TZ)
+        token = create_token(session, name="admin", role="admin")
+    client = TestClient(create_app(Settings(data_dir=tmp_path), engine))
+    client.headers["Authorization"] = f"Bearer {token}"
+    clash = client.post("/api/v1/registry/officer-assignments",
+                        json={"officer": "cb001", "counter": "17", "from": "2026-03-03"})
+    assert clash.status_code == 422
+    assert clash.json()["detail"] == [
+        ("officer 'cb001' at counter '17': counter '17' would have two officers on duty at once: "
+        "cb002 (Lê Văn C) holds it from 2026-03-02 12:00 with no end; give that assignment a 'to' first")]
+    bad_date = client.post("/api/v1/registry/boxes", json={"box": "box-017", "counter": "17", "from": "2026-31-12"})
+    assert bad_date.status_code == 422
+    assert bad_date.json()["detail"] == [
+        ("box 'box-017' at counter '17': 'from': '2026-31-12' is not a date (month must be in 1..12); "
+        "write YYYY-MM-DD, or YYYY-MM-DDTHH:MM for a time")]
