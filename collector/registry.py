@@ -455,7 +455,7 @@ class _Problems:
 
 def _checked(entries: list[Entry], tz_name: str, problems: _Problems) -> tuple[list[tuple[Entry, _Row]], set[str]]:
     """The entries that are well-formed and given once, and the codes of the ones that are not
-    (an entry that names one of those has its problem told already)."""
+    (an entry that names one of those has its problem told already, so it is not told again)."""
     checked: list[tuple[Entry, _Row]] = []
     refused: set[str] = set()
     first_of: dict[tuple[Any, ...], Entry] = {}
@@ -518,15 +518,19 @@ def apply_entries(session: Session, entries: list[Entry], tz_name: str) -> LoadS
                 upsert(existing(Department, fields.code) or Department(code=fields.code, name=fields.name), changes)
             elif isinstance(fields, CounterRow):
                 department = known(Department, "department", fields.department, entry, "departments")
-                if department is not None:
-                    changes = {"name": fields.name, "department_id": department.id, "scale": fields.scale}
-                    upsert(existing(Counter, fields.code) or Counter(code=fields.code, **changes), changes)
+                if department is None:
+                    refused.add(f"counter:{fields.code}")
+                    continue
+                changes = {"name": fields.name, "department_id": department.id, "scale": fields.scale}
+                upsert(existing(Counter, fields.code) or Counter(code=fields.code, **changes), changes)
             elif isinstance(fields, OfficerRow):
                 department = fields.department and known(Department, "department", fields.department, entry,
                                                          "departments")
-                if fields.department is None or department is not None:
-                    changes = {"name": fields.name, "department_id": department.id if department else None}
-                    upsert(existing(Officer, fields.code) or Officer(code=fields.code, **changes), changes)
+                if fields.department is not None and department is None:
+                    refused.add(f"officer:{fields.code}")
+                    continue
+                changes = {"name": fields.name, "department_id": department.id if department else None}
+                upsert(existing(Officer, fields.code) or Officer(code=fields.code, **changes), changes)
             elif isinstance(fields, BoxRow | OfficerAssignmentRow):
                 counter = known(Counter, "counter", fields.counter, entry, "counters")
                 officer = (known(Officer, "officer", fields.officer, entry, "officers")

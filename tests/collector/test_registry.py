@@ -146,3 +146,17 @@ def test_the_http_route_tells_the_same_problems(engine: Any, tmp_path: Path) -> 
     assert bad_date.json()["detail"] == [
         ("box 'box-017' at counter '17': 'from': '2026-31-12' is not a date (month must be in 1..12); "
         "write YYYY-MM-DD, or YYYY-MM-DDTHH:MM for a time")]
+
+
+def test_an_entry_refused_is_told_once_not_again_where_it_is_named(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "registry.yaml"
+    path.write_text(YAML.replace("{code: cb002, name: Lê Văn C, department: TP}",
+                                 "{code: cb002, name: Lê Văn C, department: NOPE}")
+                    .replace("{code: \"17\", name: Quầy 17, department: TP}", "{code: \"17\", name: Quầy 17}"),
+                    encoding="utf-8")
+    with pytest.raises(RegistryError) as raised:
+        load(engine, path)
+    assert raised.value.problems == [
+        f"{path}:4: counter '17': 'department' is missing (every counter needs code, name, department)",
+        f"{path}:7: officer 'cb002': unknown department 'NOPE'; add it under departments first",
+    ]
