@@ -6,6 +6,10 @@ anonymous access), so the broker always runs with the configuration written by t
 
 from __future__ import annotations
 
+import base64
+import glob
+import hashlib
+import json
 import os
 import pwd
 import re
@@ -15,13 +19,23 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
+
+import paho.mqtt.client as mqtt
 
 from schemas.contract import topics
 
 COLLECTOR_USER = "collector"
+# Binds box accounts to their client ids (see bind_client_ids). It has a password of its own, kept in
+# the broker folder, and may use only the binding plugin's control topic.
+BINDING_ADMIN_USER = "broker-admin"
+BINDINGS_FILE = "client-ids.json"
+BINDING_ADMIN_PASSWORD_FILE = "broker-admin.password"
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 BOX_PATTERN = re.compile(r"^box-[a-z0-9][a-z0-9-]{0,27}$")  # schemas/defs.schema.json box_id
 
 # Messages the broker keeps for one offline collector session; the default (1000) drops the rest
@@ -69,12 +83,19 @@ def acl_text() -> str:
         f"pattern read {mine['command']}",
         f"pattern read {topics()['clock']}",
         "",
+        # The patterns above apply to every account: without this deny (checked first), the
+        # collector could publish presses, status and presence as a box named "collector".
         f"user {COLLECTOR_USER}",
+        f"topic deny {topics()['root']}/{COLLECTOR_USER}/#",
         f"topic read {any_box['press']}",
         f"topic read {any_box['status']}",
         f"topic read {any_box['presence']}",
         f"topic write {any_box['command']}",
         f"topic write {topics()['clock']}",
+        "",
+        # The binding plugin grants this account its control topic; here it gets nothing else.
+        f"user {BINDING_ADMIN_USER}",
+        "topic deny #",
     ]
     return "\n".join(lines) + "\n"
 
@@ -86,6 +107,10 @@ def config_text(broker_dir: Path, *, host: str, port: int, autosave_changes: int
             "per_listener_settings false",
             f"listener {port} {host}",
             "allow_anonymous false",
+            # Loaded before password_file, this plugin is asked first: it refuses a bound box account
+            # whose client id is not its box id, and defers everything else to passwd and acl.
+            f"plugin {binding_plugin()}",
+            f"plugin_opt_config_file {broker_dir / BINDINGS_FILE}",
             f"password_file {broker_dir / 'passwd'}",
             f"acl_file {broker_dir / 'acl'}",
             f"pid_file {broker_dir / 'mosquitto.pid'}",
@@ -191,12 +216,153 @@ def check_box_id(box: str) -> str:
     return box
 
 
+# Client ids. Mosquitto gives a client id to whoever connects with it last and cuts off the
+# connection that had it: a box account connecting as `collector-1` would cut off the collector (and
+# a clean-session connect would delete its persistent session), or as `box-017`, that box.
+# `use_username_as_clientid` would stop that, but would also give every connection of the collector
+# account one and the same id, and several collectors (RATING_SHARE_GROUP) and `rating-tech` share
+# that account. So each box account is bound to its box id by Mosquitto's own dynamic-security
+# plugin, used for that alone: a bound account has neither password nor roles there, so the plugin
+# defers its password and every topic to passwd and acl, and only refuses it under another client
+# id. The plugin reads its file only when the broker starts; a binding made while the broker runs is
+# sent on the plugin's control topic, by BINDING_ADMIN_USER.
+
+
+def binding_plugin() -> str:
+    for candidate in sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")):
+        return candidate
+    raise BrokerError("Mosquitto's dynamic-security plugin is missing: apt-get install mosquitto")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _binding(box: str) -> dict[str, Any]:
+    return {"username": box, "clientid": box, "roles": []}
+
+
+def _bindings_config(boxes: list[str], admin_password: str) -> dict[str, Any]:
+    salt = secrets.token_bytes(12)  # the plugin's salt length; it hashes with PBKDF2-SHA512
+    iterations = 1000
+    digest = hashlib.pbkdf2_hmac("sha512", admin_password.encode(), salt, iterations)
+    admin = {"username": BINDING_ADMIN_USER, "salt": _b64(salt), "password": _b64(digest),
+             "iterations": iterations, "roles": [{"rolename": "bind"}]}
+    control = [{"acltype": "publishClientSend", "topic": CONTROL_TOPIC, "allow": True},
+               {"acltype": "subscribeLiteral", "topic": f"{CONTROL_TOPIC}/response", "allow": True},
+               {"acltype": "publishClientReceive", "topic": f"{CONTROL_TOPIC}/response", "allow": True}]
+    return {
+        # Nothing granted by default: what the plugin does not decide, passwd and acl do.
+        "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
+                             "unsubscribe": False},
+        "roles": [{"rolename": "bind", "acls": control}],
+        "clients": [admin] + [_binding(box) for box in boxes],
+        "groups": [],
+    }
+
+
+def _box_accounts(broker_dir: Path) -> list[str]:
+    return [user for user in list_accounts(broker_dir) if BOX_PATTERN.match(user)]
+
+
+def _ensure_bindings(broker_dir: Path) -> None:
+    """Made once with the configuration: every box account already there is bound at once."""
+    bindings, admin = broker_dir / BINDINGS_FILE, broker_dir / BINDING_ADMIN_PASSWORD_FILE
+    if bindings.exists() and admin.exists():
+        return
+    password = secrets.token_urlsafe(24)
+    _write_atomically(admin, password + "\n")
+    _write_atomically(bindings, json.dumps(_bindings_config(_box_accounts(broker_dir), password), indent=1) + "\n")
+
+
+def _listener(broker_dir: Path) -> tuple[str, int]:
+    for line in (broker_dir / "mosquitto.conf").read_text().splitlines():
+        if line.startswith("listener "):
+            _, port, host = line.split()
+            return host, int(port)
+    raise BrokerError(f"no listener in {broker_dir / 'mosquitto.conf'}")
+
+
+def _send_bindings(broker_dir: Path, boxes: list[str], timeout: float = 10.0) -> None:
+    """Tell the running broker's plugin (which then saves its file itself)."""
+    host, port = _listener(broker_dir)
+    password = (broker_dir / BINDING_ADMIN_PASSWORD_FILE).read_text().strip()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{BINDING_ADMIN_USER}-{uuid.uuid4().hex[:8]}",
+                         clean_session=True)
+    client.username_pw_set(BINDING_ADMIN_USER, password)
+    refused: list[Any] = []
+    subscribed, answered = threading.Event(), threading.Event()
+    answers: list[bytes] = []
+
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            refused.append(reason)
+            subscribed.set()
+        else:
+            c.subscribe(f"{CONTROL_TOPIC}/response", qos=1)
+
+    def on_message(_c: mqtt.Client, _u: Any, message: Any) -> None:
+        answers.append(bytes(message.payload))
+        answered.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = on_message
+    try:
+        client.connect(host, port)
+    except OSError as error:
+        raise BrokerError(f"cannot bind client ids: broker {host}:{port} unreachable: {error}") from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(timeout) or refused:
+            raise BrokerError(f"cannot bind client ids: the broker on {host}:{port} refused {BINDING_ADMIN_USER} "
+                              f"({refused[0] if refused else 'no answer'}); it was started without the binding "
+                              "plugin, or before this configuration: restart it")
+        commands = [{"command": "createClient", **_binding(box)} for box in boxes]
+        client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
+        if not answered.wait(timeout):
+            raise BrokerError(f"cannot bind client ids: the broker on {host}:{port} did not answer")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    for response in json.loads(answers[0]).get("responses", []):
+        refusal = response.get("error")
+        if refusal and refusal != "Client already exists":
+            raise BrokerError(f"cannot bind client ids: {refusal}")
+
+
+def bind_client_ids(broker_dir: Path, boxes: list[str]) -> None:
+    """From now on each of these box accounts connects only with its box id as client id, which no
+    other box account may take (the collector account is not bound: it is trusted). Works whether
+    the broker runs or not. A binding is kept when the account is removed: alone it grants nothing."""
+    for box in boxes:
+        check_box_id(box)
+    if not boxes:
+        return
+    broker_dir = Path(broker_dir)
+    if running_pid(broker_dir) is not None:
+        _send_bindings(broker_dir, boxes)
+        return
+    _ensure_bindings(broker_dir)
+    path = broker_dir / BINDINGS_FILE
+    config = json.loads(path.read_text())
+    known = {client.get("username") for client in config.get("clients", [])}
+    config.setdefault("clients", []).extend(_binding(box) for box in dict.fromkeys(boxes) if box not in known)
+    _write_atomically(path, json.dumps(config, indent=1) + "\n")
+
+
+def bind_box_accounts(broker_dir: Path) -> None:
+    """Bind every box account in the password file (those of a simulated fleet, say)."""
+    bind_client_ids(broker_dir, _box_accounts(Path(broker_dir)))
+
+
 def add_box(broker_dir: Path, box: str, password_file: Path | None = None) -> str:
     """Give BOX an account with a fresh random password (replacing any old one) and return it.
     With password_file, the password is also written there (mode 0600, atomically)."""
     check_box_id(box)
     if not (broker_dir / "passwd").exists():
         raise BrokerError(f"no broker configuration in {broker_dir}; run `rating-collector broker setup` first")
+    bind_client_ids(broker_dir, [box])  # before its password exists, so it is never unbound
     password = secrets.token_urlsafe(18)
     if password_file is not None:
         password_file = Path(password_file)
@@ -266,10 +432,38 @@ def write_config(broker_dir: Path, *, host: str, port: int, autosave_changes: in
     _write_atomically(broker_dir / "acl", acl_text())
     if not (broker_dir / "passwd").exists():
         _write_atomically(broker_dir / "passwd", "")
+    _ensure_bindings(broker_dir)
     conf = broker_dir / "mosquitto.conf"
     _write_atomically(conf, config_text(broker_dir, host=host, port=port, autosave_changes=autosave_changes),
                       mode=0o644)
     return conf
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on TCP `port` on this machine, as "name (pid N)", from `ss -ltnp`; None when
+    that cannot be told (no ss, or another user's process seen without root)."""
+    ss = shutil.which("ss")
+    if ss is None:
+        return None
+    try:
+        listing = subprocess.run([ss, "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=10,
+                                 check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    holders = dict.fromkeys(f"{name} (pid {pid})" for name, pid in re.findall(r'\("([^"]*)",pid=(\d+)', listing))
+    return ", ".join(holders) or None
+
+
+def refuse_busy_port(host: str, port: int, what: str) -> None:
+    """A clear error, naming the process that holds it, when something already listens there."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            pass
+    except OSError:
+        return
+    holder = port_holder(port)
+    held = f"held by {holder}" if holder else "held by a process this user cannot see"
+    raise BrokerError(f"{what} port {host}:{port} is already in use ({held}); stop it or choose another port")
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> None:
@@ -298,11 +492,7 @@ class Broker:
 
     def start(self, timeout: float = 10.0) -> Broker:
         conf = write_config(self.broker_dir, host=self.host, port=self.port, autosave_changes=self.autosave_changes)
-        try:
-            with socket.create_connection((self.host, self.port), timeout=0.5):
-                raise BrokerError(f"port {self.host}:{self.port} is already in use; choose another")
-        except OSError:
-            pass
+        refuse_busy_port(self.host, self.port, "MQTT")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -17,8 +17,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from collector.broker import AUTOSAVE_CHANGES, MAX_QUEUED_MESSAGES, config_text
-from tests.conftest import REPO, press_payload
+from collector.broker import AUTOSAVE_CHANGES, BOX_PATTERN, MAX_QUEUED_MESSAGES, config_text
+from tests.conftest import REPO, press_payload, wait_until
 
 
 def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -31,8 +31,10 @@ def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 def try_connect(port: int, username: str | None, password: str | None, timeout: float = 5) -> Any:
-    """The CONNACK reason code of one connection attempt (None when none came)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}")
+    """The CONNACK reason code of one connection attempt (None when none came). A box account
+    connects as the firmware does, with its box id as client id."""
+    own_id = username if username and BOX_PATTERN.match(username) else f"probe-{uuid.uuid4().hex[:8]}"
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=own_id)
     if username is not None:
         client.username_pw_set(username, password)
     codes: list[Any] = []
@@ -123,7 +125,7 @@ def test_broker_commands_manage_box_accounts(stack_dir: Path, broker: Any, wait_
     assert try_connect(broker.port, "box-017", rotated).value == 0
 
     # remove-box revokes; a box that is connected at that moment is cut off
-    connected = broker.client("box-018", password_18)
+    connected = broker.client("box-018", password_18, client_id="box-018")
     cli(stack_dir, "remove-box", "box-018")
     wait_for(lambda: try_connect(broker.port, "box-018", password_18).value != 0, what="box-018 refused")
     wait_for(lambda: not connected.is_connected(), timeout=10, what="box-018's live connection cut")
@@ -197,3 +199,93 @@ def test_the_collector_account_may_only_read_box_topics(broker: Any) -> None:
     time.sleep(0.3)
     assert listener.topics() == {"rating/clock"}
     assert spy.payloads() == []
+
+
+def mosquitto_pub(port: int, username: str, password: str, topic: str, message: str, *options: str
+                  ) -> subprocess.CompletedProcess[str]:
+    """One QoS 1 publish by the Mosquitto CLI, as someone holding an account's password would send it."""
+    return subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", username, "-P", password,
+                           "-t", topic, "-m", message, "-q", "1", *options],
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+class Connection:
+    """A paho client that remembers whether the broker ever cut it off."""
+
+    def __init__(self, port: int, username: str, password: str, client_id: str, clean_session: bool = True):
+        self.cut = threading.Event()
+        self.up = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session)
+        self.client.username_pw_set(username, password)
+        self.client.on_connect = lambda _c, _u, _f, rc, _p: rc.is_failure or self.up.set()
+        self.client.on_disconnect = lambda *_: self.cut.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.up.wait(10), f"{username} as {client_id} was not admitted"
+
+    def round_trip(self, topic: str) -> None:
+        """A QoS 1 publish and its PUBACK: whatever the broker did before, this connection has seen."""
+        self.client.publish(topic, b"{}", qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_a_box_account_connects_only_as_its_own_box_id(stack_dir: Path, broker: Any, wait_for: Any) -> None:
+    password_17 = cli(stack_dir, "add-box", "box-017").stdout.strip()
+    password_18 = cli(stack_dir, "add-box", "box-018").stdout.strip()
+    wait_for(lambda: try_connect(broker.port, "box-018", password_18) is not None, what="box-018 known")
+    # The collector's persistent session, and box-017 online as the firmware connects (client id = box id).
+    collector = Connection(broker.port, "collector", broker.collector_password, "collector-1", clean_session=False)
+    victim = Connection(broker.port, "box-017", password_17, "box-017")
+    try:
+        # box-018's password, and the client ids of others (or one the broker would make up).
+        for stolen in (["-i", "collector-1"], ["-i", "box-017"], ["-i", "collector-2"], []):
+            attack = mosquitto_pub(broker.port, "box-018", password_18, "rating/box-018/press", "{}", *stolen)
+            assert attack.returncode != 0 and "not authori" in attack.stderr.lower(), (stolen, attack)
+        assert mosquitto_pub(broker.port, "box-018", password_18, "rating/box-018/press", "{}",
+                             "-i", "box-018").returncode == 0
+        collector.round_trip("rating/clock")
+        victim.round_trip("rating/box-017/status")
+        assert not collector.cut.is_set() and not victim.cut.is_set()
+    finally:
+        collector.close()
+        victim.close()
+    # The collector account is not bound: several collectors and rating-tech share it, each its own id.
+    assert try_connect(broker.port, "collector", broker.collector_password).value == 0
+
+
+def test_box_bindings_survive_a_restart_and_apply_to_accounts_made_while_it_was_down(
+        stack_dir: Path, broker: Any, wait_for: Any) -> None:
+    password_17 = cli(stack_dir, "add-box", "box-017").stdout.strip()
+    broker.broker.stop()
+    password_18 = cli(stack_dir, "add-box", "box-018").stdout.strip()
+    broker.broker.start()
+    for box, password in (("box-017", password_17), ("box-018", password_18)):
+        refused = mosquitto_pub(broker.port, box, password, f"rating/{box}/press", "{}", "-i", "collector-1")
+        assert refused.returncode != 0, (box, refused)
+        assert mosquitto_pub(broker.port, box, password, f"rating/{box}/press", "{}", "-i", box).returncode == 0
+
+
+def test_the_collector_account_cannot_speak_as_a_box_named_collector(broker: Any) -> None:
+    """The box patterns (rating/%u/...) apply to every account, the collector's too."""
+    listener = Inbox(broker.client("collector", broker.collector_password))
+    listener.subscribe("rating/+/press", "rating/+/status", "rating/+/presence", "rating/collector/cmd",
+                       "rating/clock")
+    for kind in ("press", "status", "presence", "cmd"):
+        retain = ["-r"] if kind == "presence" else []
+        mosquitto_pub(broker.port, "collector", broker.collector_password, f"rating/collector/{kind}",
+                      '{"forged":true}', *retain)
+    # Messages queued for one subscriber arrive in order: once this one is in, the forgeries would be.
+    ops = broker.client("collector", broker.collector_password)
+    broker.publish(ops, "rating/clock", b'{"v":1,"t":1}')
+    wait_until(lambda: "rating/clock" in listener.topics(), what="the clock beacon")
+    assert listener.topics() == {"rating/clock"}
+
+    # Nor is a forged presence kept for the next collector to connect.
+    late = Inbox(broker.client("collector", broker.collector_password))
+    late.subscribe("rating/+/presence", "rating/clock")
+    broker.publish(ops, "rating/clock", b'{"v":1,"t":2}')
+    wait_until(lambda: "rating/clock" in late.topics(), what="the clock beacon")
+    assert late.topics() == {"rating/clock"}
