@@ -3,10 +3,16 @@ collector (ingest + HTTP) and a simulated fleet, one box per counter, pressing a
 
 Everything lives in the data folder (default ./data), which survives restarts: the broker's
 persistence and accounts, the database, the boxes' flash. Ctrl-C stops every process it started.
+
+Killed outright (SIGKILL, the terminal closed), a process cannot clean up after itself, and the
+broker, the collector and the boxes run in sessions of their own: they would hold the ports. So the
+process the user started only waits, and the stack runs in a child of it that the kernel sends
+SIGTERM when its parent dies (PR_SET_PDEATHSIG); that child then stops everything it started.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import signal
@@ -14,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
@@ -21,7 +28,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from collector.broker import Broker, BrokerError
+from collector.broker import Broker, BrokerError, bind_box_accounts, refuse_busy_port
 from collector.clock import local_day, utc_now
 from collector.settings import get_settings
 from simulator.center import counter_code, registry
@@ -121,6 +128,12 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
     url = f"http://127.0.0.1:{http_port}"
     scenario = load_scenario(scenario_name, boxes=boxes)
     started = today()
+    refuse_busy_port("127.0.0.1", mqtt_port, "MQTT")
+    refuse_busy_port("127.0.0.1", http_port, "HTTP")
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
 
     _collector(env, "broker", "setup")
     registry_file = data_dir / "registry.yaml"
@@ -129,10 +142,6 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
     _collector(env, "registry", "load", str(registry_file))
     token = _admin_token(data_dir, env)
     dashboard_password = _dashboard_login(data_dir, env)
-
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
 
     with ExitStack() as running:
         broker = Broker(data_dir / "broker", port=mqtt_port, log_path=logs / "mosquitto.log",
@@ -150,8 +159,12 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         print(f"dashboard  {url}/dashboard   user admin, password in {dashboard_password}", flush=True)
         print(f"API        bearer token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
 
+        def admit_boxes() -> None:
+            bind_box_accounts(broker.broker_dir)  # a box connects only as itself (collector.broker)
+            broker.reload()
+
         fleet = Fleet(data_dir / "broker", scenario=scenario, broker_port=mqtt_port, seed=seed,
-                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload,
+                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=admit_boxes,
                       broker_control=broker)
         print(f"fleet      starting {scenario.boxes} virtual boxes ...", flush=True)
         fleet.start()
@@ -187,8 +200,50 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         return report.missing == 0 and report.duplicated == 0
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this process when `parent` ends, however it ends."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it ended before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _wait_for(child: int) -> int:
+    """The parent's whole job: hand on the signals meant for the stack, and its exit code."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: os.kill(child, signum))
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 1
+
+
 def main(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario: str, seed: int,
          duration: float = 0) -> int:
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child:
+        return _wait_for(child)
+    code = 1
+    try:
+        _die_with_parent(parent)
+        code = _run_reporting_errors(data_dir, mqtt_port=mqtt_port, http_port=http_port, boxes=boxes,
+                                     scenario=scenario, seed=seed, duration=duration)
+    except Exception:  # noqa: BLE001 - shown, then the exit below: never let the child go on
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the child must never go on to run the parent's code (typer's exit)
+
+
+def _run_reporting_errors(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario: str,
+                          seed: int, duration: float) -> int:
     try:
         accepted = run(data_dir, mqtt_port=mqtt_port, http_port=http_port, boxes=boxes, scenario_name=scenario,
                        seed=seed, duration=duration)
