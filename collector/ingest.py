@@ -4,6 +4,11 @@ paho's network thread only enqueues (a slow callback would stall keepalives). On
 takes batches, writes each batch in one transaction and only after the commit acks its messages
 (manual acks), so the broker keeps, and after a crash redelivers, whatever is not committed yet.
 Redeliveries are harmless: (box, seq) is stored once.
+
+Only a database that is down or locked pauses ingest (the batch is retried, nothing acked). A batch
+that fails for any other reason is split in halves until the message that fails is alone: that one is
+recorded as rejected, with the error, and everything else is stored. One message the store cannot
+take must never hold back the rest of the fleet, now or after a restart.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collector import metrics
 from collector.clock import utc_ms, utc_now
 from collector.db import session_scope
 from collector.messages import Checked, Inbound, Rejection, check
+from collector.rejections import RetainedInbound, rejection_totals
 from collector.settings import Settings
 from collector.store import BatchResult, store_batch
 from schemas.contract import box_topic, topics
@@ -82,6 +88,8 @@ class Ingest:
         self._stopping = threading.Event()
         self._worker_done = threading.Event()
         self._generation = 0  # bumped at each (re)connect; acks of an older connection are skipped
+        self._in_hand = 0  # messages the worker has taken and not committed yet
+        self._progress_at = time.monotonic()  # the last commit, or the last moment nothing waited
         self._threads: list[threading.Thread] = []
         self.client = self._make_client()
 
@@ -123,7 +131,8 @@ class Ingest:
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # not acked: the broker redelivers it to the next session
-        self.queue.put(Inbound(message.topic, bytes(message.payload), utc_now(), message.mid, message.qos, self._generation))
+        kind = RetainedInbound if message.retain else Inbound
+        self.queue.put(kind(message.topic, bytes(message.payload), utc_now(), message.mid, message.qos, self._generation))
 
     def _publish_clock(self) -> None:
         payload = json.dumps({"v": 1, "t": utc_ms(utc_now())}, separators=(",", ":"))
@@ -132,6 +141,8 @@ class Ingest:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> Ingest:
+        self._show_rejection_totals()
+        metrics.INGEST_STALLED_SECONDS.set_function(self.stalled_for)
         self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
         self.client.loop_start()
         for target, name in ((self._work, "ingest-worker"), (self._beacon, "clock-beacon")):
@@ -174,43 +185,136 @@ class Ingest:
             batch.extend(more)
         return batch
 
+    def stalled_for(self) -> float:
+        """Seconds that messages have been waiting with nothing committed; 0 while ingest flows."""
+        if not self._in_hand and self.queue.empty():
+            return 0.0
+        return max(0.0, time.monotonic() - self._progress_at)
+
+    def _show_rejection_totals(self) -> None:
+        """The metric starts from the counts in the database: they outlive the process."""
+        try:
+            with session_scope(self.engine) as session:
+                totals = rejection_totals(session)
+        except sa.exc.SQLAlchemyError:
+            log.warning("rejection counts not read; the metric starts from the next rejection")
+            return
+        self._show(totals)
+
+    @staticmethod
+    def _show(totals: dict[tuple[str, str], int]) -> None:
+        for (box, reason), count in totals.items():
+            metrics.REJECTIONS_RECORDED.labels(box=box, reason=reason).set(count)
+
     def _work(self) -> None:
         try:
             while not (self._stopping.is_set() and self.queue.empty()):
                 batch = self._take_batch()
+                if not batch:
+                    self._progress_at = time.monotonic()  # nothing waits: not a stall
+                    continue
+                self._in_hand = len(batch)
                 metrics.QUEUE_DEPTH.set(self.queue.qsize() + len(batch))
                 delay = 0.5
-                while batch:
+                while True:
                     try:
                         self.handle(batch)
                         break
-                    except Exception:  # a bug, not bad input: keep the batch (unacked) and try again
+                    except Exception:  # a bug in acking or confirming: keep the batch (unacked), try again
                         log.exception("unexpected error handling a batch of %d; retrying in %.1f s", len(batch), delay)
                         if self._stopping.wait(delay):
                             break  # not acked: the broker redelivers it
                         delay = min(delay * 2, MAX_BACKOFF_S)
+                self._in_hand = 0
                 metrics.QUEUE_DEPTH.set(self.queue.qsize())
         finally:
             self._worker_done.set()
 
     def handle(self, batch: Sequence[Inbound]) -> BatchResult | None:
-        """Store the batch (retrying while the database is down), then ack it."""
+        """Store the batch (waiting while the database is down), acking each part once committed.
+        None when stopping during an outage: what was not committed is not acked."""
         items = [check(inbound) for inbound in batch]
-        result = self._store_with_retry(items)
-        if result is None:
-            return None  # stopping while the database is down: nothing acked, the broker keeps it all
-        generation = self._generation
-        self._ack([inbound for inbound in batch if inbound.qos > 0 and inbound.generation == generation])
-        self._confirm(items)
         kinds = Tally(item.kind if isinstance(item, Checked) else "invalid" for item in items)
         for kind, count in kinds.items():
             metrics.RECEIVED.labels(kind=kind).inc(count)
+        total = BatchResult()
+        parts = [items]
+        while parts:
+            part = parts.pop()
+            try:
+                result = self._commit(part)
+            except Exception as error:  # noqa: BLE001  (whatever one message does, the others go on)
+                if len(part) > 1:
+                    log.warning("a batch of %d failed (%s); storing its halves apart", len(part), type(error).__name__)
+                    half = len(part) // 2
+                    parts += [part[half:], part[:half]]  # the first half first: the order of arrival
+                    continue
+                result = self._reject_alone(part[0], error)
+            if result is None:
+                return None
+            self._committed(part, result)
+            total.stored += result.stored
+            total.duplicates += result.duplicates
+            total.devices += result.devices
+            total.rejected.update(result.rejected)
         metrics.BATCH_SIZE.observe(len(batch))
+        return total
+
+    def _commit(self, items: Sequence[Checked | Rejection]) -> BatchResult | None:
+        """Store and commit the items, retrying while the database is unavailable; None when stopping
+        then. Any other error is raised: it belongs to (a message of) these items."""
+        delay = 0.1
+        while True:
+            started = time.perf_counter()
+            try:
+                with session_scope(self.engine) as session:
+                    result = store_batch(session, items, self.settings.timezone, self.settings.rejected_kept)
+            except TRANSIENT_DB_ERRORS as error:
+                if self._stopping.is_set():
+                    # That was the last attempt: a database that is locked or full would otherwise keep
+                    # a stopping collector busy. Nothing of this part is acked; the broker keeps it.
+                    log.error("stopping with %d messages not stored; the broker keeps them", len(items))
+                    return None
+                metrics.DB_RETRIES.inc()
+                log.warning("database unavailable (%s); retrying the batch in %.1f s", type(error).__name__, delay)
+                self._stopping.wait(delay)  # a stop cuts the pause short; one last attempt follows
+                delay = min(delay * 2, MAX_BACKOFF_S)
+                continue
+            self._progress_at = time.monotonic()
+            metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+            return result
+
+    def _reject_alone(self, item: Checked | Rejection, error: Exception) -> BatchResult | None:
+        """Record a message the store fails on as rejected, with the error. If even that record
+        cannot be written, the database is not working: wait and retry, as in an outage, never drop."""
+        log.error("message on %s cannot be stored; recording it as rejected", item.inbound.topic,
+                  exc_info=(type(error), error, error.__traceback__))
+        rejection = Rejection(item.inbound, "store_error", f"{type(error).__name__}: {error}"[:300])
+        delay = 0.5
+        while True:
+            try:
+                return self._commit([rejection])
+            except Exception:
+                log.exception("the rejection of a message on %s cannot be stored; retrying in %.1f s",
+                              item.inbound.topic, delay)
+                metrics.DB_RETRIES.inc()
+                if self._stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _committed(self, items: Sequence[Checked | Rejection], result: BatchResult) -> None:
+        """Ack what is committed, confirm its presses to their boxes, count it."""
+        generation = self._generation
+        self._ack([item.inbound for item in items if item.inbound.qos > 0 and item.inbound.generation == generation])
+        try:
+            self._confirm(items)
+        except Exception:  # what is committed stays committed; the box sends it again
+            log.exception("presses of a committed batch not confirmed to their boxes")
         metrics.STORED.inc(result.stored)
         metrics.DUPLICATES.inc(result.duplicates)
         for reason, count in result.rejected.items():
             metrics.REJECTED.labels(reason=reason).inc(count)
-        return result
+        self._show(result.rejection_totals)
 
     def _ack(self, committed: Sequence[Inbound]) -> None:
         client = self.client
@@ -219,7 +323,7 @@ class Ingest:
 
     def _confirm(self, items: Sequence[Checked | Rejection]) -> None:
         """Tell each box which of its presses are now stored (schemas/stored.schema.json): the box
-        keeps a press in flash until then. Every press of a committed batch is stored, a duplicate or
+        keeps a press in flash until then. Every press of a committed part is stored, a duplicate or
         recorded as rejected, so all are confirmed. A lost confirmation costs a resend, nothing else."""
         seqs_of: dict[str, list[int]] = {}
         for item in items:
@@ -231,50 +335,3 @@ class Ingest:
             for start in range(0, len(seqs), STORED_PER_MESSAGE):
                 payload = json.dumps({"v": 1, "stored": seqs[start:start + STORED_PER_MESSAGE]}, separators=(",", ":"))
                 self.client.publish(topic, payload, qos=qos, retain=False)
-
-    def _store_with_retry(self, items: list[Checked | Rejection]) -> BatchResult | None:
-        delay = 0.1
-        while True:
-            started = time.perf_counter()
-            try:
-                with session_scope(self.engine) as session:
-                    result = store_batch(session, items, self.settings.timezone)
-                metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-                return result
-            except TRANSIENT_DB_ERRORS as error:
-                if self._stopping.is_set():
-                    # That was the last attempt: a database that is locked or full would otherwise keep
-                    # a stopping collector busy. Nothing of this batch is acked; the broker keeps it.
-                    log.error("stopping with %d messages not stored; the broker keeps them", len(items))
-                    return None
-                metrics.DB_RETRIES.inc()
-                log.warning("database unavailable (%s); retrying the batch in %.1f s", type(error).__name__, delay)
-                self._stopping.wait(delay)  # a stop cuts the pause short; one last attempt follows
-                delay = min(delay * 2, MAX_BACKOFF_S)
-            except sa.exc.SQLAlchemyError:
-                if len(items) == 1:
-                    return self._store_as_rejected(items[0])
-                # One bad row must not block the others: store one by one to find it.
-                log.exception("batch failed; storing its %d messages one by one", len(items))
-                total = BatchResult()
-                for item in items:
-                    part = self._store_with_retry([item])
-                    if part is None:
-                        return None
-                    total.stored += part.stored
-                    total.duplicates += part.duplicates
-                    total.devices += part.devices
-                    total.rejected.update(part.rejected)
-                return total
-
-    def _store_as_rejected(self, item: Checked | Rejection) -> BatchResult | None:
-        """A message the database refuses for good is kept as a rejection (payload included), not lost."""
-        log.exception("message on %s cannot be stored; keeping it as rejected", item.inbound.topic)
-        if isinstance(item, Rejection) and item.reason == "store_error":
-            # Even the rejection cannot be written: treat it as an outage, never drop.
-            self._stopping.wait(1.0)
-            if self._stopping.is_set():
-                return None
-            return self._store_with_retry([item])
-        rejection = Rejection(item.inbound, "store_error", "the database refused it; see the collector log")
-        return self._store_with_retry([rejection])

@@ -20,3 +20,9 @@ DB_RETRIES = Counter("rating_db_retries_total", "Batches retried because the dat
 QUEUE_DEPTH = Gauge("rating_queue_depth", "Messages received and not yet committed")
 MQTT_CONNECTED = Gauge("rating_mqtt_connected", "1 when connected to the broker")
 DEVICES_ONLINE = Gauge("rating_devices_online", "Boxes whose last presence/status says online")
+REJECTIONS_RECORDED = Gauge(
+    "rating_rejections_recorded", "Rejected messages ever recorded in the database, per box and reason", ["box", "reason"]
+)
+INGEST_STALLED_SECONDS = Gauge(
+    "rating_ingest_stalled_seconds", "How long messages have waited with nothing committed (0: ingest flows)"
+)

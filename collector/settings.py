@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.rejections import KEPT_DEFAULT
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RATING_", extra="ignore")
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     # 0: commit what has arrived at once (under load, batches grow by themselves while a commit runs);
     # waiting for more only adds latency at the nominal load.
     batch_wait_ms: int = 0
+    # /healthz says degraded when messages have waited this long with nothing committed.
+    ingest_stall_s: float = Field(default=30.0, gt=0)
+    # Copies of rejected messages kept per box and reason; every rejection is counted regardless.
+    rejected_kept: int = Field(default=KEPT_DEFAULT, ge=0)
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:

@@ -25,9 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from collector.clock import zone
-from collector.messages import REJECTED_PAYLOAD_MAX, Checked, Rejection
-from collector.models import LEVEL_COLUMNS, CounterBox, CounterOfficer, Device, RejectedMessage
+from collector.messages import Checked, Rejection
+from collector.models import LEVEL_COLUMNS, CounterBox, CounterOfficer, Device
 from collector.models import Counter as CounterRow
+from collector.rejections import KEPT_DEFAULT, record_rejections
 from collector.satisfaction import NOBODY, add_counts_to_rollups
 
 
@@ -37,6 +38,7 @@ class BatchResult:
     duplicates: int = 0
     devices: int = 0
     rejected: Tally[str] = field(default_factory=Tally)
+    rejection_totals: dict[tuple[str, str], int] = field(default_factory=dict)  # (box, reason): all ever
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -46,18 +48,6 @@ def _insert(session: Session, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     raise RuntimeError(f"unsupported database {dialect}")
-
-
-def reject_row(rejection: Rejection) -> dict[str, Any]:
-    inbound = rejection.inbound
-    return {
-        "topic": inbound.topic[:256],
-        "payload": inbound.payload[:REJECTED_PAYLOAD_MAX],
-        "payload_size": len(inbound.payload),
-        "reason": rejection.reason,
-        "detail": rejection.detail[:1000],
-        "received_at": inbound.received_at,
-    }
 
 
 # --- time: UTC microseconds, local days and hours without a timezone conversion per press ----------
@@ -234,8 +224,10 @@ def _insert_presses(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> l
 # --- the batch ----------------------------------------------------------------------------------
 
 
-def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name: str) -> BatchResult:
-    """Add the batch to the session's transaction (the caller commits)."""
+def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name: str,
+                rejected_kept: int = KEPT_DEFAULT) -> BatchResult:
+    """Add the batch to the session's transaction (the caller commits). Of the rejected messages, the
+    newest `rejected_kept` per box and reason are kept whole (collector.rejections)."""
     result = BatchResult()
     rejections = [item for item in items if isinstance(item, Rejection)]
     checked = [item for item in items if isinstance(item, Checked)]
@@ -328,8 +320,9 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         result.devices += 1
 
     if rejections:
-        session.execute(sa.insert(RejectedMessage), [reject_row(r) for r in rejections])
-        result.rejected.update(r.reason for r in rejections)
+        recorded = record_rejections(session, rejections, rejected_kept)
+        result.rejected.update(recorded.reasons)
+        result.rejection_totals = recorded.totals
     return result
 
 
