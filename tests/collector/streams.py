@@ -72,7 +72,7 @@ class Publisher:
         client.username_pw_set(box, self.passwords[box])
         client.max_inflight_messages_set(200)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(0.2, 1)
+        client.reconnect_delay_set(1, 1)
         connected = threading.Event()
         client.on_connect = lambda c, u, f, rc, p, e=connected: e.set() if not rc.is_failure else None
         deadline = time.monotonic() + 20

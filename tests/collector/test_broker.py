@@ -217,7 +217,7 @@ class Connection:
         self.up = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session)
         self.client.username_pw_set(username, password)
-        self.client.on_connect = lambda _c, _u, _f, rc, _p: rc.is_failure or self.up.set()
+        self.client.on_connect = lambda _c, _u, _f, rc, _p: None if rc.is_failure else self.up.set()
         self.client.on_disconnect = lambda *_: self.cut.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()

@@ -105,6 +105,7 @@ def test_a_poison_message_is_rejected_alone_and_the_fleet_flows_on_also_after_a_
 
 def hold_the_write_lock(url: str) -> Any:
     """A database that answers (ping, reads) but takes no write; returns the release."""
+    lock: Any
     if url.startswith("sqlite"):
         lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
@@ -133,7 +134,7 @@ def test_healthz_is_degraded_while_messages_wait_and_nothing_commits(
         health = wait_for(lambda: (r := collector.get("/healthz", role=None)).status_code == 503 and r.json(),
                           timeout=30, what="/healthz degraded")
         assert health["status"] == "degraded" and health["db"] and health["mqtt"] and not health["ingest"]
-        assert health["stalled_s"] > 1
+        assert health["stalled_s"] >= 1
         assert collector.metric("rating_ingest_stalled_seconds") > 1
         assert db.presses() == 0
     finally:

@@ -149,8 +149,8 @@ def test_report_command_without_the_server(db: dict[str, Any], tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert load_workbook(out).active is not None
     done = subprocess.run([sys.executable, "-m", "collector", "report", "--month", "2026-11", "--format", "csv",
-                           "--lang", "en"], env=env, capture_output=True, timeout=60, check=False)
-    assert done.returncode == 0 and b"Total ratings" in done.stdout
+                           "--lang", "en"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "Total ratings" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "collector", "report", "--week", "2026-11"], env=env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "2026-W48" in bad.stderr

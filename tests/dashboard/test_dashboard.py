@@ -94,6 +94,7 @@ def log_in(browser: Browser, then: str) -> None:
 
 
 def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browser, tmp_path: Path) -> None:
+    browser.call("Network.clearBrowserCookies")  # the module's browser may hold an earlier test's session
     browser.goto(f"{server}/dashboard")
     assert "/login" in browser.evaluate("location.pathname")
     log_in(browser, "/dashboard")

@@ -10,11 +10,13 @@ runs the same tests at the issue's size. Every random moment comes from a seed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +131,9 @@ def test_collector_killed_and_boxes_power_cut_at_random_moments(broker: Any, col
     downs = random_instants(f"downs/{SEED}", kills, 0, 2)
     try:
         fleet.start()
-        play(fleet, [(at, lambda d=d: kill_and_restart(d)) for at, d in zip(moments, downs, strict=True)])
+        steps: list[tuple[float, Callable[[], None]]] = [
+            (at, functools.partial(kill_and_restart, down)) for at, down in zip(moments, downs, strict=True)]
+        play(fleet, steps)
         fleet.collector_url = collector.url
         report = fleet.report(drain_timeout=60)
         text = report.text()
@@ -141,7 +145,7 @@ def test_collector_killed_and_boxes_power_cut_at_random_moments(broker: Any, col
         power_boots = sum(1 for b in fleet.boxes for e in b.events if e.kind == "boot" and e.data.get("cause") ==
                           "power_on")
         assert power_boots >= n + cuts * 0.8, power_boots  # a cut of a box already off does nothing
-        assert report.stored >= report.seen > 0, text
+        assert report.stored is not None and report.stored >= report.seen > 0, text
     finally:
         fleet.stop()
 
