@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from collector import metrics
 from collector.clock import utc_ms, utc_now
 from collector.db import session_scope
-from collector.messages import Checked, Inbound, Rejection, check
+from collector.messages import Checked, Inbound, Rejection, check, rejected_seq
 from collector.rejections import RetainedInbound, rejection_totals
 from collector.settings import Settings
 from collector.store import BatchResult, store_batch
@@ -324,11 +324,16 @@ class Ingest:
     def _confirm(self, items: Sequence[Checked | Rejection]) -> None:
         """Tell each box which of its presses are now stored (schemas/stored.schema.json): the box
         keeps a press in flash until then. Every press of a committed part is stored, a duplicate or
-        recorded as rejected, so all are confirmed. A lost confirmation costs a resend, nothing else."""
+        recorded as rejected, so all are confirmed: also one the check rejected (schema, level, time...)
+        when it names its seq, else the box would send it again at every connection, forever. A lost
+        confirmation costs a resend, nothing else."""
         seqs_of: dict[str, list[int]] = {}
         for item in items:
-            if isinstance(item, Checked) and item.kind == "press":
-                seqs_of.setdefault(item.box, []).append(item.body["seq"])
+            if isinstance(item, Checked):
+                if item.kind == "press":
+                    seqs_of.setdefault(item.box, []).append(item.body["seq"])
+            elif (key := rejected_seq(item)) is not None:
+                seqs_of.setdefault(key[0], []).append(key[1])
         qos = topics()["qos"]["command"]
         for box, seqs in seqs_of.items():
             topic = box_topic("command", box)

@@ -16,6 +16,7 @@ import orjson
 from schemas.contract import SCHEMA_DIR, scales, schema_errors, topics
 
 MAX_PAYLOAD = 4096  # bytes; a press is ~200
+SEQ_MAX = 4294967295  # schemas/press.schema.json: seq is 1..2**32-1
 REJECTED_PAYLOAD_MAX = 1024  # bytes of a rejected payload kept for diagnosis
 KINDS = ("press", "status", "presence")
 
@@ -97,6 +98,25 @@ def contract_errors(kind: str, body: Any) -> list[str]:
     return schema_errors(kind, body)
 
 
+def press_seq(body: Any) -> int | None:
+    """The seq of a press body that may be invalid otherwise, when it is one a box could have sent."""
+    if isinstance(body, dict):
+        seq = body.get("seq")
+        if type(seq) is int and 1 <= seq <= SEQ_MAX:
+            return seq
+    return None
+
+
+def rejected_seq(rejection: Rejection) -> tuple[str, int] | None:
+    """(box, seq) of a rejected press that names its seq: the box keeps it in flash, and sends it again,
+    until the collector confirms it (schemas/stored.schema.json), rejected or not."""
+    seq = rejection.extra.get("seq")
+    parts = topic_parts(rejection.inbound.topic)
+    if seq is None or parts is None or parts[1] != "press":
+        return None
+    return parts[0], seq
+
+
 def check(inbound: Inbound) -> Checked | Rejection:
     """Never raises: whatever a payload does to the parser or the validator is a rejection."""
     try:
@@ -120,15 +140,20 @@ def _check(inbound: Inbound) -> Checked | Rejection:
         return Rejection(inbound, "not_json", str(error)[:300])
     except RecursionError:  # 4 KB of "[[[[..." nests deeper than the decoder goes
         return Rejection(inbound, "not_json", "nested too deeply")
+    # A press rejected from here on is still confirmed to its box, which would otherwise keep it
+    # and send it again forever: the rejection carries its seq when it has one.
+    seq = press_seq(body) if kind == "press" else None
+    extra: dict[str, Any] = {} if seq is None else {"seq": seq}
     errors = contract_errors(kind, body)
     if errors:
-        return Rejection(inbound, "schema", "; ".join(errors)[:1000])
+        return Rejection(inbound, "schema", "; ".join(errors)[:1000], extra)
     if body["box"] != topic_box:
-        return Rejection(inbound, "topic_mismatch", f"topic box {topic_box!r} != payload box {body['box']!r}")
+        return Rejection(inbound, "topic_mismatch", f"topic box {topic_box!r} != payload box {body['box']!r}", extra)
     if kind == "press":
         levels = scales()[body["scale"]]["levels"]
         if body["level"] >= len(levels):
             return Rejection(
-                inbound, "level_out_of_scale", f"level {body['level']} but {body['scale']} has {len(levels)} levels"
+                inbound, "level_out_of_scale", f"level {body['level']} but {body['scale']} has {len(levels)} levels",
+                extra,
             )
     return Checked(inbound, kind, topic_box, body)

@@ -121,3 +121,32 @@ def test_each_committed_press_is_confirmed_to_its_box(broker: Any, collector_pro
     broker.publish(box, "rating/box-017/press", make_press(seq=3, counter="18"))  # not its counter: rejected
     wait_for(lambda: sorted(s for m in confirmed for s in m["stored"]) == [1, 1, 2, 3], what="confirmations")
     assert all(schema_errors("stored", message) == [] for message in confirmed)
+
+
+def test_a_press_the_check_rejects_is_still_confirmed_to_its_box(broker: Any, collector_process: Any,
+                                                                 make_press: Any, wait_for: Any) -> None:
+    """A box keeps a press in flash until the collector confirms it: a press the check rejects (schema,
+    topic, level) is recorded, acked and confirmed too, or the box would send it again forever."""
+    collector = collector_process()
+    box = broker.client("box-017", broker.add_box("box-017"))
+    confirmed: list[int] = []
+    subscribed = threading.Event()
+    box.on_subscribe = lambda *_: subscribed.set()
+    box.on_message = lambda _c, _u, message: confirmed.extend(json.loads(message.payload)["stored"])
+    box.subscribe("rating/box-017/cmd", qos=1)
+    assert subscribed.wait(10)
+    rejected = {
+        2: make_press(seq=2, level="1"),  # schema: a string level
+        3: make_press(seq=3, level=2),  # level_out_of_scale: sat2 has 2 levels
+        4: make_press(seq=4, box="box-018", counter="18", scale="vn3"),  # topic_mismatch
+        5: {k: v for k, v in make_press(seq=5).items() if k != "fw"},  # schema: a field missing
+    }
+    broker.publish(box, "rating/box-017/press", make_press(seq=1))
+    for body in rejected.values():
+        broker.publish(box, "rating/box-017/press", body)
+    broker.publish(box, "rating/box-017/press", b"not json")  # no seq to confirm
+    broker.publish(box, "rating/box-017/press", make_press(seq=6))
+    wait_for(lambda: collector.metric("rating_messages_rejected_total") == len(rejected) + 1, what="5 rejections")
+    wait_for(lambda: sorted(confirmed) == [1, 2, 3, 4, 5, 6], timeout=15, what="every press with a seq confirmed")
+    assert count(collector.db_url, Press) == 2
+    assert count(collector.db_url, RejectedMessage) == len(rejected) + 1
