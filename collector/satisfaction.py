@@ -155,6 +155,18 @@ def change(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- periods --------------------------------------------------------------------------------------
 
+# The days a question may name. Period arithmetic (the previous period, the bucket around a day)
+# must stay inside what `date` holds, and nothing was rated before 1970 or will be after 2999.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+def check_day_bounds(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day} is outside the days this center can have ratings for "
+                         f"({FIRST_DAY} to {LAST_DAY})")
+    return day
+
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
@@ -199,28 +211,37 @@ def parse_period(text: str) -> tuple[str, date, date]:
     """'2026-W48' (ISO week), '2026-11' (month), '2026-Q4', '2026' or '2026-11-03' -> (kind, first, last)."""
     text = text.strip()
     try:
-        if "-W" in text:
-            year, week = text.split("-W")
-            monday = date.fromisocalendar(int(year), int(week), 1)
-            return "week", monday, monday + timedelta(days=6)
-        if "-Q" in text:
-            year, quarter = text.split("-Q")
-            if not 1 <= int(quarter) <= 4:
-                raise ValueError
-            _, first, last = bucket(date(int(year), 3 * int(quarter), 1), "quarter")
-            return "quarter", first, last
-        parts = text.split("-")
-        if len(parts) == 1 and len(text) == 4:
-            return "year", date(int(text), 1, 1), date(int(text), 12, 31)
-        if len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2:
-            first = date(int(parts[0]), int(parts[1]), 1)
-            return "month", first, month_end(first)
-        day = date.fromisoformat(text)
-        return "day", day, day
-    except ValueError:
+        kind, first, last = _parse_period(text)
+    except (ValueError, OverflowError):  # OverflowError: the month or week after 9999-12
         raise ValueError(
             f"period {text!r} is not a week (2026-W48), month (2026-11), quarter (2026-Q4), year (2026) or day"
         ) from None
+    check_day_bounds(first)
+    check_day_bounds(last)
+    return kind, first, last
+
+
+def _parse_period(text: str) -> tuple[str, date, date]:
+    if not text.isascii():  # int() reads other scripts' digits ("²", "１")
+        raise ValueError
+    if "-W" in text:
+        year, week = text.split("-W")
+        monday = date.fromisocalendar(int(year), int(week), 1)
+        return "week", monday, monday + timedelta(days=6)
+    if "-Q" in text:
+        year, quarter = text.split("-Q")
+        if not 1 <= int(quarter) <= 4:
+            raise ValueError
+        _, first, last = bucket(date(int(year), 3 * int(quarter), 1), "quarter")
+        return "quarter", first, last
+    parts = text.split("-")
+    if len(parts) == 1 and len(text) == 4:
+        return "year", date(int(text), 1, 1), date(int(text), 12, 31)
+    if len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2:
+        first = date(int(parts[0]), int(parts[1]), 1)
+        return "month", first, month_end(first)
+    day = date.fromisoformat(text)
+    return "day", day, day
 
 
 def previous_range(first: date, last: date) -> tuple[date, date]:

@@ -12,6 +12,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlmodel import Session
 
 from collector.auth import find_token, session_user
+from collector.satisfaction import check_day_bounds
 from collector.settings import Settings
 
 SESSION_COOKIE = "rating_session"
@@ -98,7 +99,10 @@ def parse_day(value: str | None, name: str) -> date | None:
         day = None
     if day is None or len(value) != 10:
         raise HTTPException(422, f"{name} must be a date as YYYY-MM-DD, not {value[:40]!r}") from None
-    return day
+    try:
+        return check_day_bounds(day)
+    except ValueError as error:
+        raise HTTPException(422, f"{name}: {error}") from None
 
 
 def check_range(first: date | None, last: date | None, max_days: int | None = None) -> None:

@@ -109,7 +109,7 @@ def list_presses(
 ) -> dict[str, Any]:
     query = filters.query(session).limit(limit + 1)
     if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
             raise HTTPException(422, "cursor must be a next_cursor value")
         query = query.where(col(Press.id) > int(cursor))
     rows = session.exec(query).all()
