@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
 import orjson
 
+from collector.clock import from_utc_ms, utc_ms
 from schemas.contract import SCHEMA_DIR, scales, schema_errors, topics
 
 MAX_PAYLOAD = 4096  # bytes; a press is ~200
 SEQ_MAX = 4294967295  # schemas/press.schema.json: seq is 1..2**32-1
+# The one bound on a press's time ahead of its reception: a box times a press from its boot's anchor
+# (NTP or the collector's own beacon), so beyond this the anchor is wrong, not the clocks a little
+# apart. Such a press is rejected (`time_in_future`), not stored (docs/reliability.md).
+FUTURE_LIMIT = timedelta(minutes=15)
+_FUTURE_LIMIT_MS = FUTURE_LIMIT // timedelta(milliseconds=1)
 REJECTED_PAYLOAD_MAX = 1024  # bytes of a rejected payload kept for diagnosis
 KINDS = ("press", "status", "presence")
 
@@ -155,5 +161,12 @@ def _check(inbound: Inbound) -> Checked | Rejection:
             return Rejection(
                 inbound, "level_out_of_scale", f"level {body['level']} but {body['scale']} has {len(levels)} levels",
                 extra,
+            )
+        if body["t"] is not None and body["t"] - utc_ms(inbound.received_at) > _FUTURE_LIMIT_MS:
+            ahead = timedelta(milliseconds=body["t"] - utc_ms(inbound.received_at))
+            return Rejection(
+                inbound, "time_in_future",
+                f"pressed at {from_utc_ms(body['t']).isoformat()}, "
+                f"{ahead} after it was received (limit {FUTURE_LIMIT})", extra,
             )
     return Checked(inbound, kind, topic_box, body)

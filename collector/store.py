@@ -270,6 +270,17 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         approximate = body["clock"] == "none"
         pressed_us = received_us if approximate else t * 1000
         counter = body["counter"]
+        commissioned = min(start for start, *_ in where)  # 0 (1970) for an assignment without `from`
+        if pressed_us < commissioned:
+            rejections.append(
+                Rejection(
+                    item.inbound,
+                    "time_before_commissioning",
+                    f"pressed at {(EPOCH + timedelta(microseconds=pressed_us)).isoformat()}, before {box} was "
+                    f"commissioned (its first assignment, from {(EPOCH + timedelta(microseconds=commissioned)).isoformat()})",
+                )
+            )
+            continue
         placement = None
         for start, end, code, counter_id, department_id in where:
             if code == counter and start <= pressed_us and (end is None or pressed_us < end):

@@ -1,0 +1,158 @@
+"""Data that should be doubted is not stored as true (issue 16): a press timed in the future or before
+its box was commissioned, a press on a scale its counter does not use, a repeat of a stored key with
+other content. Each is rejected with its reason and recorded (payload kept), acked, and confirmed to
+its box; the figures do not move."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter as Tally
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from collector.clock import utc_ms, utc_now
+from collector.db import session_scope
+from collector.messages import FUTURE_LIMIT, Inbound, check
+from collector.models import Press, RejectedMessage, RejectionCount, RollupDay
+from collector.registry import load_registry
+from collector.store import store_batch
+from tests.collector.streams import Db
+from tests.conftest import TEST_REGISTRY, press_payload
+
+TZ = "Asia/Ho_Chi_Minh"
+COMMISSIONED = datetime(2026, 6, 1, tzinfo=UTC) - timedelta(hours=7)  # "from": "2026-06-01", local midnight
+# box-021 is commissioned at counter 17 on 1 June 2026; box-017 (no `from`) holds its counter since forever.
+REGISTRY = {**TEST_REGISTRY, "boxes": [*TEST_REGISTRY["boxes"], {"box": "box-021", "counter": "17",
+                                                                  "from": "2026-06-01"}]}
+
+
+@pytest.fixture
+def registered(engine: Any, tmp_path: Path) -> Any:
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(REGISTRY))
+    with session_scope(engine) as session:
+        load_registry(session, path, TZ)
+    return engine
+
+
+def inbound(payload: dict[str, Any], received_at: datetime) -> Inbound:
+    return Inbound(f"rating/{payload['box']}/press", json.dumps(payload).encode(), received_at, mid=1, qos=1)
+
+
+def store(engine: Any, *messages: Inbound) -> Any:
+    with session_scope(engine) as session:
+        return store_batch(session, [check(m) for m in messages], TZ)
+
+
+def stored(engine: Any) -> dict[tuple[str, int], Press]:
+    with Session(engine) as session:
+        return {(p.box, p.seq): p for p in session.exec(select(Press)).all()}
+
+
+def rejected(engine: Any) -> list[tuple[str, str, bytes, str]]:
+    with Session(engine) as session:
+        return sorted((r.box, r.reason, r.payload, r.detail) for r in session.exec(select(RejectedMessage)).all())
+
+
+def rolled_up(engine: Any) -> int:
+    with Session(engine) as session:
+        return sum(r.level0 + r.level1 + r.level2 + r.level3 for r in session.exec(select(RollupDay)).all())
+
+
+# --- time ------------------------------------------------------------------------------------------
+
+
+def test_a_press_timed_beyond_the_future_limit_is_rejected_and_one_within_it_stored(registered: Any) -> None:
+    assert FUTURE_LIMIT == timedelta(minutes=15)
+    received = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    ahead = {
+        1: timedelta(minutes=10),  # a box's clock a little ahead of the collector's: stored
+        2: FUTURE_LIMIT,  # at the limit: stored
+        3: FUTURE_LIMIT + timedelta(milliseconds=1),
+        4: timedelta(hours=7),  # a local time sent as UTC
+        5: timedelta(days=365 * 20),
+    }
+    payloads = {seq: press_payload(seq=seq, t=utc_ms(received + delta)) for seq, delta in ahead.items()}
+    result = store(registered, *(inbound(p, received) for p in payloads.values()))
+    assert (result.stored, result.rejected) == (2, Tally({"time_in_future": 3}))
+    assert sorted(stored(registered)) == [("box-017", 1), ("box-017", 2)]
+    assert rolled_up(registered) == 2
+    rows = rejected(registered)
+    assert [payload for *_, payload, _ in rows] == sorted(json.dumps(payloads[s]).encode() for s in (3, 4, 5))
+    assert all(box == "box-017" and reason == "time_in_future" and "after it was received" in detail
+               for box, reason, _, detail in rows)
+    # A press without a clock is timed at its reception: never in the future.
+    assert store(registered, inbound(press_payload(seq=6, t=None, clock="none"), received)).stored == 1
+
+
+def test_a_press_timed_before_its_box_was_commissioned_is_rejected(registered: Any) -> None:
+    received = utc_now()
+    before = press_payload("box-021", seq=1, t=utc_ms(COMMISSIONED - timedelta(days=400)))
+    just_before = press_payload("box-021", seq=2, t=utc_ms(COMMISSIONED - timedelta(milliseconds=1)))
+    after = press_payload("box-021", seq=3, t=utc_ms(COMMISSIONED + timedelta(days=1)))
+    # A box whose assignment has no `from` holds its counter since forever: nothing to doubt by time.
+    old = press_payload(seq=1, t=utc_ms(datetime(2018, 1, 2, 3, tzinfo=UTC)))
+    result = store(registered, *(inbound(p, received) for p in (before, just_before, after, old)))
+    assert (result.stored, result.rejected) == (2, Tally({"time_before_commissioning": 2}))
+    assert sorted(stored(registered)) == [("box-017", 1), ("box-021", 3)]
+    rows = rejected(registered)
+    assert [(box, reason) for box, reason, *_ in rows] == [("box-021", "time_before_commissioning")] * 2
+    assert all("2026-05-31T17:00:00+00:00" in detail for *_, detail in rows)
+    with Session(registered) as session:
+        (count,) = session.exec(select(RejectionCount)).all()
+    assert (count.box, count.reason, count.count) == ("box-021", "time_before_commissioning", 2)
+
+
+# --- through the running collector -----------------------------------------------------------------
+
+
+def listen(client: Any, box: str) -> list[int]:
+    """The seqs the collector confirms to `box`, as they come."""
+    confirmed: list[int] = []
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, message: confirmed.extend(json.loads(message.payload)["stored"])
+    client.subscribe(f"rating/{box}/cmd", qos=1)
+    assert subscribed.wait(10)
+    return confirmed
+
+
+def test_doubted_presses_are_recorded_acked_and_confirmed_by_the_collector(
+    broker: Any, collector_process: Any, wait_for: Any, db_url: str
+) -> None:
+    collector = collector_process(db_url=db_url, registry=REGISTRY)
+    clients = {box: broker.client(box, broker.add_box(box)) for box in ("box-017", "box-021")}
+    confirmed = {box: listen(client, box) for box, client in clients.items()}
+    future = utc_ms(utc_now() + timedelta(hours=2))
+    sent = {
+        ("box-017", 1): press_payload(seq=1),
+        ("box-017", 2): press_payload(seq=2, t=future),  # time_in_future
+        ("box-021", 1): press_payload("box-021", seq=1, t=utc_ms(COMMISSIONED - timedelta(days=1))),
+        ("box-021", 2): press_payload("box-021", seq=2),
+    }
+    for (box, _), body in sent.items():
+        broker.publish(clients[box], f"rating/{box}/press", body)
+    db = Db(db_url)
+    wait_for(lambda: db.presses() == 2 and sum(db.rejected().values()) == 2, timeout=20,
+             what="2 presses stored and 2 rejected")
+    assert db.rejected() == {"time_in_future": 1, "time_before_commissioning": 1}
+    assert set(db.keys()) == {("box-017", 1), ("box-021", 2)}
+    wait_for(lambda: sorted(confirmed["box-017"]) == [1, 2] and sorted(confirmed["box-021"]) == [1, 2],
+             timeout=15, what="all four presses confirmed to their boxes")
+    metrics = collector.get("/metrics").text
+    assert 'rating_messages_rejected_total{reason="time_in_future"} 1.0' in metrics
+    assert 'rating_rejections_recorded{box="box-021",reason="time_before_commissioning"} 1.0' in metrics
+    assert collector.get("/api/v1/counters/17/satisfaction").json()["total"] == 2
+    # Acked too: a restarted collector gets nothing again.
+    assert collector.stop() == 0
+    again = collector_process(db_url=db_url, registry=None)
+    clients["box-017"].publish("rating/box-017/press", json.dumps(press_payload(seq=3)), qos=1)
+    wait_for(lambda: db.presses() == 3, timeout=20, what="a new press after the restart")
+    assert again.metric("rating_messages_received_total") == 1
+    assert again.stop() == 0
+    db.close()
