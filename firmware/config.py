@@ -14,9 +14,11 @@ TIMING_DEFAULTS = {
     "ack_timeout_s": 5, "backoff_max_s": 60, "confirm_wait_s": 20,
 }
 _NTP_PORT = const(123)
-# Used to blink an error code when the config itself cannot tell which pins to use. None of them
-# is a strapping, flash or input-only pin (see the README's wiring table).
-DEFAULT_PINS = {"buttons": [32, 33], "led_feedback": 18, "led_status": 4, "buzzer": None}
+# The wiring of this center's boxes (the README's wiring table): rating-tech writes these pins
+# into config.json (the first 2, 3 or 4 buttons by the scale), and a box blinks an error code on
+# them when the config itself cannot tell which pins to use. None of them is a strapping, flash or
+# input-only pin.
+DEFAULT_PINS = {"buttons": [32, 33, 25, 26], "led_feedback": 18, "led_status": 4, "buzzer": 19}
 
 # Error codes, blinked on the status LED (see README). 1 is unused so one blink means nothing.
 _E_MISSING = const(2)   # config.json absent or unreadable

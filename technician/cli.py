@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from technician.device import MIN_VERSION, TESTED_VERSION, DeviceError
-from technician.settings import TechSettings, collector_settings, load_settings, mask
+from technician.settings import DEFAULT_BUTTON_PINS, TechSettings, collector_settings, load_settings, mask
 
 app = typer.Typer(help="Build the box firmware and provision, check and replace boxes over USB serial "
                        "or socket:// (mpremote). Settings: RATING_TECH_* / technician.env, see technician/README.md.",
@@ -310,6 +310,9 @@ def show_settings() -> None:
         ("broker accounts", str(c.broker_dir / "passwd")),
         ("registry database", c.database_url.split("@")[-1]),
         ("ntp", str(s.ntp)),
+        ("button pins", s.button_pins or " / ".join(",".join(map(str, DEFAULT_BUTTON_PINS[n])) for n in (2, 3, 4))
+         + ("" if s.button_pins else " (2 / 3 / 4 buttons)")),
+        ("other pins", f"feedback LED {s.led_feedback_pin}, status LED {s.led_status_pin}, buzzer {s.buzzer_pin}"),
         ("release", str(s.release_dir)),
     ):
         table.add_row(key, value)

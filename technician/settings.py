@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.settings import Settings as CollectorSettings
+from technician.firmware_loader import load_firmware
 
 DEFAULT_SETTINGS_FILE = Path("technician.env")
-# Button pins per number of buttons (2 = sat2, 3 = vn3, 4 = smiley4) on this center's boxes.
-DEFAULT_BUTTON_PINS = {2: [12, 14], 3: [12, 14, 27], 4: [12, 14, 27, 26]}
+# The boxes' wiring has one home, the firmware's config.DEFAULT_PINS (firmware/README.md, Wiring):
+# buttons 32, 33, 25, 26, feedback LED 18, status LED 4, buzzer 19, none of them a strapping pin
+# (GPIO12 held high at reset selects 1.8 V flash: a pressed button there keeps a box from booting).
+DEFAULT_PINS: dict[str, Any] = load_firmware("config").config.DEFAULT_PINS
+# Button pins per number of buttons (2 = sat2, 3 = vn3, 4 = smiley4): the first N of the wiring.
+DEFAULT_BUTTON_PINS = {n: list(DEFAULT_PINS["buttons"][:n]) for n in (2, 3, 4)}
 
 
 class TechSettings(BaseSettings):
@@ -30,10 +36,10 @@ class TechSettings(BaseSettings):
     broker_port: int = 0  # default: RATING_MQTT_PORT
     broker_tls: bool = False
     ntp: str | None = "pool.ntp.org"  # empty = none (the collector's clock beacon anchors time)
-    button_pins: str = ""  # e.g. "12,14"; default from DEFAULT_BUTTON_PINS by the counter's scale
-    led_feedback_pin: int = 2
-    led_status_pin: int = 4
-    buzzer_pin: int | None = 5
+    button_pins: str = ""  # e.g. "32,33"; default from DEFAULT_BUTTON_PINS by the counter's scale
+    led_feedback_pin: int = DEFAULT_PINS["led_feedback"]
+    led_status_pin: int = DEFAULT_PINS["led_status"]
+    buzzer_pin: int | None = DEFAULT_PINS["buzzer"]
     release_dir: Path = Path("release")
     repl_timeout_s: float = 8.0  # how long a board may take to answer Ctrl-C / Ctrl-A
     online_timeout_s: float = 90.0  # Wi-Fi join + broker connect on a real ESP32 take a few seconds

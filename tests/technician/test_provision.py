@@ -41,6 +41,7 @@ def test_provision_a_blank_box_until_it_is_online(tech: Any, blank_box: Any, bro
     assert cfg["box"] == cfg["broker"]["username"] == "box-017"
     assert cfg["wifi"] == {"ssid": "center-wifi", "password": "wifi-secret-123"}
     assert cfg["broker"]["port"] == broker.port
+    assert cfg["pins"] == {"buttons": [32, 33], "led_feedback": 18, "led_status": 4, "buzzer": 19}
     files = box.flash_ls()
     assert set(manifest["files"]) <= {name.lstrip("/") for name in files}
     assert "/config.tmp" not in files and "/config.bak" not in files
@@ -101,3 +102,4 @@ def test_bulk_provisions_one_box_per_counter(tech: Any, blank_box: Any, broker: 
     assert "2 of 2 boxes online" in result.output
     assert presence_of(broker, "box-018")["counter"] == "18"
     assert box_config(boxes[1])["scale"] == "vn3" and len(box_config(boxes[1])["levels"]) == 3
+    assert box_config(boxes[1])["pins"]["buttons"] == [32, 33, 25]
