@@ -11,7 +11,7 @@ const WORDS = {
     counter: "Quầy", department: "Đơn vị", code: "Mã", name: "Tên", box: "Thiết bị",
     status: "Trạng thái", last_seen: "Lần cuối", outbox: "Hàng đợi", firmware: "Phần mềm",
     silent: "Im lặng (phút giờ hành chính)", online: "trực tuyến", offline: "mất kết nối",
-    never_seen: "chưa kết nối", hour: "Giờ", week_this: "Báo cáo tuần này", week_last: "Báo cáo tuần trước",
+    never_seen: "chưa kết nối", retired: "đã thay thế", hour: "Giờ", week_this: "Báo cáo tuần này", week_last: "Báo cáo tuần trước",
     month_this: "Báo cáo tháng này", month_last: "Báo cáo tháng trước", no_data: "Chưa có đánh giá",
     devices_summary: "{online} trực tuyến, {offline} mất kết nối, {silent} im lặng quá {minutes} phút",
     error: "Không tải được dữ liệu: ",
@@ -24,7 +24,7 @@ const WORDS = {
     counter: "Counter", department: "Department", code: "Code", name: "Name", box: "Device",
     status: "Status", last_seen: "Last seen", outbox: "Outbox", firmware: "Firmware",
     silent: "Silent (office minutes)", online: "online", offline: "offline",
-    never_seen: "never seen", hour: "Hour", week_this: "This week's report", week_last: "Last week's report",
+    never_seen: "never seen", retired: "retired", hour: "Hour", week_this: "This week's report", week_last: "Last week's report",
     month_this: "This month's report", month_last: "Last month's report", no_data: "No ratings yet",
     devices_summary: "{online} online, {offline} offline, {silent} silent for over {minutes} minutes",
     error: "Could not load data: ",
@@ -63,12 +63,27 @@ function num(value) {
   return lang === "vi" ? String(value).replace(".", ",") : String(value);
 }
 
+// Days are the center's calendar days ("2026-12-03" from the server), never the browser's: a browser
+// in another zone would otherwise ask for the wrong day. They are held as Dates at UTC midnight and
+// only read and shifted with the UTC methods, so the browser's zone never enters.
+function dayOf(text) {
+  return new Date(text + "T00:00:00Z");
+}
+
 function isoDay(d) {
-  return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  return d.toISOString().slice(0, 10);
+}
+
+function addDays(d, days) {
+  return new Date(d.getTime() + days * 86400000);
+}
+
+function isoMonth(d) {
+  return isoDay(d).slice(0, 7);
 }
 
 function isoWeek(d) {
-  const t = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
+  const t = new Date(d.getTime());
   const day = t.getUTCDay() || 7;
   t.setUTCDate(t.getUTCDate() + 4 - day);
   const yearStart = new Date(Date.UTC(t.getUTCFullYear(), 0, 1));
@@ -168,14 +183,15 @@ function heatmap(box, grid) {
   box.replaceChildren(chart);
 }
 
-function devicesTable(status) {
+function devicesTable(status, timeZone) {
   const table = document.getElementById("devices");
   table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.box), el("th", {}, W.counter), el("th", {}, W.status),
     el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.silent)));
   const body = table.tBodies[0];
   body.replaceChildren();
   for (const d of status.items) {
-    const seen = d.last_seen ? new Date(d.last_seen).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB") : "-";
+    const seen = d.last_seen ? new Date(d.last_seen).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB", { timeZone })
+      : "-";
     body.append(el("tr", { class: d.status, "data-box": d.box },
       el("td", {}, d.box), el("td", {}, d.counter || ""), el("td", { class: "status" }, W[d.status] || d.status),
       el("td", {}, seen), el("td", { class: "n" }, d.outbox === null ? "-" : String(d.outbox)),
@@ -187,15 +203,12 @@ function devicesTable(status) {
     .replace("{silent}", status.silent.length).replace("{minutes}", status.silent_after_minutes);
 }
 
-function reportLinks() {
-  const today = new Date();
-  const lastWeek = new Date(today.getTime() - 7 * 86400000);
-  const month = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0");
-  const lastMonth = new Date(today.getFullYear(), today.getMonth() - 1, 15);
+function reportLinks(today) {
+  const lastMonth = addDays(dayOf(isoMonth(today) + "-01"), -1);
   const list = document.getElementById("reports");
   list.replaceChildren();
-  for (const [label, period] of [[W.week_this, isoWeek(today)], [W.week_last, isoWeek(lastWeek)],
-    [W.month_this, month(today)], [W.month_last, month(lastMonth)]]) {
+  for (const [label, period] of [[W.week_this, isoWeek(today)], [W.week_last, isoWeek(addDays(today, -7))],
+    [W.month_this, isoMonth(today)], [W.month_last, isoMonth(lastMonth)]]) {
     const item = el("li", {}, label + " (" + period + "): ");
     for (const format of ["html", "xlsx", "csv"]) {
       item.append(el("a", { href: `/api/v1/reports/${period}?format=${format}&lang=${lang}`,
@@ -205,12 +218,28 @@ function reportLinks() {
   }
 }
 
+async function centerToday() {
+  // Asked without dates, the API answers for the center's today: its `to` is that day.
+  const today = await api("/api/v1/satisfaction", { group: "none", compare: "false" });
+  return today && dayOf(today.to);
+}
+
 async function load() {
-  const to = params.get("to") || isoDay(new Date());
-  const from = params.get("from") || isoDay(new Date(new Date(to + "T12:00:00").getTime() - 29 * 86400000));
+  let today;
+  try {
+    today = await centerToday();
+  } catch (error) {
+    document.getElementById("error").textContent = W.error + error.message;
+    document.body.dataset.loaded = "error";
+    return;
+  }
+  if (!today) return;
+  reportLinks(today);
+  const to = params.get("to") || isoDay(today);
+  const from = params.get("from") || isoDay(addDays(dayOf(to), -29));
   document.getElementById("from").value = from;
   document.getElementById("to").value = to;
-  const days = (new Date(to) - new Date(from)) / 86400000 + 1;
+  const days = (dayOf(to) - dayOf(from)) / 86400000 + 1;
   const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
   try {
     const [counters, departments, trend, grid, devices] = await Promise.all([
@@ -229,7 +258,7 @@ async function load() {
     figuresTable(document.getElementById("departments"), departments.groups, W.department);
     trendChart(document.getElementById("trend"), trend.series);
     heatmap(document.getElementById("heatmap"), grid);
-    devicesTable(devices);
+    devicesTable(devices, grid.timezone);
     document.body.dataset.loaded = "true";
   } catch (error) {
     document.getElementById("error").textContent = W.error + error.message;
@@ -251,6 +280,5 @@ document.addEventListener("DOMContentLoaded", () => {
       to: document.getElementById("to").value });
     location.search = next.toString();
   });
-  reportLinks();
   load();
 });

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,13 +25,13 @@ from collector.models import Counter, Device
 from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
-from tests.conftest import unused_port
 from tests.dashboard.cdp import Browser
 
 TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "dashboard password"
 EVIL = "Quầy <img src=x onerror=alert(1)>"
 RANGE = {"from": "2026-02-01", "to": "2026-03-31"}
+LAST_SEEN = datetime(2026, 3, 2, 17, 30, tzinfo=UTC)  # 00:30 on 3 March at the center
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +56,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         session.add(Device(box="box-017", counter="17", online=True, last_seen=now, outbox=0, fw="0.1.0"))
         session.add(Device(box="box-018", counter="18", online=False, last_seen=now - timedelta(days=3), outbox=4,
                            fw="0.1.0"))
+        session.add(Device(box="box-019", counter="17", online=True, last_seen=LAST_SEEN, fw="0.1.0",
+                           retired_at=now - timedelta(days=1)))
         create_user(session, username="giamdoc", role="viewer", password=PASSWORD)
-    port = unused_port()
     app = create_app(Settings(data_dir=tmp), engine)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield url
+    assert uv.started, "the dashboard's server did not start"
+    port = uv.servers[0].sockets[0].getsockname()[1]  # bound to port 0: the system chose a free one
+    yield f"http://127.0.0.1:{port}"
     uv.should_exit = True
     thread.join(10)
     engine.dispose()
@@ -125,6 +128,8 @@ def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browse
     assert browser.evaluate("document.querySelector('#devices tr[data-box=\"box-018\"]').className") == "offline"
     assert browser.evaluate("getComputedStyle(document.querySelector('#devices tr.offline td')).backgroundColor") \
         == "rgb(253, 226, 226)"
+    assert browser.evaluate("document.querySelector('#devices tr[data-box=\"box-019\"] .status').textContent") \
+        == "đã thay thế"  # retired: replaced by the technician
     links = browser.evaluate("[...document.querySelectorAll('#reports a')].map(a => a.getAttribute('href'))")
     assert any(link.endswith("format=xlsx&lang=vi") for link in links)
     assert browser.evaluate("document.querySelector('h1').textContent") == "Đánh giá mức độ hài lòng"
@@ -142,6 +147,8 @@ def test_english_and_a_report_page(server: str, browser: Browser, tmp_path: Path
     assert browser.wait_for("document.body.dataset.loaded") == "true"
     assert browser.evaluate("document.querySelector('h1').textContent") == "Counter satisfaction ratings"
     assert browser.evaluate("document.querySelector('#devices tr.offline .status').textContent") == "offline"
+    assert browser.evaluate("document.querySelector('#devices tr[data-box=\"box-019\"] .status').textContent") \
+        == "retired"
     print(f"\nscreenshot: {browser.screenshot(tmp_path / 'dashboard-en.png')}")
     browser.goto(f"{server}/api/v1/reports/2026-03?lang=vi")
     assert "BÁO CÁO THÁNG" in browser.evaluate("document.body.innerText")
@@ -160,3 +167,34 @@ def test_api_docs_render_offline(server: str, browser: Browser, tmp_path: Path) 
     assert browser.wait_for("document.querySelectorAll('.opblock-summary-path').length") >= operations
     print(f"\nscreenshot: {browser.screenshot(tmp_path / 'docs.png', height=1200)}")
     assert browser.errors == []
+
+
+def test_default_dates_are_the_centers_days_whatever_the_browsers_zone(server: str, browser: Browser) -> None:
+    """A browser whose calendar day is not the center's (a laptop left on UTC, after 17:00 UTC) must still
+    show the center's today and its week and month, and times in the center's zone."""
+    center_now = datetime.now(ZoneInfo(TZ))
+    # 19 hours behind the center or 7 ahead: one of the two is on another calendar day right now
+    zone = "Etc/GMT+12" if center_now.hour < 19 else "Etc/GMT-14"
+    assert datetime.now(ZoneInfo(zone)).date() != center_now.date()
+    browser.call("Emulation.setTimezoneOverride", timezoneId=zone)
+    try:
+        browser.goto(f"{server}/login?next=/dashboard")
+        log_in(browser, "/dashboard")
+        browser.goto(f"{server}/dashboard?lang=en")
+        assert browser.wait_for("document.body.dataset.loaded") == "true"
+        assert browser.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == zone
+        today = datetime.now(ZoneInfo(TZ)).date()  # read again: the day may have turned meanwhile
+        assert browser.evaluate("document.getElementById('to').value") == today.isoformat()
+        assert browser.evaluate("document.getElementById('from').value") == (today - timedelta(days=29)).isoformat()
+        links = browser.evaluate("[...document.querySelectorAll('#reports li')].map(li => li.textContent)")
+        year, week, _ = today.isocalendar()
+        last_month = today.replace(day=1) - timedelta(days=1)
+        assert [link.split("(")[1].split(")")[0] for link in links] == [
+            f"{year}-W{week:02d}", "{}-W{:02d}".format(*(today - timedelta(days=7)).isocalendar()[:2]),
+            f"{today:%Y-%m}", f"{last_month:%Y-%m}"]
+        seen = browser.evaluate("document.querySelector('#devices tr[data-box=\"box-019\"] td:nth-child(4)')"
+                                ".textContent")
+        assert seen.startswith("03/03/2026, 00:30"), seen  # en-GB, in the center's zone
+        assert browser.errors == []
+    finally:
+        browser.call("Emulation.setTimezoneOverride", timezoneId="")
