@@ -186,6 +186,9 @@ def check(
         if state.get(key):
             table.add_row(key.replace("_", " "), str(state[key]))
     console.print(table)
+    if report.reset_error:
+        raise _fail(f"{report.reset_error}. It is left at its REPL, not serving: power-cycle it (unplug it and "
+                    "plug it in again) or press its EN/reset button")
     if not no_reset:
         console.print("  box reset: it runs its firmware again")
 

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ TESTED_VERSION = "1.29"
 PROTECTED_DIRS = ("ob",)  # firmware/outbox.py: the outbox lives in <root>ob/
 CHUNK = 1024  # bytes per exec when writing a file: 4x fewer round trips than mpremote cp's 256
 FEED_EVERY_S = 1.0
+RESET_ANSWER_S = 3.0  # how long a box that did not reset takes at most to say why (raw REPL answer)
 
 _FEED = "import sys\nb=sys.modules.get('board')\nif b:\n try:\n  b.watchdog_feed()\n except Exception:\n  pass\n"
 
@@ -70,6 +72,10 @@ class Device:
         self.timeout = timeout
         self.transport: SerialTransport | None = None
         self._fed = 0.0
+        self._reader: threading.Thread | None = None
+        self._stop_reading = threading.Event()
+        self._console = bytearray()
+        self._console_lock = threading.Lock()
 
     # -- connecting ------------------------------------------------------------------------
     def open(self) -> Self:
@@ -104,6 +110,10 @@ class Device:
             raise DeviceError(f"no device at {self.port}: no such port (is the box plugged in? try `ls /dev/ttyUSB*`)")
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._stop_reading.set()
+            self._reader.join(timeout=2)
+            self._reader = None
         if self.transport is not None:
             with contextlib.suppress(Exception):
                 self.transport.close()
@@ -237,14 +247,66 @@ class Device:
         self.exec(f"import os\ntry:\n os.remove({_guard(path)!r})\nexcept OSError:\n pass\n")
 
     # -- leaving ---------------------------------------------------------------------------------
-    def reset(self) -> None:
-        """Restart the box (it boots the firmware). The connection is closed afterwards."""
+    def reset(self, *, listen: bool = False) -> None:
+        """Restart the box (it boots the firmware). Raises DeviceError when the box answered
+        instead: the reset raised (a blank box with no reset function), or returned. listen=True
+        keeps the connection and reads what the box prints while it boots (console()); otherwise
+        the connection is closed afterwards."""
         code = (
             "try:\n import board\n r=board.reset\nexcept Exception:\n import machine\n r=machine.reset\nr()\n"
         )
         try:
             self.t.exec_raw_no_follow(code)
-            time.sleep(0.2)
         except (TransportError, OSError):
-            pass  # the box may vanish before it answers: that is the reset
-        self.close()
+            self.close()  # the box vanished before it answered: that is the reset
+            return
+        self._listen()
+        failure = self._reset_answer(RESET_ANSWER_S)
+        if failure is not None or not listen:
+            self.close()
+        if failure is not None:
+            raise DeviceError(f"the box at {self.port} did not reset: {failure}")
+
+    def _reset_answer(self, wait: float) -> str | None:
+        """Why the reset did not happen (the raw REPL's answer to it), or None: the box went away,
+        or began to print something other than an answer (it is booting), or stayed silent."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            data = self.console_bytes()
+            if data.count(b"\x04") >= 2:  # stdout, EOF, stderr, EOF: the code ran to its end
+                err = data.split(b"\x04")[1].decode(errors="replace").strip().splitlines()
+                return err[-1] if err else "the reset returned and the box is still at its REPL"
+            if data and not data.startswith(b"\x04") or self._reader is None or not self._reader.is_alive():
+                return None
+            time.sleep(0.02)
+        return None
+
+    def _listen(self) -> None:
+        """Read everything the box prints from now on, in a thread (the raw REPL is left)."""
+        serial_port = self.t.serial
+        self._console = bytearray()
+        self._stop_reading = threading.Event()
+
+        def read() -> None:
+            while not self._stop_reading.is_set():
+                try:
+                    waiting = serial_port.in_waiting
+                    data = serial_port.read(waiting) if waiting else b""
+                except Exception:  # noqa: BLE001 - the port went away (a USB box resetting, a closed socket)
+                    return
+                if data:
+                    with self._console_lock:
+                        self._console += data
+                else:
+                    time.sleep(0.02)
+
+        self._reader = threading.Thread(target=read, name=f"console-{self.port}", daemon=True)
+        self._reader.start()
+
+    def console_bytes(self) -> bytes:
+        with self._console_lock:
+            return bytes(self._console)
+
+    def console(self) -> str:
+        """What the box printed since the reset (with listen=True), as text."""
+        return self.console_bytes().decode(errors="replace").replace("\r", "")

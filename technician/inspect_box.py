@@ -98,6 +98,7 @@ class BoxReport:
     state: dict[str, Any]
     presence: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    reset_error: str | None = None  # asked to reset the box, and it did not: why
 
     @property
     def box(self) -> str | None:
@@ -124,9 +125,23 @@ def read_box(port: str, *, reset: bool = True) -> BoxReport:
             state = json.loads(device.exec(_STATE, timeout=20).strip().splitlines()[-1])
         except (DeviceError, ValueError, IndexError) as error:
             state = {"error": str(error)}
-        return BoxReport(port, info, files, masked(config) if config else None, config_state, state)
+        report = BoxReport(port, info, files, masked(config) if config else None, config_state, state)
+    except BaseException:
+        _leave(device, reset)
+        raise
+    report.reset_error = _leave(device, reset)
+    return report
+
+
+def _leave(device: Device, reset: bool) -> str | None:
+    """Reset the box (or only let it go); why the reset did not happen, or None."""
+    if not reset:
+        device.close()
+        return None
+    try:
+        device.reset()
+    except DeviceError as error:
+        return str(error)
     finally:
-        if reset:
-            device.reset()
-        else:
-            device.close()
+        device.close()
+    return None

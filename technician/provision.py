@@ -385,10 +385,14 @@ class Technician:
                 self.say(f"{closing.box}'s broker account revoked; the registry has {box_id} at counter "
                          f"{counter_code} from {since.isoformat(timespec='seconds')}")
             watch.follow(box_id)
-            device.reset()
         except (DeviceError, AssignmentError, broker_accounts.BrokerError, OSError) as error:
             raise ProvisionError(f"{error}. The box is left without config.json (it blinks error 2); run the same "
                                  "command again", touched=touched) from None
+        try:
+            device.reset(listen=True)
+        except DeviceError as error:
+            raise ProvisionError(f"{box_id} is provisioned, but {error}: power-cycle it (unplug it and plug it in "
+                                 "again) and it starts its firmware", touched=True) from None
         try:
             seen = watch.wait_online(box_id, counter_code, manifest.version, timeout)
         except (TimeoutError, ValueError) as error:

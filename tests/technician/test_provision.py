@@ -54,6 +54,7 @@ def test_provision_a_blank_box_until_it_is_online(tech: Any, blank_box: Any, bro
     assert checked.exit_code == 0, checked.output
     assert "box-017 / 17" in checked.output and manifest["version"] in checked.output
     assert "presses not yet sent" in checked.output and "connected" in checked.output
+    assert "box reset: it runs its firmware again" in checked.output
     assert cfg["broker"]["password"] not in checked.output and "wifi-secret-123" not in checked.output
     box.wait_for(lambda: box.boots > boots, timeout=10)
     assert presence_of(broker, "box-017")["state"] == "online"
