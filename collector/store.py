@@ -234,20 +234,21 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
     connection = session.connection()
     on_sqlite = connection.dialect.name == "sqlite"
 
-    # The registry as it is in this transaction: box -> [(from, to, counter code, counter id, department)]
-    # in UTC microseconds (to: None = open).
+    # The registry as it is in this transaction: box -> [(from, to, counter code, counter id, department,
+    # counter scale)] in UTC microseconds (to: None = open).
     boxes = sorted({item.box for item in checked})
-    placements: dict[str, list[tuple[int, int | None, str, int | None, int]]] = {box: [] for box in boxes}
+    placements: dict[str, list[tuple[int, int | None, str, int | None, int, str]]] = {box: [] for box in boxes}
     if boxes:
         query = (
             sa.select(col(CounterBox.box), col(CounterBox.valid_from), col(CounterBox.valid_to), col(CounterRow.code),
-                      col(CounterRow.id), col(CounterRow.department_id))
+                      col(CounterRow.id), col(CounterRow.department_id), col(CounterRow.scale))
             .join(CounterRow, col(CounterRow.id) == col(CounterBox.counter_id))
             .where(col(CounterBox.box).in_(boxes))
         )
-        for box, valid_from, valid_to, code, counter_id, department_id in connection.execute(query):
+        for box, valid_from, valid_to, code, counter_id, department_id, scale in connection.execute(query):
             placements[box].append(
-                (_utc_us(valid_from), None if valid_to is None else _utc_us(valid_to), code, counter_id, department_id)
+                (_utc_us(valid_from), None if valid_to is None else _utc_us(valid_to), code, counter_id, department_id,
+                 scale)
             )
 
     clock = _clock(tz_name)
@@ -282,9 +283,9 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
             )
             continue
         placement = None
-        for start, end, code, counter_id, department_id in where:
+        for start, end, code, counter_id, department_id, counter_scale in where:
             if code == counter and start <= pressed_us and (end is None or pressed_us < end):
-                placement = (counter_id, department_id)
+                placement = (counter_id, department_id, counter_scale)
                 break
         if placement is None:
             pressed_at = EPOCH + timedelta(microseconds=pressed_us)
@@ -294,6 +295,14 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                     "box_not_at_counter",
                     f"{box} is not assigned to counter {counter!r} at {pressed_at.isoformat()}",
                 )
+            )
+            continue
+        if body["scale"] != placement[2]:
+            # Its level is an index into another scale (a vn3 "very satisfied" has no sat2 equivalent):
+            # counted, it would add a level the counter does not have to its figures.
+            rejections.append(
+                Rejection(item.inbound, "scale_mismatch",
+                          f"press on scale {body['scale']!r}, counter {counter!r} uses {placement[2]!r}")
             )
             continue
         seq = body["seq"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from collector.clock import utc_ms, utc_now
+from collector.clock import utc_ms, utc_now, zone
 from collector.db import session_scope
 from collector.messages import FUTURE_LIMIT, Inbound, check
 from collector.models import Press, RejectedMessage, RejectionCount, RollupDay
@@ -155,4 +155,50 @@ def test_doubted_presses_are_recorded_acked_and_confirmed_by_the_collector(
     wait_for(lambda: db.presses() == 3, timeout=20, what="a new press after the restart")
     assert again.metric("rating_messages_received_total") == 1
     assert again.stop() == 0
+    db.close()
+
+
+# --- scale -----------------------------------------------------------------------------------------
+
+
+def test_a_press_on_a_scale_its_counter_does_not_use_is_rejected(registered: Any) -> None:
+    received = utc_now()
+    result = store(registered, inbound(press_payload(seq=1, level=1), received),
+                   inbound(press_payload(seq=2, scale="vn3", level=2), received),  # counter 17 is sat2
+                   inbound(press_payload("box-018", seq=1, counter="18", scale="sat2", level=1), received),  # 18: vn3
+                   inbound(press_payload("box-018", seq=2, counter="18", scale="vn3", level=2), received))
+    assert (result.stored, result.rejected) == (2, Tally({"scale_mismatch": 2}))
+    assert sorted(stored(registered)) == [("box-017", 1), ("box-018", 2)]
+    rows = rejected(registered)
+    assert [(box, reason) for box, reason, *_ in rows] == [("box-017", "scale_mismatch"), ("box-018", "scale_mismatch")]
+    assert "'vn3'" in rows[0][3] and "'sat2'" in rows[0][3]
+    with Session(registered) as session:
+        assert {(r.counter, r.scale) for r in session.exec(select(RollupDay)).all()} == {("17", "sat2"), ("18", "vn3")}
+
+
+def test_a_vn3_press_on_a_sat2_counter_adds_no_column_to_its_figures(
+    broker: Any, collector_process: Any, wait_for: Any, db_url: str
+) -> None:
+    # Every counter on sat2: the report's columns are then those of sat2 alone.
+    sat2_only = {**REGISTRY, "counters": [{**c, "scale": "sat2"} for c in REGISTRY["counters"]]}
+    collector = collector_process(db_url=db_url, registry=sat2_only)
+    box = broker.client("box-017", broker.add_box("box-017"))
+    confirmed = listen(box, "box-017")
+    for body in (press_payload(seq=1, level=1), press_payload(seq=2, level=0),
+                 press_payload(seq=3, scale="vn3", level=2)):
+        broker.publish(box, "rating/box-017/press", body)
+    db = Db(db_url)
+    wait_for(lambda: sorted(confirmed) == [1, 2, 3], timeout=20, what="all three committed and confirmed")
+    today = utc_now().astimezone(zone(TZ)).date()
+    counter = collector.get("/api/v1/counters/17/satisfaction", **{"from": str(today), "to": str(today)}).json()
+    assert [level["key"] for level in counter["levels"]] == ["unsatisfied", "satisfied"]
+    assert (counter["total"], counter["satisfied"]) == (2, 1)
+    every = collector.get("/api/v1/satisfaction", group="counter", **{"from": str(today), "to": str(today)}).json()
+    assert sorted(level["key"] for level in every["levels"]) == ["satisfied", "unsatisfied"]
+    assert every["total"] == 2
+    report = collector.get(f"/api/v1/reports/{today:%Y-%m}", format="csv", lang="en")
+    assert report.status_code == 200
+    assert "Satisfied" in report.text and "Very satisfied" not in report.text
+    assert (db.presses(), db.rejected()) == (2, {"scale_mismatch": 1})
+    assert collector.stop() == 0
     db.close()
