@@ -1,12 +1,12 @@
-"""Helpers and fixtures for the firmware tests: run scripts under the real MicroPython unix port, start a real
-Mosquitto, listen to it as the collector, and run whole virtual boxes (firmware + fake board)."""
+"""Helpers and fixtures for the firmware tests: run scripts under the real MicroPython unix port, listen to
+the real Mosquitto (conftest.py's `mosquitto`) as the collector, and run whole virtual boxes (firmware +
+fake board)."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
-import shutil
 import socket
 import struct
 import subprocess
@@ -27,8 +27,7 @@ HERE = Path(__file__).resolve().parent
 MICROPYTHON = REPO / ".venv" / "bin" / "micropython"
 sys.path.insert(0, str(REPO))
 
-from collector.broker import Broker, set_passwords, write_config
-from tests.conftest import unused_port
+from collector.broker import Broker
 
 # '.frozen' holds asyncio; MICROPYPATH replaces the default path, so it must be listed.
 MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}"
@@ -57,23 +56,6 @@ def run_mp(script: str, *, cwd: Path | None = None, timeout: float = 60, data: A
 def mp_json(script: str, **kw: Any) -> Any:
     """Run a script whose last stdout line is JSON; return it parsed."""
     return json.loads(run_mp(script, **kw).strip().splitlines()[-1])
-
-
-@pytest.fixture
-def mosquitto() -> Iterator[Broker]:
-    # Started as root, mosquitto drops to the 'mosquitto' user, which cannot enter pytest's
-    # private tmp_path (mode 700): use a folder it can traverse.
-    top = Path(tempfile.mkdtemp(prefix="fw-broker-"))
-    os.chmod(top, 0o755)
-    port = unused_port()
-    d = top / "broker"
-    write_config(d, host="127.0.0.1", port=port)
-    set_passwords(d, BOX_PASSWORDS)
-    try:
-        with Broker(d, port=port) as b:
-            yield b
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 class Listener:
