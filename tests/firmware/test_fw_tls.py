@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fwtools import BOX_PASSWORDS, mp_json
 
-from collector.broker import mosquitto_binary, set_passwords, wait_for_port
-from tests.conftest import unused_port
+from collector.broker import BrokerError, mosquitto_binary, refuse_busy_port, set_passwords
+from tests.conftest import PortTaken, on_a_free_port, port_taken
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -78,24 +80,46 @@ def tls_broker() -> Iterator[tuple[int, Path]]:
         os.chmod(f, 0o644)  # mosquitto drops to its own user
     set_passwords(top, BOX_PASSWORDS)
     os.chmod(top / "passwd", 0o644)
-    port = unused_port()
-    conf = top / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {top}/passwd\n"
-        f"cafile {top}/ca.pem\ncertfile {top}/srv.pem\nkeyfile {top}/srv.key\n"
-    )
-    proc = subprocess.Popen(
-        [mosquitto_binary(), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = top / "mosquitto.log"
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        """Mosquitto cannot bind port 0 and say which it got: on a port taken before it bound it,
+        PortTaken, and on_a_free_port tries another."""
+        conf = top / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {top}/passwd\n"
+            f"cafile {top}/ca.pem\ncertfile {top}/srv.pem\nkeyfile {top}/srv.key\n"
+        )
+        try:
+            refuse_busy_port("127.0.0.1", port, "MQTT over TLS")
+        except BrokerError as error:
+            raise PortTaken(str(error)) from None
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [mosquitto_binary(), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            # Logged once every listener is bound (a lost bind logs "Address already in use" and exits).
+            if re.search(r"mosquitto version \S+ running", log.read_text(errors="replace")):
+                return proc
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        said = log.read_text(errors="replace")
+        if port_taken(port, said):
+            raise PortTaken(said)
+        pytest.fail(f"mosquitto (TLS) did not start on port {port}:\n{said}")
+
+    proc = None
     try:
-        wait_for_port("127.0.0.1", port, 10)
+        port, proc = on_a_free_port(lambda p: (p, start(p)))
         yield port, top / "ca.pem"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
         shutil.rmtree(top, ignore_errors=True)
 
 
