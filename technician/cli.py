@@ -65,25 +65,28 @@ def build(
         help="a board.py replacing firmware/board.py (simulator/board/board.py for virtual boxes)")] = None,
     source_lines: Annotated[bool, typer.Option(
         "--source-lines", help="keep line numbers in tracebacks (0.9 KB more heap on the box; for debugging)")] = False,
+    target: Annotated[str | None, typer.Option(
+        "--target", help="the board the release is for, recorded in the manifest: esp32 or virtual (default: esp32, "
+                         "virtual with the simulator's board.py; another --board must say)")] = None,
 ) -> None:
     """Compile the firmware to .mpy with mpy-cross into a release folder with a manifest. A release
     leaves out the line-number tables: tracebacks name module and function, every line reads 1."""
     from technician.build import BuildError
     from technician.build import build as do_build
 
-    target = out or _settings().release_dir
+    out_dir = out or _settings().release_dir
     try:
-        manifest = do_build(target, board=board, source_lines=source_lines)
+        manifest = do_build(out_dir, board=board, source_lines=source_lines, target=target)
     except BuildError as error:
         raise _fail(str(error)) from None
-    table = Table(title=f"firmware {manifest.version} in {target}")
+    table = Table(title=f"firmware {manifest.version} for {manifest.board} in {out_dir}")
     table.add_column("file")
     table.add_column("bytes", justify="right")
     table.add_column("sha256")
     for name, digest in manifest.files.items():
-        table.add_row(name, str((target / name).stat().st_size), digest[:16])
+        table.add_row(name, str((out_dir / name).stat().st_size), digest[:16])
     console.print(table)
-    console.print(f"{manifest.mpy_cross}; total {manifest.total_bytes(target)} bytes")
+    console.print(f"{manifest.mpy_cross}; total {manifest.total_bytes(out_dir)} bytes")
 
 
 def _copy_progress() -> Progress:

@@ -53,10 +53,20 @@ class BoardInfo:
     block_size: int
     free_bytes: int
     total_bytes: int
+    platform: str = ""  # sys.platform: "esp32" on every ESP32 chip, "linux" on the unix port
 
     @property
     def supported(self) -> bool:
         return self.name == "micropython" and tuple(self.version[:2]) >= MIN_VERSION
+
+    @property
+    def board(self) -> str:
+        """What kind of board this is, as a release's manifest names it (technician.build.BOARDS)."""
+        if self.platform == "esp32":
+            return "esp32"
+        if self.platform in ("linux", "darwin", "freebsd"):
+            return "virtual"  # the MicroPython unix port: a virtual box
+        return self.platform or "unknown"
 
 
 def _guard(path: str) -> str:
@@ -165,16 +175,16 @@ class Device:
             "i=sys.implementation\n"
             "try:\n s=os.statvfs('/')\nexcept Exception:\n s=(0,0,0,0,0)\n"
             "print(repr((i.name, tuple(i.version), getattr(i,'_machine',''), getattr(i,'_mpy',0),"
-            " sys.version, s[0], s[0]*s[4], s[0]*s[2])))\n"
+            " sys.version, s[0], s[0]*s[4], s[0]*s[2], sys.platform)))\n"
         )
         import ast
 
         try:
-            name, version, machine, mpy, text, bsize, free, total = ast.literal_eval(raw.strip())
+            name, version, machine, mpy, text, bsize, free, total, platform = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError):
             raise DeviceError(f"the device at {self.port} answered oddly: {raw[:200]!r}") from None
         return BoardInfo(name, tuple(v for v in version if isinstance(v, int)), text, machine, mpy & 0xFF,
-                         bsize, free, total)
+                         bsize, free, total, platform)
 
     # -- files ---------------------------------------------------------------------------------
     def listdir(self, path: str = "") -> dict[str, int]:

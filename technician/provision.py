@@ -33,7 +33,7 @@ from collector.broker import COLLECTOR_USER
 from collector.settings import Settings as CollectorSettings
 from schemas.contract import box_topic
 from technician.assignments import Assignment, AssignmentError, Registry, new_box_id, now
-from technician.build import BuildError, Manifest, read_manifest
+from technician.build import BOARDS, BuildError, Manifest, read_manifest
 from technician.device import MIN_VERSION, TESTED_VERSION, BoardInfo, Device, DeviceError
 from technician.firmware_loader import load_firmware
 from technician.settings import DEFAULT_BUTTON_PINS, TechSettings
@@ -42,6 +42,8 @@ from technician.watch import BrokerUnreachable, BrokerWatch, publish_retained
 CONFIG, CONFIG_TMP, CONFIG_BAK = "config.json", "config.tmp", "config.bak"
 FREE_RESERVE = 32 * 1024  # flash left for the outbox after an install (~2,000 presses)
 SCALE_BUTTONS = {"sat2": 2, "vn3": 3, "smiley4": 4}
+BUILD_FOR = {"esp32": "build its release with `rating-tech build --out release`",
+             "virtual": "build its release with `rating-tech build --board simulator/board/board.py --out release-sim`"}
 
 
 class ProvisionError(RuntimeError):
@@ -141,6 +143,14 @@ class Technician:
         problem = None
         if info.name != "micropython":
             problem = f"the board runs {info.name!r}, not MicroPython"
+        elif not manifest.board:
+            problem = (f"the release in {self.release_dir} does not say which board it was built for (it was made "
+                       "before releases recorded it): build it again with `rating-tech build`")
+        elif manifest.board != info.board:
+            problem = (f"the release in {self.release_dir} was built for {BOARDS.get(manifest.board, manifest.board)}"
+                       f", but the box at {device.port} is {BOARDS.get(info.board, repr(info.board))} "
+                       f"({info.machine or info.platform}): {BUILD_FOR.get(info.board, 'build a release for it')}, "
+                       "and provision with --release")
         elif tuple(info.version[:2]) < MIN_VERSION:
             problem = (f"MicroPython {'.'.join(map(str, info.version))} is too old: this firmware needs "
                        f"{'.'.join(map(str, MIN_VERSION))} or newer (tested with {TESTED_VERSION}); "

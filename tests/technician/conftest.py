@@ -16,13 +16,28 @@ from typing import Any
 import pytest
 from techtools import BlankBox, Tech, TechInProcess
 
-from simulator.box import BOARD_DIR, FIRMWARE_DIR, firmware_release, make_config
+from simulator.box import BOARD_DIR, FIRMWARE_DIR, make_config
 
 
 @pytest.fixture(scope="session")
-def release() -> Path:
-    """The firmware as `rating-tech build --board simulator/board/board.py` makes it."""
-    return firmware_release(FIRMWARE_DIR, mpy=True)
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The firmware as `rating-tech build --board simulator/board/board.py` makes it (built here, not
+    the simulator's cached copy: that cache is keyed on the firmware, not on what build writes)."""
+    from technician.build import build
+
+    out = tmp_path_factory.mktemp("release-sim") / "release"
+    build(out, board=BOARD_DIR / "board.py")
+    return out
+
+
+@pytest.fixture(scope="session")
+def esp32_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The firmware as `rating-tech build` makes it for an ESP32."""
+    from technician.build import build
+
+    out = tmp_path_factory.mktemp("release-esp32") / "release"
+    build(out)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ broker password file that lost anyone's entry."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from techtools import RATING_TECH, port_of
 
 from collector.broker import list_accounts
+from simulator.box import BOARD_DIR
 from tests.conftest import unused_port
 
 
@@ -92,6 +94,44 @@ def test_build_writes_a_release_with_a_manifest(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert "app.mpy" in manifest["files"] and "main.py" in manifest["files"] and "app.py" not in manifest["files"]
     assert manifest["version"] in done.stdout
+    assert manifest["board"] == "esp32"
+
+
+def test_build_records_the_board_it_is_for(tmp_path: Path) -> None:
+    def build(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(RATING_TECH), "build", *args], capture_output=True, text=True, check=False,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
+
+    sim = build("--board", str(BOARD_DIR / "board.py"), "--out", "release-sim")
+    assert sim.returncode == 0, sim.stderr
+    assert json.loads((tmp_path / "release-sim" / "manifest.json").read_text())["board"] == "virtual"
+    custom = tmp_path / "board.py"
+    custom.write_text((BOARD_DIR / "board.py").read_text())
+    unsaid = build("--board", str(custom), "--out", "release-custom")
+    assert unsaid.returncode == 1 and "--target" in unsaid.stderr, unsaid.stderr
+    said = build("--board", str(custom), "--target", "virtual", "--out", "release-custom")
+    assert said.returncode == 0, said.stderr
+    assert json.loads((tmp_path / "release-custom" / "manifest.json").read_text())["board"] == "virtual"
+
+
+def test_a_release_for_another_board_is_refused(tech: Any, blank_box: Any, esp32_release: Path,
+                                                tmp_path: Path) -> None:
+    box = blank_box("e")
+    result = tech("provision", port_of(box), "--counter", "17", "--release", str(esp32_release))
+    assert result.exit_code == 1, result.output
+    assert "was built for an ESP32" in result.stderr and "is a virtual box" in result.stderr, result.stderr
+    assert "--board simulator/board/board.py" in result.stderr and "not changed" in result.stderr
+    assert box.flash_ls() == {}
+
+    # A release from before manifests named the board: refused too, with what to do.
+    old = tmp_path / "old-release"
+    shutil.copytree(esp32_release, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["board"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    unknown = tech("provision", port_of(box), "--counter", "17", "--release", str(old))
+    assert unknown.exit_code == 1 and "does not say which board" in unknown.stderr, unknown.output
+    assert box.flash_ls() == {}
 
 
 def test_the_box_config_check_runs_in_a_fresh_interpreter(tmp_path: Path) -> None:
