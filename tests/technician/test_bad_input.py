@@ -106,7 +106,7 @@ def test_build_records_the_board_it_is_for(tmp_path: Path) -> None:
     assert sim.returncode == 0, sim.stderr
     assert json.loads((tmp_path / "release-sim" / "manifest.json").read_text())["board"] == "virtual"
     custom = tmp_path / "board.py"
-    custom.write_text((BOARD_DIR / "board.py").read_text())
+    custom.write_text((BOARD_DIR / "board.py").read_text() + "# this center's own board module\n")
     unsaid = build("--board", str(custom), "--out", "release-custom")
     assert unsaid.returncode == 1 and "--target" in unsaid.stderr, unsaid.stderr
     said = build("--board", str(custom), "--target", "virtual", "--out", "release-custom")
