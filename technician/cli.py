@@ -56,6 +56,9 @@ def _technician(release: Path | None, progress: Any = None) -> Any:
 ReleaseOpt = Annotated[Path | None, typer.Option("--release", help="release folder (default: RATING_TECH_RELEASE_DIR "
                                                                    "or ./release)")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="seconds to wait for the box to come online")]
+LoopbackOpt = Annotated[bool, typer.Option(
+    "--allow-loopback-broker", help="write a loopback broker address (127.0.0.1, localhost) into a real box's "
+                                    "config anyway (refused by default: the box could never reach the broker)")]
 
 
 @app.command()
@@ -95,14 +98,15 @@ def _copy_progress() -> Progress:
 
 
 def _provision_one(port: str, counter: str | None, box: str | None, release: Path | None, timeout: float | None,
-                   replace: bool = False) -> Any:
+                   replace: bool = False, allow_loopback: bool = False) -> Any:
     from technician.provision import ProvisionError
 
     with _copy_progress() as bar:
         task = bar.add_task("copy", total=None)
         technician = _technician(release, progress=lambda done, total: bar.update(task, completed=done, total=total))
         try:
-            return technician.provision(port, counter=counter, box=box, replace=replace, online_timeout=timeout)
+            return technician.provision(port, counter=counter, box=box, replace=replace, online_timeout=timeout,
+                                        allow_loopback=allow_loopback)
         except ProvisionError as error:
             raise _fail(str(error)) from None
 
@@ -114,13 +118,14 @@ def provision(
     box: Annotated[str | None, typer.Option(help="the box id, as listed in the registry")] = None,
     release: ReleaseOpt = None,
     timeout: TimeoutOpt = None,
+    allow_loopback_broker: LoopbackOpt = False,
 ) -> None:
     """Put the firmware, config.json and a fresh broker password on a box and wait until it is online.
 
     Re-running it on a provisioned box upgrades the firmware and keeps its identity and unsent presses."""
     if counter is None and box is None:
         console.print("  no --counter/--box: upgrading the box with the identity it has")
-    result = _provision_one(port, counter, box, release, timeout)
+    result = _provision_one(port, counter, box, release, timeout, allow_loopback=allow_loopback_broker)
     console.print(f"[green]ok[/] {result.box} is online at counter {result.counter} with firmware {result.fw} "
                   f"(boot {result.boot}, {result.mode}, {result.seconds:.1f} s)")
 
@@ -131,10 +136,11 @@ def replace(
     counter: Annotated[str, typer.Option(help="the counter the new box takes over")],
     release: ReleaseOpt = None,
     timeout: TimeoutOpt = None,
+    allow_loopback_broker: LoopbackOpt = False,
 ) -> None:
     """A new box takes over a counter: new box id, the old box's broker account revoked, and the
     registry closes the old assignment and opens the new one from now."""
-    result = _provision_one(port, counter, None, release, timeout, replace=True)
+    result = _provision_one(port, counter, None, release, timeout, replace=True, allow_loopback=allow_loopback_broker)
     old = f" replacing {result.replaced_box}" if result.replaced_box else ""
     console.print(f"[green]ok[/] {result.box} is online at counter {result.counter}{old} with firmware {result.fw}")
 
@@ -252,6 +258,7 @@ def bulk(
     release: ReleaseOpt = None,
     timeout: TimeoutOpt = None,
     plug_timeout: Annotated[float, typer.Option(help="seconds to wait for the next box to be plugged in")] = 300.0,
+    allow_loopback_broker: LoopbackOpt = False,
 ) -> None:
     """Provision a box for each counter of a CSV, one after another, with a closing table."""
     from technician.provision import ProvisionError
@@ -278,7 +285,8 @@ def bulk(
                     break
             progress.update(overall, description=f"counter {counter} on {port}")
             try:
-                result = _technician(release).provision(port, counter=counter, online_timeout=timeout)
+                result = _technician(release).provision(port, counter=counter, online_timeout=timeout,
+                                                        allow_loopback=allow_loopback_broker)
                 outcomes.append((counter, port, result.box,
                                  f"online, fw {result.fw} ({result.mode}, {result.seconds:.0f} s)"))
             except ProvisionError as error:

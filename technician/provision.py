@@ -20,6 +20,7 @@ numbers survive every re-provisioning.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import secrets
 import time
@@ -71,6 +72,18 @@ class Result:
 
 
 Say = Callable[[str], None]
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.1, ::1, localhost, 0.0.0.0 and the like: addresses that mean "this machine"."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost") or name == "localhost.localdomain":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def mpy_major(release_dir: Path, manifest: Manifest) -> int | None:
@@ -190,7 +203,7 @@ class Technician:
             "levels": list(range(buttons)),
             "pins": pins,
             "wifi": {"ssid": self.s.wifi_ssid, "password": self.s.wifi_password.get_secret_value()},
-            "broker": {"host": self.s.broker_host or self.c.mqtt_host, "port": self.s.broker_port or self.c.mqtt_port,
+            "broker": {"host": self.broker_host(), "port": self.s.broker_port or self.c.mqtt_port,
                        "tls": self.s.broker_tls, "ca": None, "username": box, "password": password},
             "ntp": self.s.ntp,
         }
@@ -204,8 +217,27 @@ class Technician:
         return json.dumps(cfg, separators=(",", ":")).encode()
 
     # -- the commands -----------------------------------------------------------------------------------
+    def broker_host(self) -> str:
+        """The broker's address as written into the boxes' config.json."""
+        return self.s.broker_host or self.c.mqtt_host
+
+    def check_broker_host(self, info: BoardInfo, allow_loopback: bool) -> None:
+        """A real box given a loopback broker address (the default, 127.0.0.1) would look for the
+        broker on itself, never find it, and only time out: refused unless asked for."""
+        host = self.broker_host()
+        if info.board == "virtual" or allow_loopback or not is_loopback(host):
+            return
+        origin = "RATING_TECH_BROKER_HOST" if self.s.broker_host else "RATING_TECH_BROKER_HOST is not set, so " \
+            "RATING_MQTT_HOST (default 127.0.0.1)"
+        raise ProvisionError(
+            f"the broker address for boxes is {host} ({origin}): that is the box's own address, so a "
+            f"real box ({info.machine or info.platform}) would never reach the broker. Set RATING_TECH_BROKER_HOST "
+            "(environment or technician.env) to the broker's address on the center's network, e.g. 192.168.1.10, "
+            "or give --allow-loopback-broker to write it anyway; the box was not changed")
+
     def provision(self, port: str, *, counter: str | None = None, box: str | None = None,
-                  replace: bool = False, online_timeout: float | None = None) -> Result:
+                  replace: bool = False, online_timeout: float | None = None,
+                  allow_loopback: bool = False) -> Result:
         started = time.monotonic()
         manifest = self.release()
         if not self.s.wifi_ssid:
@@ -218,6 +250,7 @@ class Technician:
             with self.watch() as watch:
                 device, info = self.open_device(port, manifest)
                 try:
+                    self.check_broker_host(info, allow_loopback)
                     return self._provision(device, info, manifest, registry, watch, counter=counter, box=box,
                                            replace=replace, started=started,
                                            timeout=online_timeout or self.s.online_timeout_s)
@@ -387,7 +420,7 @@ class Technician:
             boot_text = device.read("ob/boot")
             boot = int(boot_text) if boot_text and boot_text.strip().isdigit() else 0
             self.say(f"config.json written ({box_id}, counter {counter_code}, broker "
-                     f"{self.s.broker_host or self.c.mqtt_host}:{self.s.broker_port or self.c.mqtt_port})")
+                     f"{self.broker_host()}:{self.s.broker_port or self.c.mqtt_port})")
             if closing is not None:
                 self._retire_presence(closing.box, watch)
                 broker_accounts.remove_box(self.broker_dir, closing.box)
@@ -408,7 +441,7 @@ class Technician:
         except (TimeoutError, ValueError) as error:
             raise ProvisionError(
                 f"{error}. It is configured for Wi-Fi {self.s.wifi_ssid!r} and broker "
-                f"{self.s.broker_host or self.c.mqtt_host}:{self.s.broker_port or self.c.mqtt_port}: check them, "
+                f"{self.broker_host()}:{self.s.broker_port or self.c.mqtt_port}: check them, "
                 f"or look at it with `rating-tech check {device.port}`", touched=True) from None
         online_boot = seen.payload.get("boot")
         if boot and isinstance(online_boot, int) and online_boot <= boot:
