@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from technician.device import MIN_VERSION, TESTED_VERSION, DeviceError
-from technician.settings import DEFAULT_BUTTON_PINS, TechSettings, collector_settings, load_settings, mask
+from technician.settings import DEFAULT_BUTTON_PINS, TechSettings, load_settings, mask
 
 app = typer.Typer(help="Build the box firmware and provision, check and replace boxes over USB serial "
                        "or socket:// (mpremote). Settings: RATING_TECH_* / technician.env, see technician/README.md.",
@@ -29,16 +29,27 @@ def main(
     settings: Annotated[Path | None, typer.Option(
         "--settings", help="settings file (KEY=value lines, RATING_TECH_*); default ./technician.env")] = None,
 ) -> None:
-    global _settings_file
+    global _settings_file, _loaded
     _settings_file = settings
+    _loaded = None
+
+
+_loaded: TechSettings | None = None
 
 
 def _settings() -> TechSettings:
-    try:
-        return load_settings(_settings_file)
-    except (FileNotFoundError, ValueError) as error:
-        errors.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+    """The settings, read once per command; says which keys it ignored."""
+    global _loaded
+    if _loaded is None:
+        try:
+            _loaded = load_settings(_settings_file)
+        except (FileNotFoundError, ValueError) as error:
+            errors.print(f"[red]error:[/] {error}")
+            raise typer.Exit(2) from None
+        if _loaded.ignored:
+            errors.print(f"[yellow]warning:[/] not a setting, ignored: {', '.join(_loaded.ignored)}. The settings are "
+                         "RATING_TECH_* and the collector's RATING_* (technician/README.md, Settings)")
+    return _loaded
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -49,7 +60,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _technician(release: Path | None, progress: Any = None) -> Any:
     from technician.provision import Technician
 
-    return Technician(_settings(), collector_settings(), release_dir=release,
+    settings = _settings()
+    return Technician(settings, settings.collector, release_dir=release,
                       say=lambda text: console.print(f"  {text}"), progress=progress)
 
 
@@ -314,9 +326,11 @@ def bulk(
 def show_settings() -> None:
     """Show the settings in use (secrets masked)."""
     s = _settings()
-    c = collector_settings()
+    c = s.collector
     table = Table(show_header=False)
     for key, value in (
+        ("settings file", str(s.file) if s.file else "(none)"),
+        ("data folder", str(c.data_dir)),
         ("wifi ssid", s.wifi_ssid or "(not set)"),
         ("wifi password", mask(s.wifi_password.get_secret_value())),
         ("broker (boxes)", f"{s.broker_host or c.mqtt_host}:{s.broker_port or c.mqtt_port} tls={s.broker_tls}"),

@@ -2,7 +2,8 @@
 use) and where the collector's data lives. From RATING_TECH_* environment variables or a settings
 file in the same KEY=value form (default ./technician.env; never commit it: it holds the Wi-Fi
 password). The collector's own RATING_* settings (data dir, database, MQTT host/port) are read
-through collector.settings, so the technician's laptop and the collector agree on one data folder.
+through collector.settings from the same environment and file, into the same object (`.collector`),
+so the technician's laptop and the collector agree on one data folder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.settings import Settings as CollectorSettings
@@ -26,8 +27,15 @@ DEFAULT_PINS: dict[str, Any] = load_firmware("config").config.DEFAULT_PINS
 DEFAULT_BUTTON_PINS = {n: list(DEFAULT_PINS["buttons"][:n]) for n in (2, 3, 4)}
 
 
+TECH_PREFIX, COLLECTOR_PREFIX = "RATING_TECH_", "RATING_"
+
+
 class TechSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RATING_TECH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=TECH_PREFIX, extra="ignore")
+    # Filled by load_settings from the same environment and file (the collector's own settings).
+    _collector: CollectorSettings | None = PrivateAttr(default=None)
+    _file: Path | None = PrivateAttr(default=None)
+    _ignored: list[str] = PrivateAttr(default_factory=list)
 
     wifi_ssid: str = ""
     wifi_password: SecretStr = SecretStr("")
@@ -48,6 +56,23 @@ class TechSettings(BaseSettings):
     mqtt_username: str = ""
     mqtt_password_file: Path | None = None
 
+    @property
+    def collector(self) -> CollectorSettings:
+        """The collector's RATING_* settings this technician works with (broker folder, registry
+        database, the broker to watch), read from the environment and the same settings file."""
+        if self._collector is None:
+            self._collector = CollectorSettings()
+        return self._collector
+
+    @property
+    def file(self) -> Path | None:
+        """The settings file read (None: there was none)."""
+        return self._file
+
+    @property
+    def ignored(self) -> list[str]:
+        return list(self._ignored)
+
     @field_validator("ntp", mode="before")
     @classmethod
     def _empty_ntp(cls, value: object) -> object:
@@ -60,14 +85,39 @@ class TechSettings(BaseSettings):
 
 
 def load_settings(settings_file: Path | None = None) -> TechSettings:
+    """The one settings object: the technician's RATING_TECH_* and the collector's RATING_* (data
+    folder, database, MQTT host and port, ...), each from the environment or else the settings file.
+    Keys of the file that are neither (a typo, a setting of another program) are listed in
+    `ignored`, for the command to say so."""
     path = settings_file or Path(os.environ.get("RATING_TECH_SETTINGS", DEFAULT_SETTINGS_FILE))
     if settings_file is not None and not path.exists():
         raise FileNotFoundError(f"settings file {path} does not exist")
-    return TechSettings(_env_file=path if path.exists() else None)  # type: ignore[call-arg]
+    env_file = path if path.is_file() else None
+    settings = TechSettings(_env_file=env_file)  # type: ignore[call-arg]
+    settings._collector = CollectorSettings(_env_file=env_file)  # type: ignore[call-arg]
+    settings._file = env_file
+    settings._ignored = ignored_keys(env_file)
+    return settings
 
 
-def collector_settings() -> CollectorSettings:
-    return CollectorSettings()
+def ignored_keys(env_file: Path | None) -> list[str]:
+    """The settings file's keys, and the environment's RATING_TECH_* names, that no setting reads."""
+    from dotenv import dotenv_values
+
+    found = [(name, f"in {env_file}") for name in dotenv_values(env_file)] if env_file is not None else []
+    found += [(name, "in the environment") for name in os.environ if name.upper().startswith(TECH_PREFIX)]
+    return [f"{name} ({where})" for name, where in found if not _known(name)]
+
+
+def _known(name: str) -> bool:
+    key = name.upper()
+    if key == "RATING_TECH_SETTINGS":
+        return True
+    if key.startswith(TECH_PREFIX):
+        return key[len(TECH_PREFIX):].lower() in TechSettings.model_fields
+    if key.startswith(COLLECTOR_PREFIX):
+        return key[len(COLLECTOR_PREFIX):].lower() in CollectorSettings.model_fields
+    return False
 
 
 def mask(secret: str) -> str:
