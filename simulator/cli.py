@@ -182,6 +182,46 @@ def _number_or_range(value: str, text: str) -> object:
 
 
 
+@app.command("blank-box")
+def blank_box_command(
+    repl_port: int = typer.Option(0, help="TCP port of the box's console (0: any free port)"),
+    workdir: Path | None = typer.Option(None, help="keep the box's flash here, to start it again as it was "
+                                        "(default: a temporary folder, removed when it stops)"),
+) -> None:
+    """A blank virtual box: MicroPython with an empty flash, like an ESP32 just flashed with
+    MicroPython, to try `rating-tech provision` on. Prints its port; runs until Ctrl-C or SIGTERM."""
+    import shutil
+    import threading
+
+    from simulator.blank import blank_box
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="blank-box-"))
+    vbox = blank_box(folder, repl_port=repl_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    try:
+        vbox.start()
+    except BoxError as e:
+        _fail(str(e))
+    port = f"socket://127.0.0.1:{vbox.repl_port}"
+    typer.echo(f"blank box runs: MicroPython {'with the flash of ' + str(vbox.image) if workdir else 'with an empty flash'}")
+    typer.echo(f"port: {port}")
+    typer.echo(f"  rating-tech provision {port} --counter N --release release-sim")
+    typer.echo("  (release-sim: rating-tech build --board simulator/board/board.py --out release-sim)")
+    typer.echo(f"  mpremote connect {port} resume repl     # its console")
+    typer.echo("Ctrl-C stops it")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vbox.stop()
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    typer.echo("blank box stopped")
+
+
 @app.command()
 def stack(
     data_dir: Path = typer.Option(Path("data"), envvar="RATING_DATA_DIR", help="where everything is kept; survives restarts"),

@@ -5,22 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.box import FLASH_BLOCKS, VirtualBox
+from simulator.blank import BlankBox
+from simulator.box import VirtualBox
 
-
-class BlankBox(VirtualBox):
-    """A virtual box whose flash holds nothing (or only `extra_files`): MicroPython and no firmware.
-    boot.py's `import main` fails and the box sits at the REPL, like a freshly flashed ESP32."""
-
-    def write_flash(self) -> None:
-        with tempfile.TemporaryDirectory() as staging:
-            for name, data in self.extra_files.items():
-                (Path(staging) / name).write_bytes(data)
-            self._flashtool("mkfs", str(self.image), str(FLASH_BLOCKS), staging)
+__all__ = ["BlankBox", "Ran", "Tech", "TechInProcess", "port_of"]
 
 
 @dataclass
