@@ -36,7 +36,7 @@ import paho.mqtt.client as mqtt
 
 from bench import Row, free_port, print_table
 from bench.postgres import Postgres
-from collector.broker import COLLECTOR_USER, Broker, set_passwords
+from collector.broker import COLLECTOR_USER, Broker, bind_client_ids, set_passwords
 from collector.db import make_engine, session_scope, upgrade
 from collector.ingest import Ingest
 from collector.messages import Inbound
@@ -71,21 +71,31 @@ def press(i: int, seq: int, rng: random.Random) -> bytes:
 
 
 class Fleet:
-    """One paho client per box (the ACL lets a box publish only under its own topics)."""
+    """One paho client per box, connected as the box: its box id is its client id, the only one its
+    account may use (collector.broker.bind_client_ids), and the ACL lets it publish only under its
+    own topics."""
 
     def __init__(self, port: int, passwords: dict[str, str]):
         self.clients: dict[str, mqtt.Client] = {}
         for box, password in passwords.items():
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{box}")
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=box)
             client.username_pw_set(box, password)
             client.max_inflight_messages_set(1000)
             client.max_queued_messages_set(0)
-            connected = threading.Event()
-            client.on_connect = lambda c, u, f, rc, p, e=connected: e.set()
+            connected, refused = threading.Event(), list[Any]()
+
+            def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any, e: threading.Event = connected,
+                           r: list[Any] = refused) -> None:
+                if reason.is_failure:
+                    r.append(reason)
+                e.set()
+
+            client.on_connect = on_connect
             client.connect("127.0.0.1", port)
             client.loop_start()
-            if not connected.wait(10):
-                raise RuntimeError(f"{box} could not connect")
+            if not connected.wait(10) or refused:
+                client.loop_stop()
+                raise RuntimeError(f"{box} could not connect: {refused[0] if refused else 'no CONNACK'}")
             self.clients[box] = client
 
     def publish_backlog(self, messages: int, seq_base: int, seed: int) -> float:
@@ -289,6 +299,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     (data / "secrets" / "mqtt-collector.password").write_text(password)
     passwords = {box_name(i): f"pw-{i}" for i in range(BOXES)}
     broker = Broker(data / "broker", port=free_port(), log_path=root / "mosquitto.log")
+    # As `broker add-box` does: each box account bound to its box id before its password exists.
+    broker.broker_dir.mkdir(parents=True)
+    bind_client_ids(broker.broker_dir, list(passwords))
     set_passwords(broker.broker_dir, {COLLECTOR_USER: password, **passwords})
     rows: list[Row] = []
     pg: Postgres | None = None
