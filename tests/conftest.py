@@ -7,7 +7,8 @@ Fixtures for anyone's tests (names are the contract):
 - start_broker(broker_dir)   -> a running collector.broker.Broker on a free port (retried if it is taken)
 - stack_dir                  -> tmp data dir laid out like `rating-collector broker setup` does
 - broker                     -> BrokerHandle: a running Mosquitto with the collector account;
-                                .port, .add_box(box, password), .client(user, password) -> connected paho client
+                                .port, .add_box(box, password) (bound to its box id, as add-box does),
+                                .client(user, password) -> connected paho client (a box as its box id)
 - pg_server                  -> (session) a throwaway PostgreSQL; fails if PostgreSQL is not installed
 - private_pg_server          -> a PostgreSQL of the test's own, which it may .stop(mode) and .start()
 - new_pg_database(server)    -> (function) a fresh, empty database URL on that server
@@ -49,7 +50,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from collector.broker import COLLECTOR_USER, Broker, BrokerError, set_passwords
+from collector.broker import BOX_PATTERN, COLLECTOR_USER, Broker, BrokerError, bind_client_ids, set_passwords
 
 T = TypeVar("T")
 
@@ -351,13 +352,20 @@ class BrokerHandle:
         return self.broker.port
 
     def add_box(self, box: str, password: str = "box-password") -> str:
+        """An account for `box`, made as `rating-collector broker add-box` makes it
+        (collector.broker.add_box), with this password: bound to its box id as client id first
+        (bind_client_ids), then given its password, then the broker reloaded."""
+        bind_client_ids(self.broker.broker_dir, [box])
         set_passwords(self.broker.broker_dir, {box: password})
         self.broker.reload()
         return password
 
     def client(self, username: str, password: str, client_id: str | None = None, timeout: float = 10) -> mqtt.Client:
-        """A connected paho client (network loop running); disconnected at teardown."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{uuid.uuid4().hex[:8]}")
+        """A connected paho client (network loop running); disconnected at teardown. A box account
+        connects as the firmware does, with its box id as client id (the only one it may use)."""
+        if client_id is None:
+            client_id = username if BOX_PATTERN.match(username) else f"test-{uuid.uuid4().hex[:8]}"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         client.username_pw_set(username, password)
         connected: list[Any] = []
         client.on_connect = lambda c, u, f, rc, p: connected.append(rc)
