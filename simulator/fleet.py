@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, Self
 
-from collector.broker import set_passwords
+from collector.broker import bind_client_ids, set_passwords
 from simulator.box import DEFAULT_TIMINGS, BoxError, VirtualBox, make_config
 from simulator.traffic import Action, Fault, Scenario, box_name, plan
 
@@ -60,6 +60,16 @@ def check_broker(host: str, port: int) -> None:
     except OSError:
         raise FleetError(f"no MQTT broker is listening on {host}:{port}; start it first "
                          "(python -m collector broker ..., or make run)") from None
+
+
+def admit_boxes(broker_dir: Path, passwords: dict[str, str]) -> None:
+    """Accounts for these boxes with these passwords, made as `rating-collector broker add-box`
+    makes one (collector.broker.add_box): each bound to its box id as client id
+    (bind_client_ids: told to the running broker, or written for its next start) before its
+    password exists, so it is never unbound; then one password file update for them all. The
+    broker still has to re-read its password file (reload_broker)."""
+    bind_client_ids(Path(broker_dir), list(passwords))
+    set_passwords(Path(broker_dir), passwords)
 
 
 def reload_broker(broker_dir: Path) -> bool:
@@ -247,7 +257,7 @@ class Fleet:
             raise FleetError("the scenario stops the broker, but the fleet was given no broker_control")
         check_broker(*self.broker)
         creds = self.credentials()
-        set_passwords(self.broker_dir, creds)  # one password file update for the whole fleet
+        admit_boxes(self.broker_dir, creds)
         if self._reload:
             self._reload()
         elif not reload_broker(self.broker_dir):

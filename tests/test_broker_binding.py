@@ -1,4 +1,4 @@
-"""The box accounts the test helpers make are bound to their box ids as
+"""The box accounts the test helpers and the simulated fleet make are bound to their box ids as
 client ids, as `rating-collector broker add-box` binds a real box's (collector.broker.add_box ->
 bind_client_ids): the broker the fixtures start refuses such an account under any other client id,
 so the tests run against the configuration the boxes meet in service."""
@@ -11,6 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from simulator.fleet import admit_boxes
 from tests.conftest import BrokerHandle
 
 # Another box's id, the collector's (a box taking it would cut the collector off), another id of
@@ -64,3 +65,18 @@ def test_a_box_account_of_the_broker_fixture_connects_only_as_its_box_id(broker:
     for client_id in ("collector-1", f"collector-{uuid.uuid4().hex[:6]}"):
         assert connack(broker, "collector", broker.collector_password, client_id).value == 0
 
+
+def test_a_box_account_the_fleet_admits_connects_only_as_its_box_id(broker: BrokerHandle) -> None:
+    """simulator.fleet.Fleet.start admits its boxes so (admit_boxes), into a broker that runs."""
+    passwords = {"box-021": "pw-021", "box-022": "pw-022"}
+    admit_boxes(broker.broker.broker_dir, passwords)
+    broker.broker.reload()
+    for box, password in passwords.items():
+        assert_refused(refused_under_other_ids(broker, box, password))
+
+
+def test_a_box_account_admitted_while_the_broker_is_down_is_bound_when_it_starts(broker: BrokerHandle) -> None:
+    broker.broker.stop()
+    admit_boxes(broker.broker.broker_dir, {"box-023": "pw-023"})
+    broker.broker.start()
+    assert_refused(refused_under_other_ids(broker, "box-023", "pw-023"))
