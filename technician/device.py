@@ -262,8 +262,11 @@ class Device:
         instead: the reset raised (a blank box with no reset function), or returned. listen=True
         keeps the connection and reads what the box prints while it boots (console()); otherwise
         the connection is closed afterwards."""
+        # The firmware's board.reset(); without a board module that imports, machine.reset() (every
+        # ESP32); a port without it (the unix port of a blank virtual box) has machine.soft_reset().
         code = (
-            "try:\n import board\n r=board.reset\nexcept Exception:\n import machine\n r=machine.reset\nr()\n"
+            "try:\n import board\n r=board.reset\nexcept Exception:\n import machine\n"
+            " r=getattr(machine,'reset',None) or machine.soft_reset\nr()\n"
         )
         try:
             self.t.exec_raw_no_follow(code)
@@ -283,11 +286,16 @@ class Device:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             data = self.console_bytes()
-            if data.count(b"\x04") >= 2:  # stdout, EOF, stderr, EOF: the code ran to its end
-                err = data.split(b"\x04")[1].decode(errors="replace").strip().splitlines()
+            parts = data.split(b"\x04", 2)
+            if len(parts) == 3 and parts[2][:1] == b">":
+                # stdout, EOF, stderr, EOF and the raw REPL's prompt again: the code ran to its end.
+                # (A port's soft reset sends both EOFs too, but then the box starts over, no prompt.)
+                err = parts[1].decode(errors="replace").strip().splitlines()
                 return err[-1] if err else "the reset returned and the box is still at its REPL"
-            if data and not data.startswith(b"\x04") or self._reader is None or not self._reader.is_alive():
-                return None
+            if data and not data.startswith(b"\x04") or len(parts) == 3 and parts[2]:
+                return None  # the box is printing something else: it is starting over
+            if self._reader is None or not self._reader.is_alive():
+                return None  # the port went away: the box reset
             time.sleep(0.02)
         return None
 
@@ -319,4 +327,5 @@ class Device:
 
     def console(self) -> str:
         """What the box printed since the reset (with listen=True), as text."""
-        return self.console_bytes().decode(errors="replace").replace("\r", "")
+        text = self.console_bytes().decode(errors="replace")
+        return "".join(ch for ch in text if ch == "\n" or ch == "\t" or ch >= " ")  # no raw-REPL EOFs, no \r
