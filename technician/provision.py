@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -72,6 +73,33 @@ class Result:
 
 
 Say = Callable[[str], None]
+
+
+_ERROR_LINE = re.compile(r"^[A-Z]\w*(Error|Exception|Interrupt)\b.*")
+_BOOT_ERROR = re.compile(r"^(config|flash) error \d+: .*")
+
+
+def diagnose(console: str) -> tuple[str, str]:
+    """(kind, line) from what a box printed while it booted (firmware/startup.py, firmware/app.py):
+    "crash" (a traceback's last line, or the board failing to start its hardware), "boot" (a
+    config or flash error it blinks), "wifi" or "broker" (its last error of that kind), or ""
+    with its last line ("" when it said nothing)."""
+    lines = [line.strip() for line in console.splitlines() if line.strip()]
+    tail = lines[max((i for i, line in enumerate(lines) if line.startswith("Traceback")), default=len(lines)):]
+    crash = [line for line in tail if _ERROR_LINE.match(line)]
+    if crash:
+        return "crash", crash[-1]
+    for line in reversed(lines):
+        if line.startswith("board init failed"):
+            return "crash", line
+        if _BOOT_ERROR.match(line):
+            return "boot", line
+    for line in reversed(lines):
+        if line.startswith("error: wifi"):
+            return "wifi", line
+        if line.startswith("error: broker"):
+            return "broker", line
+    return "", lines[-1] if lines else ""
 
 
 def is_loopback(host: str) -> bool:
@@ -217,6 +245,28 @@ class Technician:
         return json.dumps(cfg, separators=(",", ":")).encode()
 
     # -- the commands -----------------------------------------------------------------------------------
+    def why_not_online(self, device: Device) -> str:
+        """What the box printed since its reset says about why it is not online, worded for the
+        technician: a crash (a module or hardware missing), a config error, Wi-Fi or the broker."""
+        broker = f"{self.broker_host()}:{self.s.broker_port or self.c.mqtt_port}"
+        look = f"look at it with `rating-tech check {device.port}`"
+        kind, line = diagnose(device.console())
+        if kind == "crash":
+            return (f"The box reported: {line!r}: its firmware stopped there, before it used Wi-Fi, so Wi-Fi and "
+                    "the broker are not the cause: the board lacks a module or hardware the firmware needs (a "
+                    "release built for another board, a MicroPython build without that module, a part missing or "
+                    f"miswired). Its console: mpremote connect {device.port} resume repl")
+        if kind == "boot":
+            return f"The box reported: {line!r}; {look}"
+        if kind == "wifi":
+            return (f"The box reported: {line!r}: check the Wi-Fi it is configured for, {self.s.wifi_ssid!r} "
+                    "(RATING_TECH_WIFI_SSID / _WIFI_PASSWORD), and that the box is in its reach")
+        if kind == "broker":
+            return (f"The box reported: {line!r}: it is on Wi-Fi but did not get to the broker {broker}: check "
+                    "RATING_TECH_BROKER_HOST / _BROKER_PORT and that the boxes' network reaches the broker")
+        return (f"It is configured for Wi-Fi {self.s.wifi_ssid!r} and broker {broker}: check them, or {look}"
+                + (f" (its last words: {line!r})" if line else ""))
+
     def broker_host(self) -> str:
         """The broker's address as written into the boxes' config.json."""
         return self.s.broker_host or self.c.mqtt_host
@@ -438,11 +488,10 @@ class Technician:
                                  "again) and it starts its firmware", touched=True) from None
         try:
             seen = watch.wait_online(box_id, counter_code, manifest.version, timeout)
-        except (TimeoutError, ValueError) as error:
-            raise ProvisionError(
-                f"{error}. It is configured for Wi-Fi {self.s.wifi_ssid!r} and broker "
-                f"{self.broker_host()}:{self.s.broker_port or self.c.mqtt_port}: check them, "
-                f"or look at it with `rating-tech check {device.port}`", touched=True) from None
+        except ValueError as error:
+            raise ProvisionError(f"{error}; look at it with `rating-tech check {device.port}`", touched=True) from None
+        except TimeoutError as error:
+            raise ProvisionError(f"{error}. {self.why_not_online(device)}", touched=True) from None
         online_boot = seen.payload.get("boot")
         if boot and isinstance(online_boot, int) and online_boot <= boot:
             raise ProvisionError(f"{box_id} announced boot {online_boot}, not a new boot after {boot}", touched=True)
