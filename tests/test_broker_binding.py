@@ -12,6 +12,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from simulator.fleet import admit_boxes
+from simulator.traffic import box_name
 from tests.conftest import BrokerHandle
 
 # Another box's id, the collector's (a box taking it would cut the collector off), another id of
@@ -80,3 +81,14 @@ def test_a_box_account_admitted_while_the_broker_is_down_is_bound_when_it_starts
     admit_boxes(broker.broker.broker_dir, {"box-023": "pw-023"})
     broker.broker.start()
     assert_refused(refused_under_other_ids(broker, "box-023", "pw-023"))
+
+
+def test_a_fleet_of_1000_boxes_is_bound_though_the_broker_takes_packets_of_64_kb_at_most(
+        broker: BrokerHandle) -> None:
+    """bench.load's and bench.simulator's 1,000 light boxes: their bindings in one control message
+    (~90 KB) were over the broker's max_packet_size, and it never answered."""
+    passwords = {box_name(i, 1000): f"pw-{i}" for i in range(1000)}
+    admit_boxes(broker.broker.broker_dir, passwords)
+    broker.broker.reload()
+    for box in ("box-0001", "box-0500", "box-1000"):
+        assert_refused(refused_under_other_ids(broker, box, passwords[box]))
