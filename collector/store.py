@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,10 +26,19 @@ from sqlmodel import Session, col
 
 from collector.clock import zone
 from collector.messages import Checked, Rejection
-from collector.models import LEVEL_COLUMNS, CounterBox, CounterOfficer, Device
+from collector.models import LEVEL_COLUMNS, CounterBox, CounterOfficer, Device, Press
 from collector.models import Counter as CounterRow
 from collector.rejections import KEPT_DEFAULT, record_rejections
 from collector.satisfaction import NOBODY, add_counts_to_rollups
+
+# A repeat of a stored (box, seq) is the same press sent again (a box resends what the collector has
+# not confirmed) unless what the box recorded of it differs: its counter, scale, level, flags, boot or
+# uptime, or its time by more than this (a resend is timed again from the boot's anchor, which NTP may
+# have refined; the delivery promise is 2 s). Its firmware version and clock source may change between
+# sends (an update, NTP after the beacon), and a time cannot be compared when either copy had no clock.
+# A repeat that differs is a `duplicate_conflict`: recorded with its payload, the first copy kept.
+REPEAT_TIME_TOLERANCE_US = 2_000_000
+_SAME_IN_A_REPEAT = ("counter", "scale", "level", "suppressed", "test", "boot", "up")  # besides the time
 
 
 @dataclass
@@ -254,7 +263,8 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
     clock = _clock(tz_name)
     # Per press to insert: its row (driver values) and what attribution and the rollups need.
     pending: list[tuple[list[Any], int | None, int, date, int]] = []  # (row, counter id, pressed_at us, day, hour)
-    seen: set[tuple[str, int]] = set()
+    pending_items: list[Checked] = []  # the message of each pending row
+    first_of: dict[tuple[str, int], tuple[Repeatable, Checked]] = {}  # key -> its first copy in the batch
     device_updates: list[Checked] = []
     for item in checked:
         box = item.box
@@ -307,10 +317,16 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
             continue
         seq = body["seq"]
         key = (box, seq)
-        if key in seen:
-            result.duplicates += 1
+        repeatable = _repeatable(body, pressed_us, approximate)
+        first = first_of.get(key)
+        if first is not None:
+            differs = _differences(first[0], repeatable)
+            if differs:
+                rejections.append(_conflict(item, differs, "an earlier copy in the same batch"))
+            else:
+                result.duplicates += 1
             continue
-        seen.add(key)
+        first_of[key] = (repeatable, item)
         flags = body["flags"]
         day, hour = clock.day_hour(pressed_us)
         if on_sqlite:
@@ -322,6 +338,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                    EPOCH + timedelta(microseconds=pressed_us), day, approximate, body["clock"], body["boot"],
                    body["up"], body["fw"], item.inbound.received_at, None, placement[1]]
         pending.append((row, placement[0], pressed_us, day, hour))
+        pending_items.append(item)
 
     if pending:
         _attribute_officers(connection, pending)
@@ -332,7 +349,10 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                 continue
             counts[(day, hour, row[2], row[15] or NOBODY, row[16] or NOBODY, row[3], row[4], row[5], row[6])] += 1
         result.stored = sum(counts.values())
-        result.duplicates += len(pending) - result.stored
+        repeats = [item for item, is_new in zip(pending_items, new, strict=True) if not is_new]
+        conflicts = _conflicts_with_stored(connection, repeats, first_of)
+        rejections.extend(conflicts)
+        result.duplicates += len(pending) - result.stored - len(conflicts)
         add_counts_to_rollups(connection, counts)  # the rollups, in the same transaction
 
     for item in device_updates:
@@ -344,6 +364,71 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         result.rejected.update(recorded.reasons)
         result.rejection_totals = recorded.totals
     return result
+
+
+class Repeatable(NamedTuple):
+    """What a repeat of a press must carry unchanged (see REPEAT_TIME_TOLERANCE_US)."""
+
+    counter: str
+    scale: str
+    level: int
+    suppressed: bool
+    test: bool
+    boot: int
+    up: int
+    pressed_us: int
+    approximate: bool
+
+
+def _repeatable(body: dict[str, Any], pressed_us: int, approximate: bool) -> Repeatable:
+    flags = body["flags"]
+    return Repeatable(body["counter"], body["scale"], body["level"], "suppressed" in flags, "test" in flags,
+                      body["boot"], body["up"], pressed_us, approximate)
+
+
+def _differences(first: Repeatable, again: Repeatable) -> list[str]:
+    """What differs between two copies of one key: empty for the same press sent again."""
+    differs = [f"{name} {getattr(first, name)!r} -> {getattr(again, name)!r}"
+               for name in _SAME_IN_A_REPEAT if getattr(first, name) != getattr(again, name)]
+    if (not first.approximate and not again.approximate
+            and abs(first.pressed_us - again.pressed_us) > REPEAT_TIME_TOLERANCE_US):
+        differs.append(f"pressed_at {(EPOCH + timedelta(microseconds=first.pressed_us)).isoformat()} -> "
+                       f"{(EPOCH + timedelta(microseconds=again.pressed_us)).isoformat()}")
+    return differs
+
+
+def _conflict(item: Checked, differs: list[str], against: str) -> Rejection:
+    return Rejection(item.inbound, "duplicate_conflict",
+                     f"seq {item.body['seq']} repeated with other content than {against} (kept): " + "; ".join(differs))
+
+
+def _conflicts_with_stored(connection: sa.Connection, repeats: list[Checked],
+                           first_of: dict[tuple[str, int], tuple[Repeatable, Checked]]) -> list[Rejection]:
+    """The repeats of stored presses whose content differs from the stored row, as rejections (the
+    stored row stays). One query for the batch's repeats, only when there are any."""
+    if not repeats:
+        return []
+    seqs_of: dict[str, list[int]] = {}
+    for item in repeats:
+        seqs_of.setdefault(item.box, []).append(item.body["seq"])
+    query = sa.select(col(Press.box), col(Press.seq), col(Press.counter), col(Press.scale), col(Press.level),
+                      col(Press.suppressed), col(Press.test), col(Press.boot), col(Press.up), col(Press.pressed_at),
+                      col(Press.time_approximate)).where(
+        sa.or_(*(sa.and_(col(Press.box) == box, col(Press.seq).in_(seqs)) for box, seqs in seqs_of.items())))
+    stored = {(box, seq): Repeatable(counter, scale, level, bool(suppressed), bool(test), boot, up,
+                                     _utc_us(pressed_at), bool(approximate))
+              for box, seq, counter, scale, level, suppressed, test, boot, up, pressed_at, approximate
+              in connection.execute(query)}
+    conflicts = []
+    for item in repeats:
+        key = (item.box, item.body["seq"])
+        first = stored.get(key)
+        if first is None:  # not visible to this transaction: cannot be compared (a concurrent writer)
+            continue
+        differs = _differences(first, first_of[key][0])
+        if differs:
+            conflicts.append(_conflict(item, differs, "the stored press"))
+    return conflicts
 
 
 def _attribute_officers(connection: sa.Connection, pending: list[tuple[list[Any], int | None, int, date, int]]) -> None:

@@ -202,3 +202,66 @@ def test_a_vn3_press_on_a_sat2_counter_adds_no_column_to_its_figures(
     assert (db.presses(), db.rejected()) == (2, {"scale_mismatch": 1})
     assert collector.stop() == 0
     db.close()
+
+
+# --- a repeated key with other content ---------------------------------------------------------------
+
+
+def test_a_repeat_with_other_content_is_recorded_as_a_conflict_and_the_first_copy_kept(registered: Any) -> None:
+    received = utc_now()
+    t = utc_ms(received - timedelta(minutes=5))
+    first = {seq: press_payload(seq=seq, t=t, level=1) for seq in range(1, 9)}
+    assert store(registered, *(inbound(p, received) for p in first.values())).stored == 8
+    later = received + timedelta(minutes=30)
+    repeats = {
+        # the same press sent again, as a box does: silent duplicates
+        1: first[1],
+        2: {**first[2], "t": t + 1500, "clock": "ntp"},  # timed again from a refined anchor, within 2 s
+        3: {**first[3], "fw": "0.2.0"},  # sent again after a firmware update
+        # not the same press: conflicts
+        4: {**first[4], "level": 0},
+        5: {**first[5], "t": t + 2001},
+        6: {**first[6], "flags": ["test"]},
+        7: {**first[7], "up": first[7]["up"] + 1},
+    }
+    result = store(registered, *(inbound(p, later) for p in repeats.values()))
+    assert (result.stored, result.duplicates, result.rejected) == (0, 3, Tally({"duplicate_conflict": 4}))
+    # A key twice in one batch: the first copy stored, the second (another level) a conflict.
+    batch = store(registered, inbound(press_payload(seq=20, t=t, level=1), later),
+                  inbound(press_payload(seq=20, t=t, level=0), later),
+                  inbound(press_payload(seq=21, t=t), later), inbound(press_payload(seq=21, t=t), later))
+    assert (batch.stored, batch.duplicates, batch.rejected) == (2, 1, Tally({"duplicate_conflict": 1}))
+
+    rows = stored(registered)
+    assert all(rows[("box-017", seq)].level == 1 for seq in (4, 20))  # the first copy kept
+    assert rows[("box-017", 5)].pressed_at == datetime.fromtimestamp(t / 1000, UTC)
+    assert not rows[("box-017", 6)].test
+    assert rolled_up(registered) == 10
+    conflicts = [r for r in rejected(registered) if r[1] == "duplicate_conflict"]
+    kept = sorted(json.dumps(repeats[seq]).encode() for seq in (4, 5, 6, 7))
+    assert sorted(payload for _, _, payload, _ in conflicts) == sorted([*kept, json.dumps(
+        press_payload(seq=20, t=t, level=0)).encode()])
+    details = " | ".join(detail for *_, detail in conflicts)
+    assert "level 1 -> 0" in details and "test False -> True" in details and "pressed_at" in details
+
+
+def test_a_conflicting_repeat_is_counted_in_the_metrics_and_confirmed(
+    broker: Any, collector_process: Any, wait_for: Any, db_url: str
+) -> None:
+    collector = collector_process(db_url=db_url)
+    box = broker.client("box-017", broker.add_box("box-017"))
+    confirmed = listen(box, "box-017")
+    press = press_payload(seq=1, level=1)
+    for body in (press, press, {**press, "level": 0}):
+        broker.publish(box, "rating/box-017/press", body)
+    wait_for(lambda: sorted(confirmed) == [1, 1, 1], timeout=20, what="every copy confirmed")
+    db = Db(db_url)
+    assert db.presses() == 1 and db.rejected() == {"duplicate_conflict": 1}
+    metrics = collector.get("/metrics").text
+    assert "rating_presses_duplicate_total 1.0" in metrics
+    assert 'rating_messages_rejected_total{reason="duplicate_conflict"} 1.0' in metrics
+    assert 'rating_rejections_recorded{box="box-017",reason="duplicate_conflict"} 1.0' in metrics
+    body = collector.get("/api/v1/counters/17/satisfaction").json()
+    assert (body["total"], body["satisfied"]) == (1, 1)
+    assert collector.stop() == 0
+    db.close()

@@ -70,12 +70,13 @@ def test_presses_sent_while_the_collector_is_down_arrive_after_it_returns(
     collector = collector_process(db_url=db_url)
     assert collector.stop() == 0  # its persistent session stays with the broker
     box = broker.client("box-018", broker.add_box("box-018"))
-    for seq in range(1, 201):
-        broker.publish(box, "rating/box-018/press", make_press(box="box-018", seq=seq, scale="vn3", level=seq % 3), qos=1)
+    sent = {seq: make_press(box="box-018", seq=seq, scale="vn3", level=seq % 3) for seq in range(1, 201)}
+    for body in sent.values():
+        broker.publish(box, "rating/box-018/press", body, qos=1)
     back = collector_process(db_url=db_url, registry=None)
     wait_for(lambda: count(db_url, Press) == 200, timeout=30, what="200 presses after the restart")
-    for seq in range(1, 51):  # a box that lost its acks sends again
-        broker.publish(box, "rating/box-018/press", make_press(box="box-018", seq=seq, scale="vn3", level=0))
+    for seq in range(1, 51):  # a box that lost its acks sends the same presses again
+        broker.publish(box, "rating/box-018/press", sent[seq])
     wait_for(lambda: back.metric("rating_presses_duplicate_total") == 50, what="50 duplicates")
     assert count(db_url, Press) == 200
     assert back.get("/api/v1/counters/18/satisfaction").json()["total"] == 200

@@ -50,10 +50,14 @@ def presses(engine: Any) -> list[Press]:
 
 
 def test_a_key_is_stored_once_whatever_the_redeliveries(registered: Any, make_press: Any) -> None:
-    first = store(registered, inbound(make_press(seq=7)), inbound(make_press(seq=7)))
+    press = make_press(seq=7)
+    first = store(registered, inbound(press), inbound(press))
     assert (first.stored, first.duplicates) == (1, 1)
-    again = store(registered, inbound(make_press(seq=7, level=0)), inbound(make_press(seq=8)))
+    again = store(registered, inbound(press), inbound(make_press(seq=8)))
     assert (again.stored, again.duplicates) == (1, 1)
+    # The same key with another level is not the same press: recorded, not counted as a duplicate.
+    other = store(registered, inbound({**press, "level": 0}))
+    assert (other.stored, other.duplicates, other.rejected) == (0, 0, Tally({"duplicate_conflict": 1}))
     rows = presses(registered)
     assert sorted(p.seq for p in rows) == [7, 8]
     assert next(p for p in rows if p.seq == 7).level == 1  # the first copy wins
