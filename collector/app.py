@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from collector.api.routes import devices, health, metrics, presses, registry, reports, satisfaction, web
-from collector.auth import LoginLimiter
+from collector.auth import LoginLimiter, VerifyGate
 from collector.ingest import Ingest
 from collector.settings import Settings
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
     app.state.engine = engine
     app.state.ingest = ingest
     app.state.login_limiter = LoginLimiter()
+    app.state.verify_gate = VerifyGate()
 
     @app.middleware("http")
     async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

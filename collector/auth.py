@@ -7,19 +7,28 @@
 - A dashboard session is a random cookie value (HttpOnly, SameSite=Strict); only its SHA-256 is stored,
   so a copy of the database does not let anyone sign in.
 - Failed logins are limited per user name and per client address (LoginLimiter).
+- A verification costs ~0.1-0.3 s of CPU and 64 MiB: it runs in a worker thread, never on the event
+  loop, and at most VERIFY_CONCURRENCY at once (VerifyGate), so a burst of logins slows logins only,
+  not /healthz or the API; beyond VERIFY_WAITING_MAX waiting logins the login answers 503 at once.
 No secret (token, password, cookie value) is ever logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
@@ -32,6 +41,11 @@ PREFIX = "rct_"  # makes a leaked token easy to recognise in logs and secret sca
 SESSION_HOURS = 12
 USERNAME_MAX = 64
 PASSWORD_MIN = 10
+
+VERIFY_CONCURRENCY = 2  # Argon2 verifications at once (each takes a core for ~0.1-0.3 s)
+VERIFY_WAITING_MAX = 32  # logins waiting for one of them; more answer 503 at once
+
+T = TypeVar("T")
 
 _hasher = PasswordHasher()
 # Verified when the user name is unknown, so a wrong name takes as long as a wrong password.
@@ -103,6 +117,38 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         user.password_hash = _hasher.hash(password)
         session.add(user)
     return user
+
+
+class VerifyBusy(Exception):
+    """Too many logins are waiting for a password verification already."""
+
+
+class VerifyGate:
+    """Runs the slow part of a login (Argon2) in a worker thread, at most `concurrency` at once.
+
+    One anyio CapacityLimiter per event loop (a limiter belongs to the loop it first waits on; the test
+    client runs each request on a loop of its own)."""
+
+    def __init__(self, concurrency: int = VERIFY_CONCURRENCY, waiting_max: int = VERIFY_WAITING_MAX) -> None:
+        self.concurrency, self.waiting_max = concurrency, waiting_max
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = \
+            weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            limiter = self._limiters.get(loop)
+            if limiter is None:
+                limiter = self._limiters[loop] = anyio.CapacityLimiter(self.concurrency)
+            return limiter
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """work() in a worker thread once a slot is free; VerifyBusy if too many wait already."""
+        limiter = self._limiter()
+        if limiter.statistics().tasks_waiting >= self.waiting_max:
+            raise VerifyBusy
+        return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 # --- browser sessions -----------------------------------------------------------------------------

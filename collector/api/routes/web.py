@@ -14,9 +14,10 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from sqlmodel import Session
 
 from collector.api.deps import SESSION_COOKIE, Principal, PrincipalDep, SessionDep, find_principal
-from collector.auth import SESSION_HOURS, authenticate, close_session, open_session
+from collector.auth import SESSION_HOURS, VerifyBusy, authenticate, close_session, open_session
 
 router = APIRouter(tags=["web"])
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -25,9 +26,11 @@ ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 LOGIN_WORDS = {
     "vi": {"title": "Đăng nhập", "user": "Tên đăng nhập", "password": "Mật khẩu", "submit": "Đăng nhập",
            "wrong": "Sai tên đăng nhập hoặc mật khẩu.", "locked": "Quá nhiều lần đăng nhập sai. Thử lại sau {s} giây.",
+           "busy": "Máy chủ đang bận. Thử lại sau giây lát.",
            "app": "Đánh giá mức độ hài lòng tại quầy"},
     "en": {"title": "Sign in", "user": "User name", "password": "Password", "submit": "Sign in",
            "wrong": "Wrong user name or password.", "locked": "Too many failed logins. Try again in {s} seconds.",
+           "busy": "The server is busy. Try again in a moment.",
            "app": "Counter satisfaction ratings"},
 }
 
@@ -88,15 +91,26 @@ async def login(request: Request) -> Response:
         page = login_page(lang, next_path, LOGIN_WORDS[lang]["locked"].format(s=wait), 429)
         page.headers["Retry-After"] = str(wait)
         return page
-    from sqlmodel import Session
+    engine = request.app.state.engine
 
-    with Session(request.app.state.engine) as session:
-        user = authenticate(session, username, password) if username and password else None
-        if user is None:
-            limiter.failed(username, client)
-            return login_page(lang, next_path, LOGIN_WORDS[lang]["wrong"], 401)
-        value = open_session(session, user)
-        session.commit()
+    def check() -> str | None:  # in a worker thread: Argon2 must not stall the event loop
+        with Session(engine) as session:
+            user = authenticate(session, username, password) if username and password else None
+            if user is None:
+                return None
+            value = open_session(session, user)
+            session.commit()
+            return value
+
+    try:
+        value = await request.app.state.verify_gate.run(check)
+    except VerifyBusy:
+        page = login_page(lang, next_path, LOGIN_WORDS[lang]["busy"], 503)
+        page.headers["Retry-After"] = "1"
+        return page
+    if value is None:
+        limiter.failed(username, client)
+        return login_page(lang, next_path, LOGIN_WORDS[lang]["wrong"], 401)
     limiter.succeeded(username)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
