@@ -96,7 +96,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import free_port
-from collector.broker import Broker, set_passwords, write_config
+from collector.broker import Broker, bind_client_ids, set_passwords, write_config
 from technician.build import FIRMWARE_DIR, build
 
 MICROPYTHON = Path(sys.executable).parent / "micropython"
@@ -781,6 +781,7 @@ def measure() -> tuple[list[Row], list[str]]:
         empty32 = _run_wasm(EMPTY, release)
         broker_dir = work / "broker"
         write_config(broker_dir, host="127.0.0.1", port=port)
+        bind_client_ids(broker_dir, ["box-017"])  # as add-box: the box connects only as box-017
         set_passwords(broker_dir, {"box-017": "pw-017", "collector": "pw-collector"})
         with Broker(broker_dir, port=port):
             on64 = _run_mp(HEAP, path, dict(params, online=True))
