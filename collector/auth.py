@@ -6,7 +6,8 @@
   (argon2-cffi, RFC 9106 low-memory parameters), re-hashed on login if the parameters change.
 - A dashboard session is a random cookie value (HttpOnly, SameSite=Strict); only its SHA-256 is stored,
   so a copy of the database does not let anyone sign in.
-- Failed logins are limited per user name and per client address (LoginLimiter).
+- Failed logins are limited per (client address, user name), per address, and, far higher, per user
+  name (LoginLimiter), so that nobody can lock a user out from an address of his own.
 - A verification costs ~0.1-0.3 s of CPU and 64 MiB: it runs in a worker thread, never on the event
   loop, and at most VERIFY_CONCURRENCY at once (VerifyGate), so a burst of logins slows logins only,
   not /healthz or the API; beyond VERIFY_WAITING_MAX waiting logins the login answers 503 at once.
@@ -184,16 +185,36 @@ def close_session(session: Session, value: str) -> None:
 
 @dataclass
 class LoginLimiter:
-    """At most `attempts` failed logins per user name, and per client address, within `window_s`;
-    beyond that the login answers 429 until the oldest failure leaves the window. A success clears
-    the user name's failures. Kept in memory: per collector process, forgotten at restart."""
+    """Failed logins within `window_s`, counted three ways; beyond a limit the login answers 429 until
+    the oldest failure counted there leaves the window. Kept in memory: per process, lost at restart.
+
+    - per (client address, user name): `attempts` (5). This is what stops guessing one account, and
+      it is the only limit a user's own typos can reach: an attacker at one address who tries a
+      supervisor's name blocks that name *from his own address only*; the supervisor, elsewhere,
+      still logs in.
+    - per client address, all names together: `address_attempts` (20). Stops one address from
+      trying many names (spraying). A lock-out here hits only that address (behind a shared NAT: the
+      people behind it, who share their attacker's address).
+    - per user name, all addresses together: `user_attempts` (100, twenty times the first). A
+      ceiling on guessing one account from many addresses. It is the one way left to lock a user out
+      from elsewhere, and it takes at least five addresses working at their limit; lower, it would
+      hand a lock-out to anyone with two. Addresses are the TCP peer's, or X-Forwarded-For only from
+      RATING_TRUSTED_PROXIES (collector.cli.http_config): a header cannot choose them.
+    A success clears that address's failures for that name."""
 
     attempts: int = 5
     window_s: float = 900.0
+    address_attempts: int = 20
+    user_attempts: int = 100
 
     def __post_init__(self) -> None:
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def _keys(self, username: str, client: str) -> list[tuple[str, int]]:
+        name = username.lower()
+        return [(f"pair:{client}\x00{name}", self.attempts), (f"addr:{client}", self.address_attempts),
+                (f"user:{name}", self.user_attempts)]
 
     def _recent(self, key: str, now: float) -> deque[float]:
         failures = self._failures.setdefault(key, deque())
@@ -206,21 +227,24 @@ class LoginLimiter:
         now = time.monotonic()
         with self._lock:
             waits = [
-                failures[0] + self.window_s - now
-                for key in (f"user:{username.lower()}", f"addr:{client}")
-                if len(failures := self._recent(key, now)) >= self.attempts
+                failures[-limit] + self.window_s - now
+                for key, limit in self._keys(username, client)
+                if len(failures := self._recent(key, now)) >= limit
             ]
         return int(max(waits)) + 1 if waits else 0
 
     def failed(self, username: str, client: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in (f"user:{username.lower()}", f"addr:{client}"):
-                self._recent(key, now).append(now)
+            for key, limit in self._keys(username, client):
+                failures = self._recent(key, now)
+                failures.append(now)
+                while len(failures) > limit:  # only the newest `limit` decide when it opens again
+                    failures.popleft()
             if len(self._failures) > 10_000:  # a flood of made-up names must not grow memory forever
                 for key in [k for k, v in self._failures.items() if not v]:
                     del self._failures[key]
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, client: str) -> None:
         with self._lock:
-            self._failures.pop(f"user:{username.lower()}", None)
+            self._failures.pop(self._keys(username, client)[0][0], None)

@@ -7,11 +7,14 @@ import logging
 import secrets
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from collector.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(help="The counter-rating collector: MQTT in, database, HTTP out.", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +42,17 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     return engine
 
 
+def http_config(settings: Settings, asgi_app: Any) -> uvicorn.Config:
+    """How `serve` runs HTTP. X-Forwarded-For/-Proto are believed only from RATING_TRUSTED_PROXIES
+    (uvicorn's default would believe them from 127.0.0.1, or from anyone with FORWARDED_ALLOW_IPS=*):
+    the login limiter counts failures per client address, which a forged header must not choose."""
+    import uvicorn
+
+    trusted = settings.trusted_proxy_list
+    return uvicorn.Config(asgi_app, host=settings.http_host, port=settings.http_port, log_level="info",
+                          lifespan="off", proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+
+
 @app.command()
 def serve() -> None:
     """Migrate the database, then ingest from MQTT and serve HTTP until SIGINT/SIGTERM.
@@ -55,10 +69,7 @@ def serve() -> None:
     settings = get_settings()
     engine = _engine(settings)
     ingest = Ingest(settings, engine).start()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine, ingest), host=settings.http_host, port=settings.http_port,
-                       log_level="info", lifespan="off")
-    )
+    server = uvicorn.Server(http_config(settings, create_app(settings, engine, ingest)))
     # uvicorn re-raises the stop signal after its shutdown; let it land here, not kill the process
     # before ingest has stored and acked its batch.
     for sig in (signal.SIGINT, signal.SIGTERM):

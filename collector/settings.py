@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.rejections import KEPT_DEFAULT
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     share_group: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Comma list of addresses or CIDRs of reverse proxies whose X-Forwarded-For / -Proto is believed.
+    # Empty (the default): nobody's; the client address is the TCP peer, whatever a header says.
+    trusted_proxies: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
     clock_beacon_s: float = 5.0
     batch_max: int = 500
@@ -49,6 +53,21 @@ class Settings(BaseSettings):
         if not self.share_group:
             self.share_group = None
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{part.strip()!r} is not an IP address or CIDR") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
     @property
     def broker_dir(self) -> Path:

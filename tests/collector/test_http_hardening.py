@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from collector.app import create_app
 from collector.auth import LoginLimiter, create_token, create_user
+from collector.cli import http_config
 from collector.db import make_engine, session_scope, upgrade
 from collector.settings import Settings
 
@@ -73,6 +74,18 @@ def make_app(tmp_path: Path, engine: Engine, **settings: Any) -> FastAPI:
     return create_app(Settings(data_dir=tmp_path, **settings), engine)
 
 
+def serve_config(app: FastAPI) -> uvicorn.Config:
+    """What `rating-collector serve` runs, on port 0."""
+    config = http_config(app.state.settings.model_copy(update={"http_port": 0}), app)
+    config.log_level = "warning"
+    return config
+
+
+def login(client: httpx.Client, username: str, password: str, forwarded_for: str | None = None) -> int:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post("/login", data={"username": username, "password": password}, headers=headers).status_code
+
+
 # --- 1. Argon2 off the event loop -----------------------------------------------------------------
 
 
@@ -109,3 +122,43 @@ def test_concurrent_logins_do_not_stall_healthz(tmp_path: Path, engine: Engine,
         assert [f.result() for f in futures] == [401] * logins
     assert latencies and max(latencies) < 1.0, \
         f"/healthz took up to {max(latencies):.2f} s while {logins} wrong logins were checked"
+
+
+# --- 2. whose address the login limiter counts --------------------------------------------------
+
+
+def test_a_forged_forwarded_for_does_not_choose_the_limited_address(tmp_path: Path, engine: Engine) -> None:
+    app = make_app(tmp_path, engine)  # RATING_TRUSTED_PROXIES empty: nobody's X-Forwarded-For counts
+    app.state.login_limiter = LoginLimiter(attempts=3, address_attempts=4)
+    with running(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
+        for i in range(4):  # four names, four made-up addresses: all of it from 127.0.0.1
+            assert login(client, f"nobody{i}", "wrong guess", forwarded_for=f"203.0.113.{i + 1}") == 401
+        assert login(client, "chanh", PASSWORD, forwarded_for="198.51.100.9") == 429
+        assert login(client, "chanh", PASSWORD) == 429
+
+
+def test_forwarded_for_counts_from_a_trusted_proxy_only(tmp_path: Path, engine: Engine) -> None:
+    app = make_app(tmp_path, engine, trusted_proxies="10.9.0.0/16, 127.0.0.1")
+    app.state.login_limiter = LoginLimiter(attempts=3, address_attempts=4)
+    with running(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
+        for i in range(4):
+            assert login(client, f"nobody{i}", "wrong guess", forwarded_for="203.0.113.7") == 401
+        assert login(client, "chanh", PASSWORD, forwarded_for="203.0.113.7") == 429
+        assert login(client, "chanh", PASSWORD, forwarded_for="198.51.100.9") == 303
+
+
+def test_an_attacker_cannot_lock_a_user_out_for_other_addresses(tmp_path: Path, engine: Engine) -> None:
+    app = make_app(tmp_path, engine, trusted_proxies="127.0.0.1")  # the proxy says who is who
+    app.state.login_limiter = LoginLimiter(attempts=3)
+    with running(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
+        attacker, supervisor = "203.0.113.66", "198.51.100.17"
+        assert [login(client, "chanh", "wrong guess", attacker) for _ in range(4)] == [401, 401, 401, 429]
+        assert login(client, "chanh", PASSWORD, attacker) == 429  # throttled, even with the right password
+        assert login(client, "chanh", PASSWORD, supervisor) == 303
+        assert login(client, "quantri", PASSWORD, attacker) == 303  # other names from there are not locked
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not an IP address or CIDR"):
+        Settings(data_dir=tmp_path, trusted_proxies="127.0.0.1, proxy.example")
+    assert Settings(data_dir=tmp_path, trusted_proxies=" 10.0.0.0/8,::1 ").trusted_proxy_list == ["10.0.0.0/8", "::1"]

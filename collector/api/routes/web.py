@@ -111,7 +111,7 @@ async def login(request: Request) -> Response:
     if value is None:
         limiter.failed(username, client)
         return login_page(lang, next_path, LOGIN_WORDS[lang]["wrong"], 401)
-    limiter.succeeded(username)
+    limiter.succeeded(username, client)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
