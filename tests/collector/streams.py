@@ -68,7 +68,7 @@ class Publisher:
         self.published = 0
 
     def _connect(self, box: str) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{box}")
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=box)  # its account admits no other id
         client.username_pw_set(box, self.passwords[box])
         client.max_inflight_messages_set(200)
         client.max_queued_messages_set(0)

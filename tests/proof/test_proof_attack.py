@@ -275,14 +275,17 @@ def test_collector_memory_stays_flat_under_hostile_messages_and_valid_traffic_co
 
     # 1 MB payloads: Mosquitto (max_packet_size 65536) cuts the sender off; nothing reaches the collector.
     cut_off = 0
-    for k in range(10):
-        raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"big-{k}")
-        raw.username_pw_set("box-017", password)
+    # Another box's account, connecting as its own box id (the only one it may use): box-017's id
+    # is held by `box` above, which must stay connected for the flood below.
+    big_password = broker.add_box("box-018", "box-018-pw")
+    for _ in range(10):
+        raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="box-018")
+        raw.username_pw_set("box-018", big_password)
         gone = threading.Event()
         raw.on_disconnect = lambda *a, gone=gone: gone.set()
         raw.connect(broker.host, broker.port)
         raw.loop_start()
-        raw.publish("rating/box-017/press", json.dumps({**VALID_PRESS, "box": "x" * 1_000_000}), qos=0)
+        raw.publish("rating/box-018/press", json.dumps({**VALID_PRESS, "box": "x" * 1_000_000}), qos=0)
         cut_off += gone.wait(10)
         raw.loop_stop()
     assert cut_off == 10, "the broker must disconnect a client sending a packet over max_packet_size"
