@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
+from collector.api.limits import BodyLimits
 from collector.api.routes import devices, health, metrics, presses, registry, reports, satisfaction, web
 from collector.auth import LoginLimiter, VerifyGate
 from collector.ingest import Ingest
@@ -37,6 +38,9 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
         if "\x00" in unquote_plus(request.url.query) or "\x00" in unquote_plus(request.url.path):
             return JSONResponse({"detail": "parameters must not contain NUL characters"}, status_code=422)
         return await call_next(request)
+
+    # Outside FastAPI's own layers: it answers before anything reads the body (collector.api.limits).
+    app.add_middleware(BodyLimits, max_bytes=settings.http_body_max)
 
     for module in (health, satisfaction, presses, devices, registry, reports, metrics, web):
         app.include_router(module.router)

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Comma list of addresses or CIDRs of reverse proxies whose X-Forwarded-For / -Proto is believed.
     # Empty (the default): nobody's; the client address is the TCP peer, whatever a header says.
     trusted_proxies: str = ""
+    # The largest request body taken (bytes); larger ones get 413 before they are read. The largest a
+    # route takes today is one registry entry (< 1 KB). Logins and bodies without credentials get less.
+    http_body_max: int = Field(default=1024 * 1024, ge=1024)
     timezone: str = "Asia/Ho_Chi_Minh"
     clock_beacon_s: float = 5.0
     batch_max: int = 500

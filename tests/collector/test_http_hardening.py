@@ -5,6 +5,8 @@ another site cannot trigger."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -162,3 +164,78 @@ def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not an IP address or CIDR"):
         Settings(data_dir=tmp_path, trusted_proxies="127.0.0.1, proxy.example")
     assert Settings(data_dir=tmp_path, trusted_proxies=" 10.0.0.0/8,::1 ").trusted_proxy_list == ["10.0.0.0/8", "::1"]
+
+
+# --- 3. bodies refused before they are read -----------------------------------------------------
+
+REGISTRY_POST = "/api/v1/registry/departments"
+
+
+def raw_exchange(url: str, head: str, chunks: list[bytes] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Send a request head (and then, chunked, `chunks`) on a raw socket; read the whole answer. A
+    server that waits for a body it was promised but not sent makes this time out (WAIT_S)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
+        sock.sendall(head.encode("latin-1"))
+        for chunk in chunks or []:
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        if chunks is not None:
+            sock.sendall(b"0\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(65536)
+            assert more, f"the server closed the connection without an answer: {data!r}"
+            data += more
+        top, _, body = data.partition(b"\r\n\r\n")
+        status_line, *lines = top.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        while len(body) < int(headers.get("content-length", "0")):
+            more = sock.recv(65536)
+            assert more, "the answer was cut short"
+            body += more
+    return int(status_line.split()[1]), headers, body
+
+
+def post_head(path: str, headers: dict[str, str]) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    return "\r\n".join(lines + [f"{k}: {v}" for k, v in headers.items()]) + "\r\n\r\n"
+
+
+def test_a_body_without_credentials_is_refused_unread(tmp_path: Path, engine: Engine) -> None:
+    with running(serve_config(make_app(tmp_path, engine))) as url:
+        # 60 MB promised, not one byte sent: only an answer that reads nothing can come back
+        status, headers, body = raw_exchange(url, post_head(REGISTRY_POST, {"Content-Length": "60000000"}))
+        assert status == 401 and headers["www-authenticate"] == "Bearer" and headers["connection"] == "close"
+        assert json.loads(body)["detail"] == "missing bearer token or login"
+        status, _, _ = raw_exchange(url, post_head(REGISTRY_POST, {"Transfer-Encoding": "chunked"}), [b"{}"])
+        assert status == 401
+        for forged in ({"Authorization": "Basic dXNlcjpwdw=="}, {"Authorization": "Bearer "}):
+            assert raw_exchange(url, post_head(REGISTRY_POST, {"Content-Length": "60000000", **forged}))[0] == 401
+        # some credentials (even a forged cookie) let the route judge them, but not with 60 MB
+        cookie = {"Cookie": "rating_session=forged", "Content-Length": "60000000"}
+        assert raw_exchange(url, post_head(REGISTRY_POST, cookie))[0] == 413
+
+
+def test_an_oversized_body_gets_413_whether_announced_or_streamed(tmp_path: Path, engine: Engine,
+                                                                   admin_token: str) -> None:
+    cap = 64 * 1024
+    with running(serve_config(make_app(tmp_path, engine, http_body_max=cap))) as url:
+        auth = {"Authorization": f"Bearer {admin_token}"}
+        status, headers, _ = raw_exchange(url, post_head(REGISTRY_POST, {**auth, "Content-Length": str(cap + 1)}))
+        assert status == 413 and headers["connection"] == "close"
+        # chunked: no length up front; refused once the bytes read pass the cap (the last chunk does)
+        chunks = [b" " * 4096] * (cap // 4096) + [b"{}"]
+        status, _, body = raw_exchange(url, post_head(REGISTRY_POST, {**auth, "Transfer-Encoding": "chunked"}),
+                                       chunks)
+        assert status == 413 and f"larger than {cap} bytes" in json.loads(body)["detail"]
+        # the login form gets far less than the API
+        assert raw_exchange(url, post_head("/login", {"Content-Length": "100000"}))[0] == 413
+        # under the cap, streamed or not, everything works as before
+        status, _, _ = raw_exchange(url, post_head(REGISTRY_POST, {**auth, "Transfer-Encoding": "chunked"}),
+                                    [b" " * 4096] * 4 + [b'{"code": "QQ", "name": "Q"}'])
+        assert status == 201
+        with httpx.Client(base_url=url, timeout=WAIT_S) as client:
+            assert client.post(REGISTRY_POST, json={"code": "QR", "name": "R"}, headers=auth).status_code == 201
+            assert client.post(REGISTRY_POST, json={"code": "QS", "name": "S"}).status_code == 401
+            assert client.get("/api/v1/registry/departments", headers=auth).status_code == 200
+            assert login(client, "chanh", PASSWORD) == 303
