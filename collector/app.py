@@ -8,12 +8,44 @@ from urllib.parse import unquote_plus
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector.api.limits import BodyLimits
 from collector.api.routes import devices, health, metrics, presses, registry, reports, satisfaction, web
 from collector.auth import LoginLimiter, VerifyGate
 from collector.ingest import Ingest
 from collector.settings import Settings
+
+# For HTML that does not bring its own policy (the login page, the printable reports): no script at all,
+# the page's own inline <style>, nothing from another origin, never in a frame. The dashboard and
+# /docs set stricter or script-specific ones (collector.api.routes.web), which are left alone.
+HTML_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+class SecurityHeaders:
+    """nosniff on every response; on HTML, a CSP (unless the route set one) and X-Frame-Options: DENY.
+    Pure ASGI, keyed on the response's content type, so it covers routes of every module."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("x-content-type-options", "nosniff")
+                if headers.get("content-type", "").lower().startswith("text/html"):
+                    headers.setdefault("content-security-policy", HTML_CSP)
+                    headers.setdefault("x-frame-options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None) -> FastAPI:
@@ -41,6 +73,7 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
 
     # Outside FastAPI's own layers: it answers before anything reads the body (collector.api.limits).
     app.add_middleware(BodyLimits, max_bytes=settings.http_body_max)
+    app.add_middleware(SecurityHeaders)  # outside BodyLimits: its 401 and 413 get the headers too
 
     for module in (health, satisfaction, presses, devices, registry, reports, metrics, web):
         app.include_router(module.router)

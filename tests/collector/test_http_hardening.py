@@ -239,3 +239,52 @@ def test_an_oversized_body_gets_413_whether_announced_or_streamed(tmp_path: Path
             assert client.post(REGISTRY_POST, json={"code": "QS", "name": "S"}).status_code == 401
             assert client.get("/api/v1/registry/departments", headers=auth).status_code == 200
             assert login(client, "chanh", PASSWORD) == 303
+
+
+# --- 4. security headers ------------------------------------------------------------------------
+
+
+def test_security_headers_on_every_kind_of_response(tmp_path: Path, engine: Engine, admin_token: str) -> None:
+    import base64
+    import hashlib
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from collector.api.routes.web import CSP as DASHBOARD_CSP
+    from collector.app import HTML_CSP
+
+    app = make_app(tmp_path, engine)
+    stranger = TestClient(app, follow_redirects=False)
+    client = TestClient(app, headers={"Authorization": f"Bearer {admin_token}"}, follow_redirects=False)
+    assert login(client, "chanh", PASSWORD) == 303  # the cookie too, for the dashboard
+
+    pages = {
+        "/login": stranger.get("/login"),
+        "/docs": client.get("/docs"),
+        "report": client.get("/api/v1/reports/2026-W48", params={"format": "html"}),
+        "/dashboard": client.get("/dashboard"),
+    }
+    for name, page in pages.items():
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), name
+        assert page.headers["x-content-type-options"] == "nosniff", name
+        assert page.headers["x-frame-options"] == "DENY", name
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"], name
+    assert pages["/login"].headers["content-security-policy"] == HTML_CSP
+    assert pages["report"].headers["content-security-policy"] == HTML_CSP
+    assert "script-src" not in HTML_CSP and "default-src 'none'" in HTML_CSP  # no script on those pages
+    assert pages["/dashboard"].headers["content-security-policy"] == DASHBOARD_CSP  # the route's own is kept
+    # /docs: the bundle from here, and its one inline script by hash (not 'unsafe-inline')
+    docs_csp = pages["/docs"].headers["content-security-policy"]
+    inline = re.findall(r"<script>(.*?)</script>", pages["/docs"].text, re.DOTALL)
+    assert len(inline) == 1 and "'unsafe-inline'" not in docs_csp.split("script-src")[1].split(";")[0]
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert f"script-src 'self' 'sha256-{digest}';" in docs_csp
+
+    others = [stranger.get("/healthz"), stranger.get("/api/v1/satisfaction"), client.get("/api/v1/devices"),
+              client.get("/static/dashboard.js"), client.get("/docs/assets/swagger-ui.css"),
+              stranger.post(REGISTRY_POST, json={"code": "QQ", "name": "Q"}), client.get("/nowhere")]
+    for response in others:
+        assert response.headers["x-content-type-options"] == "nosniff", (response.request.url, response.headers)
+        assert "text/html" in response.headers.get("content-type", "") or \
+            "x-frame-options" not in response.headers
