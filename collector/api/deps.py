@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +20,8 @@ SESSION_COOKIE = "rating_session"
 # Browsers cannot send a custom header cross-site without a CORS preflight (which we never allow):
 # a state-changing request made with the session cookie must carry it.
 CSRF_HEADER = "X-Requested-With"
+# What a browser says of where a request comes from that another site cannot make it say.
+SAME_SITE_FETCH = ("same-origin", "none")  # Sec-Fetch-Site: this origin, or the user typed/bookmarked it
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -77,6 +80,30 @@ def require_principal(
     return principal
 
 
+def from_this_origin(request: Request) -> bool:
+    """Was the request made by this site's own pages (or by a client that is not a browser and says
+    so)? The CSRF rule for what a plain HTML form posts, which cannot carry CSRF_HEADER: the header
+    if present; else the browser's Sec-Fetch-Site; else its Origin against our Host. A request with
+    none of the three is refused: every current browser sends Origin with a POST."""
+    if request.headers.get(CSRF_HEADER):
+        return True
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site.lower() in SAME_SITE_FETCH
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.headers.get("host", "").lower()
+
+
+def require_same_origin(request: Request) -> None:
+    if not from_this_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"only this site's pages may do this (Origin, Sec-Fetch-Site or {CSRF_HEADER})")
+
+
+SameOriginDep = Depends(require_same_origin)
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
 TokenDep = PrincipalDep  # the name the first routes used
 

@@ -350,7 +350,9 @@ def test_login_session_cookie_and_logout(env: dict[str, Any]) -> None:
     assert admin.post("/api/v1/registry/departments", json=body).status_code == 403
     assert admin.post("/api/v1/registry/departments", json=body,
                       headers={"X-Requested-With": "dashboard"}).status_code == 201
-    browser.post("/logout")
+    assert browser.post("/logout", headers={"Origin": "https://evil.example"}).status_code == 403
+    assert browser.get("/api/v1/satisfaction").status_code == 200
+    browser.post("/logout", headers={"Origin": "http://testserver"})  # what the dashboard's form sends
     assert browser.get("/api/v1/satisfaction").status_code == 401
 
 

@@ -288,3 +288,64 @@ def test_security_headers_on_every_kind_of_response(tmp_path: Path, engine: Engi
         assert response.headers["x-content-type-options"] == "nosniff", (response.request.url, response.headers)
         assert "text/html" in response.headers.get("content-type", "") or \
             "x-frame-options" not in response.headers
+
+
+# --- 5. logout only from this site --------------------------------------------------------------
+
+
+def sessions_open(engine: Engine) -> int:
+    from sqlmodel import Session, select
+
+    from collector.models import WebSession
+
+    with Session(engine) as session:
+        return len(session.exec(select(WebSession)).all())
+
+
+def test_another_site_cannot_log_a_user_out(tmp_path: Path, engine: Engine) -> None:
+    with running(serve_config(make_app(tmp_path, engine))) as url, \
+            httpx.Client(base_url=url, timeout=WAIT_S) as browser:
+        assert login(browser, "chanh", PASSWORD) == 303
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        refused = [
+            {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+            {"Origin": "https://evil.example"},  # a browser without Fetch Metadata
+            {"Sec-Fetch-Site": "same-site", "Origin": "http://other.127.0.0.1.nip.io"},  # a sibling is not us
+            {"Origin": "null"},  # a sandboxed frame or a data: page
+            {"Origin": url, "Sec-Fetch-Site": "cross-site"},  # the browser's word wins over the header
+            {},  # nothing to tell where it comes from
+        ]
+        for headers in refused:
+            response = browser.post("/logout", headers={**form, **headers})
+            assert response.status_code == 403, headers
+            assert "rating_session" not in response.headers.get("set-cookie", ""), headers
+            assert browser.get("/api/v1/satisfaction").status_code == 200, headers  # still logged in
+        assert sessions_open(engine) == 1
+        # this site's form: the browser sends its Origin, and Sec-Fetch-Site when it has Fetch Metadata
+        for headers in ({"Origin": url, "Sec-Fetch-Site": "same-origin"}, {"Origin": url},
+                        {"X-Requested-With": "dashboard"}):
+            out = browser.post("/logout", headers={**form, **headers})
+            assert out.status_code == 303 and out.headers["location"] == "/login", headers
+            assert browser.get("/api/v1/satisfaction").status_code == 401, headers
+            assert sessions_open(engine) == 0, headers
+            assert login(browser, "chanh", PASSWORD) == 303  # for the next way
+
+
+def test_the_dashboards_sign_out_button_still_logs_out(tmp_path: Path, engine: Engine) -> None:
+    """In Chromium, as a supervisor does: sign in, open the dashboard, press its sign-out button."""
+    from tests.dashboard.cdp import Browser
+
+    with running(serve_config(make_app(tmp_path, engine))) as url:
+        browser = Browser()
+        try:
+            browser.goto(f"{url}/login?next=/dashboard")
+            browser.evaluate(f"""document.getElementById('username').value = 'chanh';
+                document.getElementById('password').value = {json.dumps(PASSWORD)};
+                document.querySelector('form').submit(); true""")
+            browser.wait_for("location.pathname === '/dashboard'")
+            assert sessions_open(engine) == 1
+            browser.evaluate("document.querySelector('#logout button').click(); true")
+            browser.wait_for("location.pathname === '/login'")
+        finally:
+            browser.close()
+    assert sessions_open(engine) == 0

@@ -19,7 +19,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel import Session
 
-from collector.api.deps import SESSION_COOKIE, Principal, PrincipalDep, SessionDep, find_principal
+from collector.api.deps import (
+    SESSION_COOKIE,
+    Principal,
+    PrincipalDep,
+    SameOriginDep,
+    SessionDep,
+    find_principal,
+)
 from collector.auth import SESSION_HOURS, VerifyBusy, authenticate, close_session, open_session
 
 router = APIRouter(tags=["web"])
@@ -121,8 +128,10 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout", include_in_schema=False)
+@router.post("/logout", include_in_schema=False, dependencies=[SameOriginDep])
 def logout(request: Request, session: SessionDep) -> Response:
+    # The dashboard's sign-out button is a plain form post: it cannot add CSRF_HEADER, but the browser
+    # says it comes from this origin (deps.from_this_origin). Another site's form is refused.
     value = request.cookies.get(SESSION_COOKIE)
     if value:
         close_session(session, value)
