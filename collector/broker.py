@@ -356,14 +356,18 @@ def bind_box_accounts(broker_dir: Path) -> None:
     bind_client_ids(broker_dir, _box_accounts(Path(broker_dir)))
 
 
-def add_box(broker_dir: Path, box: str, password_file: Path | None = None) -> str:
+def add_box(broker_dir: Path, box: str, password_file: Path | None = None, *, password: str | None = None) -> str:
     """Give BOX an account with a fresh random password (replacing any old one) and return it.
-    With password_file, the password is also written there (mode 0600, atomically)."""
+    With password_file, the password is also written there (mode 0600, atomically). With
+    password, BOX gets that one instead (rating-tech writes it into the box's config first).
+    The one way a box account is made: bound to its box id (bind_client_ids), then its password."""
+    broker_dir = Path(broker_dir)
     check_box_id(box)
     if not (broker_dir / "passwd").exists():
         raise BrokerError(f"no broker configuration in {broker_dir}; run `rating-collector broker setup` first")
     bind_client_ids(broker_dir, [box])  # before its password exists, so it is never unbound
-    password = secrets.token_urlsafe(18)
+    if password is None:
+        password = secrets.token_urlsafe(18)
     if password_file is not None:
         password_file = Path(password_file)
         password_file.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ but is not:
 2. an already provisioned box's config.json is renamed to config.bak: from here until step 5 the
    box blinks "config missing" if anything fails (and a re-run finds its identity in config.bak);
 3. the firmware files are copied (unchanged ones skipped by hash) and checked by hash;
-4. the broker account (fresh password, other accounts kept) and the registry assignment;
+4. the broker account (collector.broker.add_box: bound to its box id as client id, a fresh
+   password, other accounts kept) and the registry assignment;
 5. config.json last: written as config.tmp, checked, renamed (atomic on LittleFS);
 6. (replace) the old box's account is revoked; the box is reset and must announce itself online
    on the broker with the right counter and firmware.
@@ -390,8 +391,7 @@ class Technician:
         seen = watch.retained(box)
         if seen is None or not seen.online:
             return
-        password = secrets.token_urlsafe(18)
-        broker_accounts.set_passwords(self.broker_dir, {box: password})
+        password = broker_accounts.add_box(self.broker_dir, box, password=secrets.token_urlsafe(18))
         self.reload_broker()
         try:
             publish_retained(self.c.mqtt_host, self.c.mqtt_port, box, password, box_topic("presence", box),
@@ -458,7 +458,8 @@ class Technician:
                 device.remove(name)
             self.say(f"firmware copied: {len(todo)} files written, {len(manifest.files) - len(todo)} unchanged")
 
-            broker_accounts.set_passwords(self.broker_dir, {box_id: password})
+            # As `rating-collector broker add-box`: bound to its box id as client id, then the password.
+            broker_accounts.add_box(self.broker_dir, box_id, password=password)
             self.reload_broker()
             since = now()
             if mode == "replace":

@@ -18,8 +18,9 @@ from collector.models import Counter, CounterBox, Device
 
 
 def refused(broker: Any, username: str, password: str) -> bool:
-    """Does the broker refuse these credentials (a fresh connection, as a box would make)?"""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}")
+    """Does the broker refuse these credentials (a fresh connection, as a box would make: with its
+    box id as client id, the only one its account may use)?"""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
     client.username_pw_set(username, password)
     result: list[Any] = []
     client.on_connect = lambda c, u, f, rc, p: result.append(rc)
