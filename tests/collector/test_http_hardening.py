@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,6 +124,42 @@ def test_concurrent_logins_do_not_stall_healthz(tmp_path: Path, engine: Engine,
         assert [f.result() for f in futures] == [401] * logins
     assert latencies and max(latencies) < 1.0, \
         f"/healthz took up to {max(latencies):.2f} s while {logins} wrong logins were checked"
+
+
+
+def test_verifications_beyond_the_bound_wait_and_beyond_the_queue_are_refused() -> None:
+    import anyio
+
+    from collector.auth import VerifyBusy, VerifyGate
+
+    gate = VerifyGate(concurrency=1, waiting_max=1)
+    release, running_now = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def hold() -> str:
+        running_now.set()
+        assert release.wait(WAIT_S)
+        return "first"
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            async def run(work: Callable[[], str]) -> None:
+                done.append(await gate.run(work))
+
+            tasks.start_soon(run, hold)
+            with anyio.fail_after(WAIT_S):
+                while not running_now.is_set():
+                    await anyio.sleep(0.005)
+            tasks.start_soon(run, lambda: "second")  # waits for the slot
+            with anyio.fail_after(WAIT_S):
+                while gate._limiter().statistics().tasks_waiting < 1:
+                    await anyio.sleep(0.005)
+            with pytest.raises(VerifyBusy):
+                await gate.run(lambda: "third")  # the queue is full: refused at once
+            release.set()
+
+    anyio.run(main)
+    assert done == ["first", "second"]
 
 
 # --- 2. whose address the login limiter counts --------------------------------------------------
