@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import tempfile
 import time
@@ -49,10 +48,12 @@ def box(
         check_broker(broker_host, broker_port)
     except FleetError as e:
         _fail(str(e))
-    from collector.broker import set_passwords
+    from collector.broker import BrokerError, add_box
 
-    password = secrets.token_urlsafe(18)
-    set_passwords(broker_dir, {box_id: password})
+    try:  # as `rating-collector broker add-box`: bound to its box id as client id, then a password
+        password = add_box(broker_dir, box_id)
+    except BrokerError as e:
+        _fail(str(e))
     if not reload_broker(broker_dir):
         typer.echo("warning: no Mosquitto runs that broker folder here; reload it yourself (SIGHUP)", err=True)
     cfg = make_config(box_id, counter, password=password, broker_host=broker_host, broker_port=broker_port,

@@ -1,17 +1,23 @@
 """The box accounts `rating-tech provision`, `replace` and `bulk` make are bound to their box ids
 as MQTT client ids, as `rating-collector broker add-box` makes one (collector.broker.add_box): the
 broker refuses such an account under any other client id (another box's, the collector's), so a box
-cannot connect as another and cut it off. Run against the real Mosquitto of the tests."""
+cannot connect as another and cut it off. So is the account `rating-sim box` makes for its box.
+Run against the real Mosquitto of the tests."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from techtools import port_of
+
+from simulator.box import VirtualBox, make_config
 
 # Another box's id, the collector's and another of its share group, a tool's id of the tests' making.
 OTHER_IDS = ("box-018", "box-017-2", "collector-1", "collector-2", "probe-0a1b2c3d")
@@ -44,10 +50,23 @@ def password_of(box: Any) -> str:
     return str(json.loads(box.flash_read("config.json"))["broker"]["password"])
 
 
+def admitted_as_itself(broker: Any, box: str, password: str, timeout: float = 10) -> Any:
+    """The CONNACK to the box's account connecting as its box id, tried until admitted (the
+    broker re-reads its password file a moment after a reload)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reason = connack(broker, box, password, box)
+        if (reason is not None and not reason.is_failure) or time.monotonic() > deadline:
+            return reason
+        time.sleep(0.1)
+
+
 def assert_bound(broker: Any, box: str, password: str) -> None:
-    """The box's account is refused under every other client id, admitted under its own. The box
-    came online (as its box id) before, so its password is known to the broker and a refusal can
-    only be the binding's."""
+    """The box's account is refused under every other client id, admitted under its own. It is
+    admitted as itself first, so its password is known to the broker and a refusal can only be
+    the binding's."""
+    first = admitted_as_itself(broker, box, password)
+    assert first is not None and not first.is_failure, f"{box}'s account refused as itself: {first}"
     for other in OTHER_IDS:
         if other == box:
             continue
@@ -84,3 +103,15 @@ def test_boxes_provisioned_in_bulk_connect_only_as_their_box_ids(
     assert "2 of 2 boxes online" in result.output
     for box_id, box in zip(("box-017", "box-018"), boxes, strict=True):
         assert_bound(broker, box_id, password_of(box))
+
+
+def test_the_box_of_rating_sim_connects_only_as_its_box_id(broker: Any, tmp_path: Path) -> None:
+    """`rating-sim box` gives its box an account in the broker's folder, as add-box does."""
+    workdir = tmp_path / "sim-box"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "rating-sim"), "box", "--box", "box-031", "--counter", "17",
+         "--broker-dir", str(broker.broker.broker_dir), "--broker-port", str(broker.port), "--workdir", str(workdir),
+         "--no-ntp"], input="q\n", capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    flash = VirtualBox(make_config("box-031", "17", password="-", broker_port=broker.port), workdir)
+    assert_bound(broker, "box-031", json.loads(flash.flash_read("config.json"))["broker"]["password"])
