@@ -36,6 +36,7 @@ BINDING_ADMIN_USER = "broker-admin"
 BINDINGS_FILE = "client-ids.json"
 BINDING_ADMIN_PASSWORD_FILE = "broker-admin.password"
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+BINDINGS_PER_MESSAGE = 200  # to a running broker, in control messages of ~18 KB: it takes packets up to 64 KB
 BOX_PATTERN = re.compile(r"^box-[a-z0-9][a-z0-9-]{0,27}$")  # schemas/defs.schema.json box_id
 
 # Messages the broker keeps for one offline collector session; the default (1000) drops the rest
@@ -318,17 +319,23 @@ def _send_bindings(broker_dir: Path, boxes: list[str], timeout: float = 10.0) ->
             raise BrokerError(f"cannot bind client ids: the broker on {host}:{port} refused {BINDING_ADMIN_USER} "
                               f"({refused[0] if refused else 'no answer'}); it was started without the binding "
                               "plugin, or before this configuration: restart it")
-        commands = [{"command": "createClient", **_binding(box)} for box in boxes]
-        client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
-        if not answered.wait(timeout):
-            raise BrokerError(f"cannot bind client ids: the broker on {host}:{port} did not answer")
+        # The broker drops a packet over its max_packet_size (64 KB) without a word: the bindings go
+        # BINDINGS_PER_MESSAGE at a time (~90 bytes each), each message answered before the next.
+        for start in range(0, len(boxes), BINDINGS_PER_MESSAGE):
+            commands = [{"command": "createClient", **_binding(box)}
+                        for box in boxes[start:start + BINDINGS_PER_MESSAGE]]
+            answered.clear()
+            client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
+            if not answered.wait(timeout):
+                raise BrokerError(f"cannot bind client ids: the broker on {host}:{port} did not answer")
     finally:
         client.disconnect()
         client.loop_stop()
-    for response in json.loads(answers[0]).get("responses", []):
-        refusal = response.get("error")
-        if refusal and refusal != "Client already exists":
-            raise BrokerError(f"cannot bind client ids: {refusal}")
+    for answer in answers:
+        for response in json.loads(answer).get("responses", []):
+            refusal = response.get("error")
+            if refusal and refusal != "Client already exists":
+                raise BrokerError(f"cannot bind client ids: {refusal}")
 
 
 def bind_client_ids(broker_dir: Path, boxes: list[str]) -> None:
@@ -349,11 +356,6 @@ def bind_client_ids(broker_dir: Path, boxes: list[str]) -> None:
     known = {client.get("username") for client in config.get("clients", [])}
     config.setdefault("clients", []).extend(_binding(box) for box in dict.fromkeys(boxes) if box not in known)
     _write_atomically(path, json.dumps(config, indent=1) + "\n")
-
-
-def bind_box_accounts(broker_dir: Path) -> None:
-    """Bind every box account in the password file (those of a simulated fleet, say)."""
-    bind_client_ids(broker_dir, _box_accounts(Path(broker_dir)))
 
 
 def add_box(broker_dir: Path, box: str, password_file: Path | None = None, *, password: str | None = None) -> str:

@@ -39,7 +39,6 @@ ACK_WINDOW_S = 1.0  # the citizen must see the feedback within this after the co
 TIME_TOLERANCE_S = 2.0  # a stored press's time must be within this of when it was pressed
 LOCKOUT_MARGIN_S = 0.3  # fault presses keep this far from the lockout's edge, so their fate is known
 box_id = box_name
-BIND_AT_ONCE = 200  # box bindings per control message (~90 bytes each; the broker takes packets up to 64 KB)
 
 
 class FleetError(RuntimeError):
@@ -69,11 +68,7 @@ def admit_boxes(broker_dir: Path, passwords: dict[str, str]) -> None:
     (bind_client_ids: told to the running broker, or written for its next start) before its
     password exists, so it is never unbound; then one password file update for them all. The
     broker still has to re-read its password file (reload_broker)."""
-    boxes = list(passwords)
-    # A running broker is told in one control message per call, and refuses a packet over its
-    # max_packet_size (64 KB): 1,000 boxes' bindings are ~85 KB, so they go BIND_AT_ONCE at a time.
-    for start in range(0, len(boxes), BIND_AT_ONCE):
-        bind_client_ids(Path(broker_dir), boxes[start:start + BIND_AT_ONCE])
+    bind_client_ids(Path(broker_dir), list(passwords))
     set_passwords(Path(broker_dir), passwords)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from collector.broker import Broker, BrokerError, bind_box_accounts, refuse_busy_port
+from collector.broker import Broker, BrokerError, refuse_busy_port
 from collector.clock import local_day, utc_now
 from collector.settings import get_settings
 from simulator.center import counter_code, registry
@@ -159,12 +159,8 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         print(f"dashboard  {url}/dashboard   user admin, password in {dashboard_password}", flush=True)
         print(f"API        bearer token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
 
-        def admit_boxes() -> None:
-            bind_box_accounts(broker.broker_dir)  # a box connects only as itself (collector.broker)
-            broker.reload()
-
         fleet = Fleet(data_dir / "broker", scenario=scenario, broker_port=mqtt_port, seed=seed,
-                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=admit_boxes,
+                      workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload,
                       broker_control=broker)
         print(f"fleet      starting {scenario.boxes} virtual boxes ...", flush=True)
         fleet.start()

@@ -86,7 +86,8 @@ def test_a_box_account_admitted_while_the_broker_is_down_is_bound_when_it_starts
 def test_a_fleet_of_1000_boxes_is_bound_though_the_broker_takes_packets_of_64_kb_at_most(
         broker: BrokerHandle) -> None:
     """bench.load's and bench.simulator's 1,000 light boxes: their bindings in one control message
-    (~90 KB) were over the broker's max_packet_size, and it never answered."""
+    (~90 KB) were over the broker's max_packet_size, and it never answered. bind_client_ids, the
+    one home of binding, sends them in messages the broker takes."""
     passwords = {box_name(i, 1000): f"pw-{i}" for i in range(1000)}
     admit_boxes(broker.broker.broker_dir, passwords)
     broker.broker.reload()
