@@ -26,7 +26,9 @@ HTML_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self
 
 class SecurityHeaders:
     """nosniff on every response; on HTML, a CSP (unless the route set one) and X-Frame-Options: DENY.
-    Pure ASGI, keyed on the response's content type, so it covers routes of every module."""
+    Pure ASGI, keyed on the response's content type, so it covers routes of every module. A route
+    that fails before it answers gets its 500 here, with the headers: Starlette's own 500 page comes
+    from outside every middleware, without them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,8 +38,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("x-content-type-options", "nosniff")
                 if headers.get("content-type", "").lower().startswith("text/html"):
@@ -45,7 +51,14 @@ class SecurityHeaders:
                     headers.setdefault("x-frame-options", "DENY")
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not started:
+                await send_with_headers({"type": "http.response.start", "status": 500,
+                                         "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            raise  # for the server's log
 
 
 def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None) -> FastAPI:

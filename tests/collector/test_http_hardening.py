@@ -326,6 +326,22 @@ def test_security_headers_on_every_kind_of_response(tmp_path: Path, engine: Engi
             "x-frame-options" not in response.headers
 
 
+def test_a_route_that_fails_answers_500_with_the_security_headers(tmp_path: Path, engine: Engine) -> None:
+    """Starlette answers an unhandled error from outside every middleware; the 500 must still carry
+    nosniff, and no traceback."""
+    app = make_app(tmp_path, engine)
+
+    def fails() -> None:
+        raise RuntimeError("a secret in the traceback")
+
+    app.add_api_route("/fails", fails)
+    with running(plain_config(app)) as url:
+        response = httpx.get(f"{url}/fails", timeout=WAIT_S)
+    assert response.status_code == 500
+    assert response.headers["x-content-type-options"] == "nosniff", response.headers
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
 # --- 5. logout only from this site --------------------------------------------------------------
 
 
