@@ -394,7 +394,8 @@ def test_the_dashboards_sign_out_button_still_logs_out(tmp_path: Path, engine: E
             browser.evaluate(f"""document.getElementById('username').value = 'chanh';
                 document.getElementById('password').value = {json.dumps(PASSWORD)};
                 document.querySelector('form').submit(); true""")
-            browser.wait_for("location.pathname === '/dashboard'")
+            # The new URL shows before the page has its elements: wait for the button itself.
+            browser.wait_for("location.pathname === '/dashboard' && !!document.querySelector('#logout button')")
             assert sessions_open(engine) == 1
             browser.evaluate("document.querySelector('#logout button').click(); true")
             browser.wait_for("location.pathname === '/login'")
