@@ -126,8 +126,12 @@ def start_broker(broker_dir: Path, **options: Any) -> Broker:
 
 
 @pytest.fixture
-def free_port() -> Callable[[], int]:
-    return unused_port
+def refusing_port() -> Iterator[int]:
+    """A loopback port where every connection is refused, for the whole test: bound and never
+    listened on, so no other process can take it meanwhile (a port merely free now could be)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:

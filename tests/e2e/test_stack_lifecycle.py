@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO, PortTaken, on_a_free_port, unused_port, wait_until
 
 READY = "boxes running scenario"
 START_TIMEOUT_S = 240  # broker setup, migrations, collector health and two boxes booting, on 2 busy cores
@@ -96,17 +96,34 @@ class Stack:
                 return
 
 
+def start_stack(data_dir: Path) -> Stack:
+    """A stack on two ports free when chosen, ready; on two others if one was taken before the
+    stack could bind it (neither Mosquitto nor the stack's collector URL can take port 0)."""
+
+    def start(mqtt_port: int) -> Stack:
+        stack = Stack(data_dir, mqtt_port, unused_port())
+        try:
+            stack.wait_ready()
+        except AssertionError as error:
+            if "already in use" in str(error):
+                stack.process.wait(timeout=30)
+                raise PortTaken(str(error)) from None
+            raise
+        return stack
+
+    return on_a_free_port(start)
+
+
 def _kill_leftovers(seen: dict[int, tuple[str, str]]) -> None:
     for pid in still_running(seen):
         os.kill(pid, signal.SIGKILL)
 
 
-def test_a_killed_stack_leaves_nothing_running_and_starts_again(stack_dir: Path, free_port) -> None:
-    data_dir, mqtt_port, http_port = stack_dir / "data", free_port(), free_port()
+def test_a_killed_stack_leaves_nothing_running_and_starts_again(stack_dir: Path) -> None:
+    data_dir = stack_dir / "data"
     seen: dict[int, tuple[str, str]] = {}
     try:
-        first = Stack(data_dir, mqtt_port, http_port)
-        first.wait_ready()
+        first = start_stack(data_dir)
         seen.update(descendants(first.process.pid))
         names = [name for _, name in seen.values()]
         assert "mosquitto" in names and "micropython" in names and len(seen) >= 4, seen
@@ -114,8 +131,7 @@ def test_a_killed_stack_leaves_nothing_running_and_starts_again(stack_dir: Path,
         first.process.wait(timeout=30)
         wait_until(lambda: not still_running(seen), timeout=90, what=f"the stack's processes to end: {seen}")
 
-        second = Stack(data_dir, mqtt_port, http_port)
-        second.wait_ready()
+        second = start_stack(data_dir)
         seen.update(descendants(second.process.pid))
         second.process.send_signal(signal.SIGINT)  # Ctrl-C
         assert second.process.wait(timeout=90) == 0, "".join(second.output)
@@ -124,14 +140,22 @@ def test_a_killed_stack_leaves_nothing_running_and_starts_again(stack_dir: Path,
         _kill_leftovers(seen)
 
 
-def test_a_busy_port_is_refused_naming_who_holds_it(stack_dir: Path, free_port) -> None:
+def test_a_busy_port_is_refused_naming_who_holds_it(stack_dir: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         busy = holder.getsockname()[1]
-        for mqtt_port, http_port in ((busy, free_port()), (free_port(), busy)):
-            stack = Stack(stack_dir / "data", mqtt_port, http_port)
+
+        def refused(ports: tuple[int, int]) -> tuple[Stack, str]:
+            stack = Stack(stack_dir / "data", *ports)
             said = stack.wait_end(timeout=120)
+            other = ports[1] if ports[0] == busy else ports[0]
+            if f"127.0.0.1:{other} is already in use" in said:  # taken by another test meanwhile
+                raise PortTaken(said)
+            return stack, said
+
+        for start in (lambda port: refused((busy, port)), lambda port: refused((port, busy))):
+            stack, said = on_a_free_port(start)
             assert stack.process.returncode == 1, said
             assert f"127.0.0.1:{busy} is already in use" in said and f"(pid {os.getpid()})" in said, said
             assert "Traceback" not in said

@@ -15,11 +15,10 @@ from techtools import RATING_TECH, port_of
 
 from collector.broker import list_accounts
 from simulator.box import BOARD_DIR
-from tests.conftest import unused_port
 
 
-def test_no_device_at_the_port(tech: Any) -> None:
-    result = tech("provision", f"socket://127.0.0.1:{unused_port()}", "--counter", "17")
+def test_no_device_at_the_port(tech: Any, refusing_port: int) -> None:
+    result = tech("provision", f"socket://127.0.0.1:{refusing_port}", "--counter", "17")
     assert result.exit_code == 1
     assert "no device at socket://" in result.output
     serial = tech("check", "/dev/ttyUSB-none")
@@ -42,9 +41,9 @@ def test_unknown_counter_changes_nothing(tech: Any, blank_box: Any, broker: Any)
     assert list_accounts(broker.broker.broker_dir) == before
 
 
-def test_broker_unreachable_changes_nothing(tech: Any, blank_box: Any) -> None:
+def test_broker_unreachable_changes_nothing(tech: Any, blank_box: Any, refusing_port: int) -> None:
     box = blank_box("n")
-    result = tech("provision", port_of(box), "--counter", "17", RATING_MQTT_PORT=str(unused_port()))
+    result = tech("provision", port_of(box), "--counter", "17", RATING_MQTT_PORT=str(refusing_port))
     assert result.exit_code == 1
     assert "unreachable" in result.output and "nothing was changed" in result.output
     assert box.flash_ls() == {}

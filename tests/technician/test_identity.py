@@ -8,14 +8,13 @@ from typing import Any
 
 from techtools import port_of
 
-from tests.conftest import unused_port
 
-
-def test_an_id_given_to_a_box_that_never_came_online_is_not_given_again(tech: Any, blank_box: Any) -> None:
+def test_an_id_given_to_a_box_that_never_came_online_is_not_given_again(
+        tech: Any, blank_box: Any, refusing_port: int) -> None:
     first = blank_box("first")
     # The box cannot reach the broker (a wrong broker address): it never comes online.
     lost = tech("provision", port_of(first), "--counter", "17", "--timeout", "4",
-                RATING_TECH_BROKER_PORT=str(unused_port()))
+                RATING_TECH_BROKER_PORT=str(refusing_port))
     assert lost.exit_code == 1 and "did not come online" in lost.output, lost.output
     assert json.loads(first.flash_read("config.json"))["box"] == "box-017"
 
