@@ -97,9 +97,9 @@ sys.path.insert(0, str(REPO))
 
 from bench import free_port
 from collector.broker import Broker, bind_client_ids, set_passwords, write_config
+from simulator.box import micropython_binary
 from technician.build import FIRMWARE_DIR, build
 
-MICROPYTHON = Path(sys.executable).parent / "micropython"
 BENCH = REPO / "bench"  # package.json pins the WebAssembly port; firmware_wasm.mjs runs it
 HARDWARE_DIR = BENCH / "firmware_hardware"  # stand-ins for machine and network, under the real board.py
 WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
@@ -524,7 +524,7 @@ def _run_mp(script: str, path: str, data: Any = None, timeout: float = 300) -> A
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(data, f)
         f.flush()
-        return _last_json([str(MICROPYTHON), "-c", script, f.name], "micropython", timeout,
+        return _last_json([micropython_binary(), "-c", script, f.name], "micropython", timeout,
                           env=dict(os.environ, MICROPYPATH=path))
 
 

