@@ -7,7 +7,7 @@ the WebAssembly port (32-bit, as the ESP32; npm package pinned in bench/package.
 
 Figures come from this run; nothing is copied from elsewhere, nothing is estimated or scaled.
 
-Heap after start-up. A lean script (HEAP) first loads what is not the box's heap and reads a
+Heap after start-up. A lean script (bench/mp/heap.py) first loads what is not the box's heap and reads a
 baseline: itself (its code, parameters and the helpers that measure), stand-ins for the C modules
 machine and network (bench/firmware_hardware/), and os. On the ESP32 machine and network are C in
 flash and the objects board.py gets from them (a Pin per GPIO, the WDT, the WLAN interface) are
@@ -27,7 +27,8 @@ until its network task has asked for Wi-Fi (the task then waits 20 s for it, the
 offline state), anchors the clock, waits 300 ms, collects and reads gc.mem_alloc().
 
 The box's heap is what that added over the baseline (less the RAM standing in for the flash chip),
-plus the interpreter with asyncio (an empty script's heap, EMPTY, less the names it interned), plus
+plus the interpreter with asyncio (an empty script's heap,
+bench/mp/bench_collect.py run alone, less the names it interned), plus
 every name interned before the baseline and 128 bytes. Names (qstrs) are never freed and live in
 pools that double in size (20, 40, 80, ... names) and in chunks of text: the box's names would fill
 pools and a chunk the script's names already allocated. So the heap these take at the baseline
@@ -36,11 +37,11 @@ and the names' text) is counted as the box's, with the most the last chunk of te
 (MICROPY_ALLOC_QSTR_CHUNK_INIT, 128 bytes). That overcounts (the script's own names are in it, and
 the box alone may need smaller pools), never undercounts. Printed: the baseline, what it leaves out,
 each share added back, unix offline, unix online, their difference, wasm offline. A third script
-(MODULES, wasm only) takes the same steps one at a time and prints the 32-bit heap by part (the
+(heap_by_part.py, wasm only) takes the same steps one at a time and prints the 32-bit heap by part (the
 flash, main.py, each module's import, board.py's first, the box's objects, its tasks). Latency and
-idle allocation come from a fourth (RUNTIME) that opens and starts the box the same way (shared
+idle allocation come from a fourth (runtime.py) that opens and starts the box the same way (shared
 source) on a board object the bench drives (in place of board.py). The WebAssembly port runs the
-scripts without their Flash class (the flash chip's stand-in under LittleFS, which that port lacks).
+scripts without bench_flash.py (the flash chip's stand-in under LittleFS, which that port lacks).
 
 The 32-bit online figure cannot be measured (no sockets on wasm); it is bounded instead:
     online_32 = offline_32 - R_32 + A_32
@@ -109,423 +110,26 @@ RESIDENT = ["clock", "buttons", "feedback", "messages", "outbox", "mqtt", "app"]
 # name, figure, budget (None: a figure without one), unit, within budget (None: no budget)
 Row = tuple[str, float, float | None, str, bool | None]
 
-# MicroPython source of the scripts below, in pieces that they share. They run under MicroPython
-# with the release on its path: the unix port (`micropython -c`) and the WebAssembly port
-# (bench/firmware_wasm.mjs) run the same text (less FLASH there: see _run_wasm), and print one
-# JSON line of figures. P: the parameters (sys.argv[1]); P["online"]: the board's Wi-Fi is up (and
-# a broker listens) or down; P["cfg"]: the box's config.json; P["main_py"]: firmware/main.py; P["fs"]: "lfs" for a RAM LittleFS as on the box, "host" for the port's
-# own filesystem (the WebAssembly port has no LittleFS).
-#
-# collected(): gc.mem_alloc() after collections. Measured in a task, never at the top level of a
-# script: on the WebAssembly port a collection there does not free what the script just dropped.
-COLLECT = r"""
-try:
-    from js import gc as js_gc  # WebAssembly port, node --expose-gc: V8's collector
-except ImportError:
-    js_gc = None
+# The MicroPython scripts (bench/mp/, run with the release on their path by the unix port and by
+# the WebAssembly port through bench/firmware_wasm.mjs), each printing one JSON line of figures:
+# heap.py (the heap after start-up), heap_by_part.py (the same by part), runtime.py (latency and
+# idle allocation), bench_collect.py (run alone: the interpreter with asyncio), outbox_flash.py
+# (the outbox's flash).
+# Their parameters are a JSON file, sys.argv[1]; bench_box.py, bench_collect.py, bench_flash.py and
+# bench_hardware.py are what they share.
+MP_DIR = BENCH / "mp"
+MP_HELPERS = ["bench_box.py", "bench_collect.py", "bench_hardware.py"]  # bench_flash: LittleFS, unix only
 
-
-async def collected():
-    for _ in range(2):
-        # On the WebAssembly port JS holds Python objects (the scheduler's timer callbacks) until
-        # V8 finalizes the JS objects that refer to them, which refer back only while their
-        # Python proxies live: collect on both sides and let the finalizers run. Without this the
-        # figure there varies by several KB with V8's timing. Same steps and waits on both ports.
-        gc.collect()
-        if js_gc is not None:
-            js_gc()
-        await asyncio.sleep_ms(20)
-    gc.collect()
-    return gc.mem_alloc()
-"""
-
-HEAD = r"""
-import gc, asyncio, json, micropython, sys, time
-""" + COLLECT + r"""
-P = json.load(open(sys.argv[1]))
-"""
-
-# The stand-ins for what the ESP32 holds in flash, not in its heap, loaded before the heap scripts
-# read their baseline: machine and network (bench/firmware_hardware: C on the ESP32, their Pin, WDT
-# and WLAN objects static there, so the stand-ins make theirs at import), with Wi-Fi coming up or
-# not as P["online"] says, and os (C on the ESP32 and on the unix port, a frozen Python package on
-# the WebAssembly port; outbox imports it).
-HARDWARE = r"""
-import os, machine, network
-network.WLAN(network.STA_IF).up = P["online"]
-
-
-def wifi_asked():
-    return network.WLAN(network.STA_IF).ssid is not None
-"""
-
-# board.py's functions on plain attributes, for the latency and idle-allocation script (RUNTIME),
-# which drives the contacts and watches the LED: Wi-Fi up or down for good, no contact closed.
-BOARD = r"""
-class Board:
-    def __init__(self, wifi):
-        self.wifi = wifi
-        self.wifi_asked = False
-    def init(self, pins): pass
-    def read_buttons(self): return 0
-    def set_led(self, index, on): pass
-    def set_buzzer(self, freq): pass
-    def wifi_connect(self, ssid, password): self.wifi_asked = True
-    def wifi_connected(self): return self.wifi
-    def wifi_rssi(self): return -50 if self.wifi else None
-    def watchdog_start(self, ms): pass
-    def watchdog_feed(self): pass
-    def reset_cause(self): return "power_on"
-    def reset(self): pass
-    def unique_id(self): return "000000000000"
-
-
-def wifi_asked():
-    return board.wifi_asked
-"""
-
-# A 256 KB LittleFS partition in RAM, as on the box.
-FLASH = r"""
-class Flash:
-    def __init__(self):
-        self.data = bytearray(4096 * 64)
-    def readblocks(self, n, buf, off=0):
-        buf[:] = memoryview(self.data)[n * 4096 + off: n * 4096 + off + len(buf)]
-    def writeblocks(self, n, buf, off=0):
-        self.data[n * 4096 + off: n * 4096 + off + len(buf)] = buf
-    def ioctl(self, op, arg):
-        return {4: 64, 5: 4096}.get(op, 0)
-"""
-
-# prepare(): the flash with config.json in it (P["cfg"], which stays in P: the box reads its own
-# copy from the file). open_box(board): the box opened on `board` with `log` as app.run() opens it
-# on the box: startup.open_box(), then the startup module dropped.
-# settle(): start the box and wait until it is online (Wi-Fi up) or, Wi-Fi down, until its network
-# task has asked for Wi-Fi (it then waits 20 s for it: the box's normal offline state); anchor the
-# clock, wait 300 ms; the heap in use then (with the RAM standing in for the flash chip).
-OPEN = r"""
-def prepare():
-    # (RAM standing in for the flash chip: not heap on the box, LittleFS's own heap or None)
-    ram, lfs = 0, None
-    if P["fs"] == "lfs":
-        import vfs
-        gc.collect()
-        m0 = gc.mem_alloc()
-        fl = Flash()
-        vfs.VfsLfs2.mkfs(fl)
-        vfs.mount(vfs.VfsLfs2(fl), "/flash")
-        ram = len(fl.data)
-        gc.collect()
-        lfs = gc.mem_alloc() - m0 - ram  # block device object, VfsLfs2 and its buffers, mount entry
-    # else emscripten's in-memory filesystem, outside the MicroPython heap (/flash made by
-    # firmware_wasm.mjs)
-    with open("/flash/config.json", "w") as f:
-        f.write(json.dumps(P["cfg"]))
-    return ram, lfs
-
-
-def open_box(board):
-    global box
-    import app
-    box = app.load("startup").open_box(board, "/flash/", log=log)
-    app.drop("startup")
-
-
-async def until(pred, what, ms=5000):
-    t = time.ticks_ms()
-    while not pred():
-        if time.ticks_diff(time.ticks_ms(), t) > ms:
-            raise SystemExit("bench: timed out waiting for " + what)
-        await asyncio.sleep_ms(1)
-
-
-async def settle():
-    box.start()
-    if P["online"]:
-        await until(lambda: connected, "online")
-    else:
-        await until(wifi_asked, "a Wi-Fi attempt")
-    box.anchor("sync", 1795000000000)  # the clock beacon's job, done directly
-    await asyncio.sleep_ms(300)  # first heartbeat out (online), steady state
-    return await collected()
-"""
-
-# The log (printed, as on the box; the box's log is print itself).
-LEAN = r"""
-connected = False  # "broker: connected" logged: connect() is done (subscribed, presence published)
-def log(*args):
-    global connected
-    print(*args)
-    connected = connected or args[0].startswith("broker: connected")
-"""
-
-# What main.py's start-up adds to the heap, after the baseline, in the order the box does it (the
-# box mounts its flash before main.py runs): the flash; main.py's bytecode (the box compiles
-# main.py's source at boot and holds it while app.run() runs, for ever: compiled here, not run);
-# asyncio.funcs (asyncio.wait_for_ms: the box loads it at its first connection, the WebAssembly
-# port's asyncio at its own start-up); the real board.py (.mpy) on the stand-ins; the box.
-# micropython.qstr_info() prints the names interned so far, which the bench reads back (see
-# _box_heap).
-BOOT = r"""
-def main_py():
-    return compile(P["main_py"], "main.py", "exec")
-"""
-
-# The heap after start-up: what the box's main.py does (app.run()) and no more.
-HEAP = HEAD + HARDWARE + FLASH + LEAN + OPEN + BOOT + r"""
-
-async def main():
-    baseline = await collected()
-    micropython.qstr_info()
-    flash_ram, lfs_heap = prepare()
-    main_code = main_py()
-    asyncio.wait_for_ms
-    import board
-    open_box(board)
-    out = {"heap_used": await settle() - flash_ram, "baseline": baseline, "lfs_heap": lfs_heap,
-           "ticks_period": time.ticks_add(0, -1) + 1, "uptime_ms": box.clock.up()}
-    if P["online"]:
-        # Ints the MQTT client holds that are heap objects on a 32-bit port (>= 2**30 there; its
-        # _waiting and _done hold packet ids, at most 65535). The network task's own ints are
-        # uptimes (uptime_ms above: below 2**30 for 12.4 days) and ticks_ms values (always below).
-        out["client_big_ints"] = [k for k, v in box.client.__dict__.items()
-                                  if isinstance(v, int) and not -(1 << 30) <= v < (1 << 30)]
-    else:
-        # What only the offline state holds: the network task's suspended connect() and nap()
-        # coroutines (both allocate their whole frame when created, before they first run).
-        gc.collect()
-        m0 = gc.mem_alloc()
-        g1 = box.connect()
-        g2 = box.nap(250)
-        out["offline_only"] = gc.mem_alloc() - m0
-    box.stop()
-    # printed here, not after asyncio.run(): on the WebAssembly port asyncio.run() returns at once
-    print(json.dumps(out))
-
-
-asyncio.run(main())
-"""
-
-# The heap of HEAP's box by part (run on the WebAssembly port, offline): the same steps one at a
-# time: the baseline (interpreter, asyncio, the script, the stand-ins); the flash; main.py;
-# asyncio.funcs; each module of P["modules"] imported in turn (with the names it interns);
-# open_box() (the box's objects, and the names the dropped startup and config modules leave
-# interned); settle() (the tasks). Each part is the heap's growth over its step, collected on both
-# sides.
-MODULES = HEAD + HARDWARE + FLASH + LEAN + OPEN + BOOT + r"""
-
-sizes = [0] * (len(P["modules"]) + 5)  # the parts' sizes, in bytes: made before the baseline
-
-
-async def grown(i, m0, flash_ram):
-    m1 = await collected() - flash_ram
-    sizes[i] = m1 - m0
-    return m1
-
-
-async def main():
-    base = await collected()
-    micropython.qstr_info()
-    flash_ram, lfs_heap = prepare()
-    m = await grown(0, base, flash_ram)
-    main_code = main_py()
-    m = await grown(1, m, flash_ram)
-    asyncio.wait_for_ms
-    m = await grown(2, m, flash_ram)
-    i = 3
-    for name in P["modules"]:
-        __import__(name)
-        m = await grown(i, m, flash_ram)
-        i += 1
-    open_box(sys.modules["board"])
-    m = await grown(i, m, flash_ram)
-    heap_used = await settle() - flash_ram
-    sizes[i + 1] = heap_used - m
-    box.stop()
-    names = ["flash", "main.py", "asyncio.funcs"] + ["import " + n for n in P["modules"]]
-    names += ["open_box()", "start, settle"]
-    print(json.dumps({"baseline": base, "heap_used": heap_used, "parts": list(zip(names, sizes))}))
-
-
-asyncio.run(main())
-"""
-
-# Feedback and PUBACK latency (online, unix), allocation by idle poll ticks under heap_lock and by
-# the idle loop (both ports): the box as in HEAP, on a board whose contacts the bench closes and
-# whose feedback LED it watches.
-RUNTIME = HEAD + BOARD + FLASH + r"""
-
-class LabBoard(Board):
-    def __init__(self, wifi):
-        super().__init__(wifi)
-        self.mask = 0  # every attribute set here: a store under heap_lock must not grow the dict
-        self.led = False
-        self.led_on_us = 0
-    def read_buttons(self): return self.mask
-    def set_led(self, index, on):
-        if index == 0:
-            self.led = on
-            if on:
-                self.led_on_us = time.ticks_us()
-
-
-board = LabBoard(P["online"])
-marks = {}
-connected = False  # "broker: connected" logged: connect() is done (subscribed, presence published)
-def log(*args):
-    global connected
-    line = args[0] if len(args) == 1 else " ".join(str(a) for a in args)
-    if line.startswith("press seq=") or line.startswith("sent seq="):
-        marks[line[:4] + line.split("=")[1].split()[0]] = time.ticks_us()
-    else:
-        print(line)
-        connected = connected or line.startswith("broker: connected")
-""" + OPEN + r"""
-flash_ram, lfs_heap = prepare()
-open_box(board)
-
-
-def locked_ticks(now, step, n=1000):
-    # n idle poll ticks called directly under heap_lock, `now` advancing by `step` ms in ticks
-    # arithmetic; how many of them tried to allocate (raised MemoryError).
-    failed = 0
-    micropython.heap_lock()
-    for _ in range(n):
-        now = time.ticks_add(now, step)
-        try:
-            box.poll_tick(now)
-        except MemoryError:
-            failed += 1
-    micropython.heap_unlock()
-    return failed
-
-
-async def allocated_in_a_second():
-    # how much the heap grows while the scheduler spins for 1 s, collection off
-    gc.collect()
-    gc.disable()
-    a0 = gc.mem_alloc()
-    ticks0 = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), ticks0) < 1000:
-        await asyncio.sleep_ms(0)
-    a1 = gc.mem_alloc()
-    gc.enable()
-    return a1 - a0
-
-
-async def main():
-    global connected
-    await settle()
-    out = {}
-    # idle poll ticks, called directly under heap_lock: any allocation raises MemoryError
-    box.poll_tick(time.ticks_ms())
-    out["tick_alloc_locked"] = locked_ticks(time.ticks_ms(), 0)
-    # the same across the ticks_ms wrap (2**30 ms on a 32-bit port: 12.4 days after boot)
-    start = time.ticks_add(0, -2500)
-    box.poll_tick(start)
-    out["wrap_tick_alloc_locked"] = locked_ticks(start, 5)
-    box.poll_tick(time.ticks_ms())
-    # Clock.up() once the uptime passed 2**30 ms (12.4 days): the watchdog task calls it every
-    # second, the network task at every turn
-    clock = box.clock
-    saved = clock._up
-    clock._up = 1 << 30
-    allocated = 1
-    micropython.heap_lock()  # nothing under the lock may store into a dict: that can allocate
-    try:
-        clock.up()
-        allocated = 0
-    except MemoryError:
-        pass
-    micropython.heap_unlock()
-    clock._up = saved
-    out["clock_up_alloc_locked"] = allocated
-
-    # the same through the scheduler, with only the poll task alive
-    box.stop()
-    await asyncio.sleep_ms(20)
-    poll = asyncio.create_task(box.poll_loop())
-    await asyncio.sleep_ms(50)
-    out["loop_alloc_bytes"] = await allocated_in_a_second()
-    poll.cancel()
-    out["loop_ms"] = 1000
-    await asyncio.sleep_ms(20)
-    # control: the same second with no task but this one (the scheduler alone)
-    out["sched_alloc_bytes"] = await allocated_in_a_second()
-
-    if P["online"]:
-        # presses: contact close -> feedback LED, and registered press -> PUBACK, once connected
-        # (box.online() is true from the TCP connection on: a press then waits for the CONNACK,
-        # the subscriptions and the presence message, which this figure is not about)
-        connected = False
-        box.start()
-        await until(lambda: connected, "online again")
-        fb, ack = [], []
-        for i in range(P["presses"]):
-            board.led_on_us = 0
-            t_close = time.ticks_us()
-            board.mask = 1 << (i % 2)
-            await until(lambda: board.led_on_us, "led")
-            fb.append(time.ticks_diff(board.led_on_us, t_close) / 1000)
-            board.mask = 0
-            seq = box.ob.next_seq - 1
-            await until(lambda: ("sent%d" % seq) in marks, "puback")
-            ack.append(time.ticks_diff(marks["sent%d" % seq], marks["pres%d" % seq]) / 1000)
-            await until(lambda: not board.led, "led off")  # the counted pattern ends (1.5 s)
-            await asyncio.sleep_ms(P["gap_ms"])
-        out["feedback_ms"] = fb
-        out["puback_ms"] = ack
-        box.stop()
-        await asyncio.sleep_ms(20)
-    # printed here, not after asyncio.run(): on the WebAssembly port asyncio.run() returns at once
-    print(json.dumps(out))
-
-
-asyncio.run(main())
-"""
-
-# The heap of the interpreter with asyncio imported and (next to) no script, and the names it
-# interned (micropython.qstr_info(), read back by the bench): what the heap after start-up holds that
-# is not the firmware's. Same on both ports.
-EMPTY = r"""
-import gc, asyncio, micropython
-""" + COLLECT + r"""
-
-async def main():
-    heap = await collected()
-    micropython.qstr_info()
-    print('{"heap": %d}' % heap)
-
-
-asyncio.run(main())
-"""
-
-OUTBOX = r"""
-import json, os, vfs, outbox, recover
-
-
-""" + FLASH + r"""
-
-fl = Flash()
-vfs.VfsLfs2.mkfs(fl)
-vfs.mount(vfs.VfsLfs2(fl), "/flash")
-st0 = os.statvfs("/flash")
-recover.next_boot(outbox, "/flash/")
-ob = recover.open_outbox(outbox, "/flash/")
-for i in range(10000):
-    ob.append(1, i * 1000, i % 2, 0)
-st = os.statvfs("/flash")
-print(json.dumps({"blocks": st[2], "free_empty": st0[3], "free": st[3], "bsize": st[0], "pending": ob.pending}))
-"""
 
 
 def _run_mp(script: str, path: str, data: Any = None, timeout: float = 300) -> Any:
-    """Run `script` under the unix port (64-bit) with MICROPYPATH=path; its last line of JSON."""
+    """Run bench/mp/`script` under the unix port (64-bit) with MICROPYPATH=path (and bench/mp);
+    its last line of JSON."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(data, f)
         f.flush()
-        return _last_json([micropython_binary(), "-c", script, f.name], "micropython", timeout,
-                          env=dict(os.environ, MICROPYPATH=path))
+        return _last_json([micropython_binary(), str(MP_DIR / script), f.name], "micropython", timeout,
+                          env=dict(os.environ, MICROPYPATH=f"{path}:{MP_DIR}"))
 
 
 def _last_json(command: list[str], what: str, timeout: float, env: dict[str, str] | None = None) -> Any:
@@ -565,16 +169,19 @@ def _wasm_ready() -> None:
 
 
 def _run_wasm(script: str, release: Path, data: Any = None, timeout: float = 300) -> Any:
-    """Run `script` under the WebAssembly port (32-bit) with the release's .mpy files and the
-    hardware stand-ins on its path; its last line of JSON. The script's Flash class (the flash chip's stand-in under LittleFS) is
-    left out: this port has no LittleFS, and its heap would hold the class for nothing."""
+    """Run bench/mp/`script` under the WebAssembly port (32-bit) with the release's .mpy files, and
+    the hardware stand-ins with the scripts' shared modules, on its path; its last line of JSON.
+    bench_flash.py (the flash chip's stand-in under LittleFS) is left out: this port has no
+    LittleFS, and the scripts import it only for a LittleFS (P["fs"] == "lfs")."""
     with tempfile.TemporaryDirectory() as tmp:
-        script_file = Path(tmp) / "script.py"
-        script_file.write_text(script.replace(FLASH, "\n"))
+        on_path = Path(tmp) / "path"  # firmware_wasm.mjs puts its .py files on sys.path
+        on_path.mkdir()
+        for module in [*HARDWARE_DIR.glob("*.py"), *(MP_DIR / name for name in MP_HELPERS)]:
+            shutil.copy(module, on_path / module.name)
         params = Path(tmp) / "params.json"
         params.write_text(json.dumps(data))
         return _last_json(["node", "--expose-gc", str(BENCH / "firmware_wasm.mjs"), str(release),
-                           str(HARDWARE_DIR), str(script_file), str(params)], "micropython (webassembly)", timeout)
+                           str(on_path), str(MP_DIR / script), str(params)], "micropython (webassembly)", timeout)
 
 
 def _box_config(port: int) -> dict[str, Any]:
@@ -608,18 +215,18 @@ QSTR_CHUNK = 128
 
 
 def _interpreter(empty: Any) -> int:
-    """The interpreter with asyncio: an EMPTY run's heap, less the names it interned."""
+    """The interpreter with asyncio: an empty run's heap (bench_collect.py), less the names it interned."""
     return int(empty["heap"] - empty["qstr_bytes"][0])
 
 
 def _early_names(run: Any) -> int:
-    """Every name a HEAP or MODULES run interned before its baseline, and the room left in their
+    """Every name a heap.py or heap_by_part.py run interned before its baseline, and the room left in their
     last chunk of text: counted as the box's (module docstring)."""
     return int(run["qstr_bytes"][0] + QSTR_CHUNK)
 
 
 def _box_heap(run: Any, empty: Any) -> int:
-    """The box's heap after start-up from a HEAP or MODULES run (module docstring): what start-up
+    """The box's heap after start-up from a heap.py or heap_by_part.py run (module docstring): what start-up
     added over the baseline, plus the interpreter with asyncio, plus the names from before it."""
     return int(run["heap_used"] - run["baseline"]) + _interpreter(empty) + _early_names(run)
 
@@ -719,7 +326,7 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) ->
 
 
 def _parts_note(parts: Any, empty32: Any, heap32: int) -> str:
-    """The MODULES script's figures (wasm, offline) as a paragraph."""
+    """heap_by_part.py's figures (wasm, offline) as a paragraph."""
     got = dict(parts["parts"])
     interp, names = _interpreter(empty32), _early_names(parts)
     steps = ", ".join(f"{name} {value}" for name, value in parts["parts"])
@@ -758,7 +365,7 @@ def measure() -> tuple[list[Row], list[str]]:
         rows.append(("all .mpy files together", mpy / 1024, 64, "KB", mpy <= 64 * 1024))
         path = f".frozen:{HARDWARE_DIR}:{release}"
 
-        ob = _run_mp(OUTBOX, path)
+        ob = _run_mp("outbox_flash.py", path)
         used_kb = (ob["free_empty"] - ob["free"]) * ob["bsize"] / 1024
         rows.append(
             (
@@ -773,19 +380,19 @@ def measure() -> tuple[list[Row], list[str]]:
         port = free_port()
         params = {"cfg": _box_config(port), "presses": PRESSES, "gap_ms": 30, "online": False, "fs": "lfs",
                   "main_py": (FIRMWARE_DIR / "main.py").read_text()}
-        off64 = _run_mp(HEAP, path, params)  # Wi-Fi down: no broker needed
-        off32 = _run_wasm(HEAP, release, dict(params, fs="host"))
-        rt32 = _run_wasm(RUNTIME, release, dict(params, fs="host"))
-        parts32 = _run_wasm(MODULES, release, dict(params, fs="host", modules=["board", *RESIDENT]))
-        empty64 = _run_mp(EMPTY, path)
-        empty32 = _run_wasm(EMPTY, release)
+        off64 = _run_mp("heap.py", path, params)  # Wi-Fi down: no broker needed
+        off32 = _run_wasm("heap.py", release, dict(params, fs="host"))
+        rt32 = _run_wasm("runtime.py", release, dict(params, fs="host"))
+        parts32 = _run_wasm("heap_by_part.py", release, dict(params, fs="host", modules=["board", *RESIDENT]))
+        empty64 = _run_mp("bench_collect.py", path)
+        empty32 = _run_wasm("bench_collect.py", release)
         broker_dir = work / "broker"
         write_config(broker_dir, host="127.0.0.1", port=port)
         bind_client_ids(broker_dir, ["box-017"])  # as add-box: the box connects only as box-017
         set_passwords(broker_dir, {"box-017": "pw-017", "collector": "pw-collector"})
         with Broker(broker_dir, port=port):
-            on64 = _run_mp(HEAP, path, dict(params, online=True))
-            rt = _run_mp(RUNTIME, path, dict(params, online=True))
+            on64 = _run_mp("heap.py", path, dict(params, online=True))
+            rt = _run_mp("runtime.py", path, dict(params, online=True))
         if off32["ticks_period"] != 1 << 30:
             period = off32["ticks_period"]
             raise RuntimeError(f"the WebAssembly port is not a 32-bit MicroPython: ticks period {period}")
