@@ -56,7 +56,10 @@ sys.path.insert(0, str(REPO))
 from bench import Row, print_table
 from bench.postgres import Postgres
 from collector.db import make_engine, upgrade
-from collector.satisfaction import Counts, Filters, figures, month_end, no_counts, rebuild_rollups, tally
+from collector.figures import Counts, figures, no_counts
+from collector.periods import month_end
+from collector.rollups import rebuild_rollups
+from collector.satisfaction import Filters, tally
 
 TZ = "Asia/Ho_Chi_Minh"
 START = date(2023, 1, 1)

@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from collector.figures import Counts, add_scale_counts
 from collector.models import LEVEL_COLUMNS
-from collector.satisfaction import Counts, add_scale_counts
 
 LEVELS = len(LEVEL_COLUMNS)  # a row ends with its scale and the counts of its levels
 GROUP_COLUMNS = {"counter": "counter", "officer": "officer_id", "department": "department_id",

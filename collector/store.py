@@ -13,10 +13,9 @@ so the caller's retry (OperationalError) and one-by-one (other errors) handling 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -24,12 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from collector.clock import zone
+from collector.clock import EPOCH, utc_us, zone
+from collector.dbapi import driver_errors, open_cursor, quoted, sqlite_time
 from collector.messages import Checked, Rejection
-from collector.models import LEVEL_COLUMNS, CounterBox, CounterOfficer, Device, Press
 from collector.models import Counter as CounterRow
+from collector.models import CounterBox, CounterOfficer, Device, Press
 from collector.rejections import KEPT_DEFAULT, record_rejections
-from collector.satisfaction import NOBODY, add_counts_to_rollups
+from collector.rollups import NOBODY, add_counts_to_rollups
 
 # A repeat of a stored (box, seq) is the same press sent again (a box resends what the collector has
 # not confirmed) unless what the box recorded of it differs: its counter, scale, level, flags, boot or
@@ -61,16 +61,8 @@ def _insert(session: Session, table: Any) -> Any:
 
 # --- time: UTC microseconds, local days and hours without a timezone conversion per press ----------
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _QUARTER_US = 900 * 1_000_000  # every UTC offset in use is a multiple of 15 minutes
-
-
-def _utc_us(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column; use collector.clock")
-    return (moment - EPOCH) // _US
 
 
 class LocalClock:
@@ -111,82 +103,7 @@ def _clock(tz_name: str) -> LocalClock:
     return LocalClock(tz_name)
 
 
-# --- the driver's own statements, on the session's connection and transaction ----------------------
-
-
-@contextmanager
-def _driver_errors(connection: sa.Connection, statement: str) -> Iterator[None]:
-    """Raise the driver's errors as SQLAlchemy's (OperationalError -> the caller retries the batch)."""
-    dbapi = connection.dialect.loaded_dbapi
-    try:
-        yield
-    except dbapi.Error as error:
-        raise sa.exc.DBAPIError.instance(statement, None, error, dbapi.Error, dialect=connection.dialect) from error
-
-
-def _cursor(connection: sa.Connection) -> Any:
-    return connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _sqlite_time(_utc_us(value))
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-_SECONDS: dict[int, str] = {}  # whole UTC second -> "YYYY-MM-DD HH:MM:SS": a batch spans a few seconds
-
-
-def _sqlite_time(us: int) -> str:
-    """SQLAlchemy's SQLite DATETIME text of a UTC instant (naive UTC, always with microseconds)."""
-    second, micro = divmod(us, 1_000_000)
-    text = _SECONDS.get(second)
-    if text is None:
-        if len(_SECONDS) > 100_000:
-            _SECONDS.clear()
-        text = _SECONDS[second] = (_EPOCH_NAIVE + timedelta(seconds=second)).isoformat(" ", "seconds")
-    return f"{text}.{micro:06d}"
-
-
-def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(f'"{name}"' for name in names)
-
-
-@cache
-def _upsert_sql(dialect: str, table: str, names: tuple[str, ...]) -> str:
-    mark = "?" if dialect == "sqlite" else "%s"
-    columns = (*names, *LEVEL_COLUMNS)
-    added = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in LEVEL_COLUMNS)
-    return (
-        f'INSERT INTO "{table}" ({_quoted(columns)}) VALUES ({", ".join([mark] * len(columns))}) '
-        f'ON CONFLICT ({_quoted(names)}) DO UPDATE SET {added}'
-    )
-
-
-def upsert_counts(connection: sa.Connection, table: str, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Add (*key, *counts per level) rows to a rollup table keyed on `names`: one prepared statement,
-    many rows."""
-    if not rows:
-        return
-    dialect = connection.dialect.name
-    params: list[Any] = rows
-    if dialect == "sqlite":
-        # Only the columns that hold dates or times need converting (the rollups' day/month).
-        convert = [i for i, value in enumerate(rows[0]) if isinstance(value, date)]
-        if convert:
-            params = [list(row) for row in rows]
-            for row in params:
-                for i in convert:
-                    row[i] = _sqlite_value(row[i])
-    statement = _upsert_sql(dialect, table, names)
-    with _driver_errors(connection, statement):
-        cursor = _cursor(connection)
-        try:
-            cursor.executemany(statement, params)
-        finally:
-            cursor.close()
+# --- the presses, on the session's connection and transaction ---------------------------------
 
 
 PRESS_COLUMNS = ("box", "seq", "counter", "scale", "level", "suppressed", "test", "pressed_at", "day",
@@ -198,7 +115,7 @@ def _press_sql(dialect: str) -> str:
     mark = "?" if dialect == "sqlite" else "%s"
     returning = "" if dialect == "sqlite" else ' RETURNING "box", "seq"'
     return (
-        f'INSERT INTO "press" ({_quoted(PRESS_COLUMNS)}) VALUES ({", ".join([mark] * len(PRESS_COLUMNS))}) '
+        f'INSERT INTO "press" ({quoted(PRESS_COLUMNS)}) VALUES ({", ".join([mark] * len(PRESS_COLUMNS))}) '
         f'ON CONFLICT ("box", "seq") DO NOTHING{returning}'
     )
 
@@ -207,8 +124,8 @@ def _insert_presses(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> l
     """Insert the press rows (PRESS_COLUMNS order, driver values); for each, whether it was new."""
     dialect = connection.dialect.name
     statement = _press_sql(dialect)
-    with _driver_errors(connection, statement):
-        cursor = _cursor(connection)
+    with driver_errors(connection, statement):
+        cursor = open_cursor(connection)
         try:
             if dialect == "sqlite":
                 # A prepared statement per row, in C: rowcount says whether the key was new.
@@ -256,7 +173,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         )
         for box, valid_from, valid_to, code, counter_id, department_id, scale in connection.execute(query):
             placements[box].append(
-                (_utc_us(valid_from), None if valid_to is None else _utc_us(valid_to), code, counter_id, department_id,
+                (utc_us(valid_from), None if valid_to is None else utc_us(valid_to), code, counter_id, department_id,
                  scale)
             )
 
@@ -276,7 +193,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
             device_updates.append(item)
             continue
         body = item.body
-        received_us = _utc_us(item.inbound.received_at)
+        received_us = utc_us(item.inbound.received_at)
         t = body["t"]
         approximate = body["clock"] == "none"
         pressed_us = received_us if approximate else t * 1000
@@ -331,8 +248,8 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         day, hour = clock.day_hour(pressed_us)
         if on_sqlite:
             row = [box, seq, counter, body["scale"], body["level"], "suppressed" in flags, "test" in flags,
-                   _sqlite_time(pressed_us), day.isoformat(), approximate, body["clock"], body["boot"], body["up"],
-                   body["fw"], _sqlite_time(received_us), None, placement[1]]
+                   sqlite_time(pressed_us), day.isoformat(), approximate, body["clock"], body["boot"], body["up"],
+                   body["fw"], sqlite_time(received_us), None, placement[1]]
         else:
             row = [box, seq, counter, body["scale"], body["level"], "suppressed" in flags, "test" in flags,
                    EPOCH + timedelta(microseconds=pressed_us), day, approximate, body["clock"], body["boot"],
@@ -343,7 +260,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
     if pending:
         _attribute_officers(connection, pending)
         new = _insert_presses(connection, [tuple(row) for row, *_ in pending])
-        counts: Tally[tuple[Any, ...]] = Tally()  # satisfaction.ROLLUP_KEY
+        counts: Tally[tuple[Any, ...]] = Tally()  # rollups.ROLLUP_KEY
         for (row, _, _, day, hour), is_new in zip(pending, new, strict=True):
             if not is_new:
                 continue
@@ -416,7 +333,7 @@ def _conflicts_with_stored(connection: sa.Connection, repeats: list[Checked],
                       col(Press.time_approximate)).where(
         sa.or_(*(sa.and_(col(Press.box) == box, col(Press.seq).in_(seqs)) for box, seqs in seqs_of.items())))
     stored = {(box, seq): Repeatable(counter, scale, level, bool(suppressed), bool(test), boot, up,
-                                     _utc_us(pressed_at), bool(approximate))
+                                     utc_us(pressed_at), bool(approximate))
               for box, seq, counter, scale, level, suppressed, test, boot, up, pressed_at, approximate
               in connection.execute(query)}
     conflicts = []
@@ -439,7 +356,7 @@ def _attribute_officers(connection: sa.Connection, pending: list[tuple[list[Any]
                       col(CounterOfficer.officer_id)).where(col(CounterOfficer.counter_id).in_(counter_ids))
     for counter_id, valid_from, valid_to, officer_id in connection.execute(query):
         duty.setdefault(counter_id, []).append(
-            (_utc_us(valid_from), None if valid_to is None else _utc_us(valid_to), officer_id)
+            (utc_us(valid_from), None if valid_to is None else utc_us(valid_to), officer_id)
         )
     if not duty:
         return

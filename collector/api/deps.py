@@ -13,7 +13,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlmodel import Session
 
 from collector.auth import find_token, session_user
-from collector.satisfaction import check_day_bounds
+from collector.periods import check_day_bounds
 from collector.settings import Settings
 
 SESSION_COOKIE = "rating_session"

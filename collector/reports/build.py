@@ -8,19 +8,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from collector.satisfaction import (
-    NOBODY,
-    Counts,
-    Filters,
-    Names,
-    add_counts,
-    change,
-    figures,
-    parse_period,
-    previous_range,
-    scale_keys,
-    tally,
-)
+from collector.figures import Counts, add_counts, change, figures, scale_keys
+from collector.periods import parse_period, previous_range
+from collector.rollups import NOBODY
+from collector.satisfaction import Filters, Names, tally
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from collector.figures import level_labels
 from collector.reports.build import Report, Row
-from collector.satisfaction import level_labels
 
 FORMATS = ("html", "csv", "xlsx")
 LANGS = ("vi", "en")

@@ -23,7 +23,7 @@ from collector.db import session_scope
 from collector.messages import Inbound, check
 from collector.models import Department, Press, RollupDay, RollupHour, RollupMonth, RollupYear
 from collector.registry import load_registry
-from collector.satisfaction import rebuild_rollups
+from collector.rollups import rebuild_rollups
 from collector.settings import Settings
 from collector.store import store_batch
 

@@ -215,7 +215,7 @@ def test_presses_stored_before_the_rollups_are_counted_by_the_migrations(engine:
     from alembic import command
 
     from collector.clock import local_day
-    from collector.satisfaction import rebuild_rollups
+    from collector.rollups import rebuild_rollups
 
     command.downgrade(alembic_config(engine), "0001")
     columns = ("box", "seq", "counter", "scale", "level", "suppressed", "test", "pressed_at", "day",

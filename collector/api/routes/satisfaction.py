@@ -9,22 +9,11 @@ from sqlmodel import Session, col, select
 
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, check_range, parse_day
 from collector.clock import local_day, utc_now
+from collector.figures import Counts, add_counts, change, figures
 from collector.models import Counter, Department, Officer
-from collector.satisfaction import (
-    INCLUDABLE,
-    NOBODY,
-    Counts,
-    Filters,
-    Names,
-    add_counts,
-    bucket,
-    change,
-    figures,
-    grid,
-    previous_range,
-    satisfaction,
-    tally,
-)
+from collector.periods import bucket, previous_range
+from collector.rollups import NOBODY
+from collector.satisfaction import INCLUDABLE, Filters, Names, grid, satisfaction, tally
 
 router = APIRouter(prefix="/api/v1", tags=["satisfaction"])
 MAX_DAYS = 3700  # ten years
