@@ -28,10 +28,14 @@ def test_sigkill_at_random_moments_during_10000_presses(
     db = Db(sqlite_url)
     collector = collector_process(db_url=sqlite_url)
     passwords = {box: broker.add_box(box) for box in ("box-017", "box-018")}
-    publisher = Publisher(broker, passwords, rate=800).start(stream)
-    kills = []
-    for _ in range(4):
-        time.sleep(rng.uniform(0.3, 2.0))
+    publisher = Publisher(broker, passwords, rate=400).start(stream)  # 25 s: four restarts fit in it
+    kills: list[tuple[int, int]] = []
+    # Each kill at a random point of the stream, once the collector before it has stored something:
+    # points in the stream, not moments, so that a slow machine still kills mid-stream.
+    for target in sorted(rng.uniform(0.05, 0.7) * len(stream) for _ in range(4)):
+        before = kills[-1][1] if kills else 0
+        wait_for(lambda: publisher.published >= target and db.presses() > before, timeout=60,  # noqa: B023
+                 what=f"{target:.0f} presses sent and more than {before} stored")
         kills.append((publisher.published, db.presses()))
         collector.kill()
         collector = collector_process(db_url=sqlite_url, registry=None)

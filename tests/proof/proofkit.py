@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.center import registry
-from simulator.fleet import TIME_TOLERANCE_S, Fleet, PressRecord
+from simulator.fleet import ACK_WINDOW_S, TIME_TOLERANCE_S, Fleet, PressRecord
 from simulator.traffic import Scenario, parse_scenario
 
 FULL = os.environ.get("PROOF_SIZE", "") == "full"
@@ -111,6 +111,18 @@ def stored_rows(fleet: Fleet) -> dict[str, list[dict[str, Any]]]:
 
 def seen_records(fleet: Fleet) -> list[PressRecord]:
     return [r for r in fleet.records if fleet._seen(r)[0]]
+
+
+def await_press_seen(fleet: Fleet, since: float, age: float = 0.0, timeout: float = 40.0) -> None:
+    """Block until a press settled after `since` (host time), at least `age` s ago, and the citizen
+    saw it: a test's fault window then holds a press, however slowly a loaded machine runs the day
+    (fault steps at fixed seconds alone left some windows empty under load)."""
+    deadline = time.monotonic() + timeout
+    age = max(age, ACK_WINDOW_S)  # by then the box has shown, or not, that it took the press
+    while not any(since < r.settled <= time.time() - age for r in seen_records(fleet)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no press seen in the {timeout:.0f} s after a fault began")
+        time.sleep(0.2)
 
 
 def unmatched_presses(fleet: Fleet) -> list[PressRecord]:

@@ -26,6 +26,7 @@ from simulator.traffic import plan
 from tests.proof.proofkit import (
     Collector,
     Sampler,
+    await_press_seen,
     flash_wrong_rtc,
     has_wrong_rtc,
     make_fleet,
@@ -175,6 +176,10 @@ def test_broker_restarted_with_and_without_its_persistence(broker: Any, collecto
             marks[name] = time.time()
         return step
 
+    def back_after_a_press(away: str) -> None:
+        await_press_seen(fleet, marks[away])  # the window the assertions look at holds a press
+        collector.start()
+
     def lose_persistence() -> None:
         mosquitto.stop()  # SIGTERM: it saves its file, which is then lost (disk replaced, wiped...)
         (mosquitto.broker_dir / "mosquitto.db").unlink()
@@ -185,11 +190,11 @@ def test_broker_restarted_with_and_without_its_persistence(broker: Any, collecto
             (4, mark("a_collector_away", collector.stop)),
             (6, mark("a_broker_stopped", mosquitto.stop)),
             (8, mark("a_broker_back", mosquitto.start)),
-            (10, mark("a_collector_back", collector.start)),
+            (10, mark("a_collector_back", lambda: back_after_a_press("a_collector_away"))),
             (18, mark("b_collector_away", collector.stop)),
             (20, mark("b_broker_stopped", lose_persistence)),
             (22, mark("b_broker_back", mosquitto.start)),
-            (24, mark("b_collector_back", collector.start)),
+            (24, mark("b_collector_back", lambda: back_after_a_press("b_collector_away_begin"))),
         ])
         fleet.collector_url = collector.url
         report = fleet.report(drain_timeout=60)
@@ -274,6 +279,7 @@ def test_database_locked_then_disk_full_ingest_pauses_nothing_acked_unstored(bro
             collector.kill()
 
         def release_lock() -> None:
+            await_press_seen(fleet, lock["t"])
             lock["conn"].execute("COMMIT")
             lock["conn"].close()
             phases["lock"] = (lock["t"], time.time())
@@ -290,6 +296,7 @@ def test_database_locked_then_disk_full_ingest_pauses_nothing_acked_unstored(bro
             lock["filler"], lock["t"] = _fill(folder), time.time()
 
         def free_disk() -> None:
+            await_press_seen(fleet, lock["t"], age=3.2)  # made_while_full counts presses 3 s before the end
             checks["full_retries"] = collector.metric("rating_db_retries_total")
             lock["filler"].unlink()
             phases["full"] = (lock["t"], time.time())
