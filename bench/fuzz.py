@@ -3,6 +3,7 @@ tests/proof/test_payload_fuzz.py (four of them), with a large budget instead of 
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -17,7 +18,9 @@ PROPERTIES = 4  # the @given tests in the module
 TOTAL_CASES = 100_000
 
 
-def main() -> list[Row]:
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__)
+    parser.parse_args([] if argv is None else argv)  # no options: --help says what it does
     per_property = TOTAL_CASES * 11 // 10 // PROPERTIES  # hypothesis may stop a property a little early
     started = time.monotonic()
     with tempfile.NamedTemporaryFile() as counted:
@@ -40,4 +43,4 @@ def main() -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
