@@ -30,19 +30,22 @@ from collector.broker import Broker
 from simulator.box import micropython_binary
 
 # '.frozen' holds asyncio; MICROPYPATH replaces the default path, so it must be listed.
-MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}"
+MP_SCRIPTS = HERE / "mp"  # the scripts run_mp() runs, and what they share (mp_helpers.py is here)
+MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}:{MP_SCRIPTS}"
 BOX_PASSWORDS = {"box-017": "pw-017", "box-018": "pw-018", "collector": "pw-collector"}
 
 
 def run_mp(script: str, *, cwd: Path | None = None, timeout: float = 60, data: Any = None) -> str:
     """Run `script` under MicroPython; return its stdout, failing the test on a non-zero exit.
-    `data` is written as JSON to a file whose path is the script's sys.argv[1] (a large argv
-    crashes the unix port)."""
+    `script`: the name of a file in tests/firmware/mp/ (or a line of MicroPython source). `data` is
+    written as JSON to a file whose path is the script's sys.argv[1] (a large argv crashes the unix
+    port)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(data, f)
         f.flush()
         proc = subprocess.run(  # noqa: PLW1510 (the exit code is asserted below, with the output)
-            [micropython_binary(), "-X", "heapsize=32M", "-c", script, f.name],
+            [micropython_binary(), "-X", "heapsize=32M",
+             *([str(MP_SCRIPTS / script)] if script.endswith(".py") else ["-c", script]), f.name],
             cwd=cwd,
             env=dict(os.environ, MICROPYPATH=MICROPYPATH),
             capture_output=True,
@@ -149,7 +152,8 @@ class VirtualBox:
     Buttons are driven through buttons.txt; stdout lines are collected for wait_line().
     With watchdog=True a monitor plays the ESP32's hardware watchdog: when the firmware stops
     feeding (wdt.txt unchanged for longer than its timeout) the process is killed and started
-    again with reset cause "watchdog". `entry` replaces `import main` (to tune module constants)."""
+    again with reset cause "watchdog". `entry` replaces `import main` (to tune module constants): a
+    file of tests/firmware/mp/ that does it in its stead."""
 
     def __init__(self, flash: Path, config: dict[str, Any] | None, entry: str = "import main"):
         self.flash = flash
@@ -168,7 +172,8 @@ class VirtualBox:
         self.set_buttons(0)
         (self.flash / "wdt.txt").unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [micropython_binary(), "-c", self.entry],
+            [micropython_binary(),
+             *([str(MP_SCRIPTS / self.entry)] if self.entry.endswith(".py") else ["-c", self.entry])],
             cwd=self.flash,
             env=dict(os.environ, MICROPYPATH=MICROPYPATH, FAKE_RESET_CAUSE=cause),
             stdout=subprocess.PIPE,

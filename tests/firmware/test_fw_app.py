@@ -126,31 +126,6 @@ def test_stuck_button_reported_once_and_release_noticed(make_box, mosquitto, lis
     box.wait_line("button 0 released")
 
 
-# app.run() as on the box, interrupted once online (the technician's Ctrl-C); then the technician
-# tool's own read-only script (`rating-tech check`) runs in the same interpreter, as over the REPL.
-CHECK = r"""
-import asyncio, json, sys, time
-import app
-P = json.load(open(sys.argv[1]))
-real_run = asyncio.run
-def run(main):
-    async def until_online():
-        asyncio.create_task(main)
-        t = time.ticks_ms()
-        while not (app.current and app.current.online()) and time.ticks_diff(time.ticks_ms(), t) < 10000:
-            await asyncio.sleep_ms(10)
-    real_run(until_online())
-    raise KeyboardInterrupt
-asyncio.run = run
-try:
-    app.run()
-except KeyboardInterrupt:
-    pass
-print(json.dumps({"dropped": [m for m in ("startup", "config", "ntp", "selftest", "mqtt_tls") if m not in sys.modules]}))
-exec(P["state"])
-"""
-
-
 def test_technician_check_reads_the_running_box(tmp_path, mosquitto) -> None:
     import json
 
@@ -159,7 +134,7 @@ def test_technician_check_reads_the_running_box(tmp_path, mosquitto) -> None:
     from technician.inspect_box import _STATE
 
     (tmp_path / "config.json").write_text(json.dumps(box_config(mosquitto.port)))
-    lines = run_mp(CHECK, cwd=tmp_path, data={"state": _STATE}).strip().splitlines()
+    lines = run_mp("app_check.py", cwd=tmp_path, data={"state": _STATE}).strip().splitlines()
     assert json.loads(lines[-2])["dropped"] == ["startup", "config", "ntp", "selftest", "mqtt_tls"]
     state = json.loads(lines[-1])
     assert "app_error" not in state, state

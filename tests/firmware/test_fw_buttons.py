@@ -11,44 +11,11 @@ POLL_MS = 5
 DEBOUNCE_MS = 50
 REGISTER_WITHIN_MS = 60
 
-# Feeds each timeline (a list of [time_ms, mask] edges) to a fresh Debouncer, polling every 5 ms,
-# and reports the events with their poll times. Times start near the 2**30 tick wrap on purpose.
-SIM = r"""
-import json, sys, buttons
-cases = json.load(open(sys.argv[1]))
-START = (1 << 30) - 700  # ticks_ms wraps at 2**30 on the ESP32: cross it mid-press
-
-
-def esp32_ticks_diff(a, b):
-    return ((a - b + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
-
-
-buttons.ticks_diff = esp32_ticks_diff
-out = []
-for c in cases:
-    d = buttons.Debouncer(c["n"], c.get("debounce", 50), c.get("stuck", 10000), c.get("gesture", 5000))
-    edges = c["edges"]
-    k = 0
-    mask = 0
-    events = []
-    for t in range(0, c["end"], c.get("poll", 5)):
-        while k < len(edges) and edges[k][0] <= t:
-            mask = edges[k][1]
-            k += 1
-        d.update(mask, (START + t) & ((1 << 30) - 1))
-        ev = d.event()
-        while ev != buttons.EV_NONE:
-            events.append([t, ev & buttons.KIND_MASK, ev & buttons.INDEX_MASK])
-            ev = d.event()
-    out.append(events)
-print(json.dumps(out))
-"""
-
 PRESS, CHORD, STUCK, RELEASE, GESTURE = 0x100, 0x200, 0x300, 0x400, 0x500
 
 
 def simulate(cases: list[dict[str, Any]]) -> list[list[list[int]]]:
-    return mp_json(SIM, data=cases)
+    return mp_json("buttons_timelines.py", data=cases)
 
 
 def bounce(rng: random.Random, t0: int, closed_mask: int, open_mask: int) -> tuple[list[list[int]], int]:
@@ -146,47 +113,11 @@ def test_self_test_gesture_fires_once() -> None:
     assert [e[0] for e in events if e[1] == GESTURE] == [100 + DEBOUNCE_MS + 5000]
 
 
-LOCKOUT = r"""
-import json, buttons
-lo = buttons.Lockout(4000)
-print(json.dumps([lo.counts(t) for t in (1000, 1500, 4999, 5000, 5100, 9001, 9100)]))
-"""
-
-
 def test_lockout_suppresses_presses_after_a_counted_one() -> None:
     # counted at 1000; 1500 and 4999 suppressed; 5000 counts; 5100 suppressed; 9001 counts...
-    assert mp_json(LOCKOUT) == [True, False, False, True, False, True, False]
-
-
-ALLOC = r"""
-import buttons, feedback, gc, micropython
-class Board:
-    def set_led(self, i, on):
-        pass
-    def set_buzzer(self, f):
-        pass
-fb = feedback.Feedback(Board())
-fb.show_status(0, True, False, 0)  # no broker: 1 Hz blink
-d = buttons.Debouncer(4, 50, 10000)
-for t in range(0, 2000, 5):
-    d.update(1 if 100 <= t < 600 else 0, t)
-    while d.event() != buttons.EV_NONE:
-        pass
-gc.collect()
-before = gc.mem_alloc()
-micropython.heap_lock()
-try:
-    for t in range(2000, 6000, 5):
-        d.update(2 if 3000 <= t < 3400 else 0, t)
-        fb.tick(t)  # the status LED blinks throughout
-        while d.event() != buttons.EV_NONE:
-            pass
-finally:
-    micropython.heap_unlock()
-print('{"ok": true}')
-"""
+    assert mp_json("buttons_lockout.py") == [True, False, False, True, False, True, False]
 
 
 def test_polling_and_blinking_allocate_nothing() -> None:
     # heap_lock makes any allocation raise MemoryError: a press cycle must not allocate.
-    assert mp_json(ALLOC) == {"ok": True}
+    assert mp_json("buttons_alloc.py") == {"ok": True}

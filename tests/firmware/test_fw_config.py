@@ -10,21 +10,9 @@ from fwtools import box_config, mp_json
 
 from schemas.contract import scales
 
-VALIDATE = r"""
-import json, sys, config
-out = []
-for cfg in json.load(open(sys.argv[1])):
-    try:
-        c = config.validate(cfg)
-        out.append(["ok", c["timings"]])
-    except config.ConfigError as e:
-        out.append([e.code, e.reason])
-print(json.dumps(out))
-"""
-
 
 def validate_all(cfgs: list[Any]) -> list[list[Any]]:
-    return mp_json(VALIDATE, data=cfgs)
+    return mp_json("config_validate.py", data=cfgs)
 
 
 def variant(path: str, value: Any, delete: bool = False) -> dict[str, Any]:
@@ -113,27 +101,12 @@ def test_invalid_configs_raise_numbered_errors() -> None:
 
 
 def test_missing_and_broken_files(tmp_path) -> None:
-    res = mp_json(
-        r"""
-import json, config
-out = []
-for path, text in (("absent.json", None), ("broken.json", "{not json")):
-    if text is not None:
-        with open(path, "w") as f:
-            f.write(text)
-    try:
-        config.load(path)
-    except config.ConfigError as e:
-        out.append(e.code)
-print(json.dumps(out))
-""",
-        cwd=tmp_path,
-    )
+    res = mp_json("config_files.py", cwd=tmp_path)
     assert res == [2, 3]
 
 
 def test_scale_table_matches_schemas_scales_json() -> None:
-    firmware = mp_json("import config, json; print(json.dumps(config.SCALES))")
+    firmware = mp_json("config_scales.py")
     assert firmware == {name: len(s["levels"]) for name, s in scales().items()}
 
 
@@ -151,10 +124,7 @@ def test_bad_config_blinks_its_code_and_never_publishes(make_box, mosquitto, lis
 
 
 def test_ntp_server_forms() -> None:
-    res = mp_json(r"""
-import json, config
-print(json.dumps([list(config.ntp_server(s)) for s in ("pool.ntp.org", "10.0.0.1:1123", "127.0.0.1:123")]))
-""")
+    res = mp_json("config_ntp_forms.py")
     assert res == [["pool.ntp.org", 123], ["10.0.0.1", 1123], ["127.0.0.1", 123]]
     [[status, _]] = validate_all([variant("ntp", "127.0.0.1:5123")])
     assert status == "ok"

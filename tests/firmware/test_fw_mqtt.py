@@ -9,17 +9,6 @@ from collections.abc import Callable
 
 from fwtools import BOX_PASSWORDS, Listener, mp_json
 
-CLIENT = r"""
-import asyncio, json, sys, mp_helpers, mqtt
-P = json.load(open(sys.argv[1]))
-got = []
-def client(**kw):
-    args = dict(keepalive_s=30, will=None, on_message=lambda t, p: got.append([t, p.decode()]))
-    args.update(kw)
-    return mqtt.Client(P.get("id", "box-017"), "127.0.0.1", P["port"], P.get("user", "box-017"),
-                       P["password"], **args)
-"""
-
 
 def _run_box_script(script: str, data: dict, during: Callable[[], None] | None = None) -> dict:
     out: dict = {}
@@ -39,24 +28,7 @@ def _run_box_script(script: str, data: dict, during: Callable[[], None] | None =
 def test_qos1_publish_gets_puback_from_mosquitto_and_subscription_works(
     mosquitto, listener: Listener
 ) -> None:
-    script = (
-        CLIENT
-        + r"""
-async def main():
-    c = client()
-    await c.connect()
-    await c.subscribe("rating/clock", 0)
-    await c.publish("rating/box-017/press", '{"n": 1}', 1)   # returns only after PUBACK
-    await c.publish("rating/box-017/status", '{"n": 2}', 0)
-    for _ in range(200):
-        if got:
-            break
-        await asyncio.sleep_ms(50)
-    await mp_helpers.disconnect(c)
-    return got
-print(json.dumps({"got": asyncio.run(main())}))
-"""
-    )
+    script = "mqtt_puback.py"
 
     def during() -> None:
         listener.wait(lambda t, p: t == "rating/box-017/press" and p == {"n": 1})
@@ -68,19 +40,7 @@ print(json.dumps({"got": asyncio.run(main())}))
 
 
 def test_last_will_is_delivered_when_the_connection_dies(mosquitto, listener: Listener) -> None:
-    script = (
-        CLIENT
-        + r"""
-async def main():
-    will = ("rating/box-017/presence", '{"state": "offline"}', 1, True)
-    c = client(will=will)
-    await c.connect()
-    await c.publish("rating/box-017/presence", '{"state": "online"}', 1, True)
-    c.close()  # the socket just dies: no DISCONNECT
-    return c.alive
-print(json.dumps({"alive": asyncio.run(main())}))
-"""
-    )
+    script = "mqtt_will.py"
     res = _run_box_script(script, {"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]})
     assert res == {"alive": False}
     listener.wait(lambda t, p: t == "rating/box-017/presence" and p == {"state": "online"})
@@ -96,15 +56,7 @@ print(json.dumps({"alive": asyncio.run(main())}))
 
 def test_wrong_password_is_refused(mosquitto) -> None:
     res = mp_json(
-        CLIENT
-        + r"""
-async def main():
-    try:
-        await client().connect()
-    except mqtt.MQTTError as e:
-        return str(e)
-print(json.dumps({"error": asyncio.run(main())}))
-""",
+        "mqtt_wrong_password.py",
         data={"port": mosquitto.port, "password": "wrong"},
     )
     assert "refused" in res["error"]
@@ -114,20 +66,7 @@ def test_a_client_connects_once_and_lets_its_connect_packet_go(mosquitto) -> Non
     # The box makes a new Client for each connection; the CONNECT (client id, will, password) is not
     # kept in the heap for the life of the connection, and a second connect() says why it cannot.
     res = mp_json(
-        CLIENT
-        + r"""
-async def main():
-    c = client()
-    await c.connect()
-    kept = c._hello
-    await mp_helpers.disconnect(c)
-    try:
-        await c.connect()
-    except mqtt.MQTTError as e:
-        return [kept is None, str(e)]
-    return [kept is None, None]
-print(json.dumps({"got": asyncio.run(main())}))
-""",
+        "mqtt_connect_once.py",
         data={"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]},
     )
     assert res["got"] == [True, "a Client connects once"]
@@ -136,17 +75,7 @@ print(json.dumps({"got": asyncio.run(main())}))
 def test_acl_only_lets_a_box_publish_its_own_topics(mosquitto, listener: Listener) -> None:
     # Mosquitto PUBACKs a refused QoS 1 publish: the reason config.py insists username == box.
     res = mp_json(
-        CLIENT
-        + r"""
-async def main():
-    c = client()
-    await c.connect()
-    await c.publish("rating/box-018/press", '{"spoof": 1}', 1)
-    await c.publish("rating/box-017/press", '{"own": 1}', 1)
-    await mp_helpers.disconnect(c)
-    return True
-print(json.dumps(asyncio.run(main())))
-""",
+        "mqtt_acl.py",
         data={"port": mosquitto.port, "password": BOX_PASSWORDS["box-017"]},
     )
     assert res is True
@@ -221,16 +150,7 @@ def test_qos1_is_resent_with_dup_when_no_puback() -> None:
 
     fake = FakeBroker(behave)
     res = mp_json(
-        CLIENT
-        + r"""
-async def main():
-    c = client(ack_timeout_s=1)
-    await c.connect()
-    await c.publish("rating/box-017/press", "hello", 1)
-    await mp_helpers.disconnect(c)
-    return "acked"
-print(json.dumps(asyncio.run(main())))
-""",
+        "mqtt_dup.py",
         data={"port": fake.port, "password": "x"},
     )
     fake.thread.join(10)
@@ -248,17 +168,7 @@ def test_no_puback_at_all_drops_the_connection() -> None:
 
     fake = FakeBroker(behave)
     res = mp_json(
-        CLIENT
-        + r"""
-async def main():
-    c = client(ack_timeout_s=1, retries=1)
-    await c.connect()
-    try:
-        await c.publish("rating/box-017/press", "hello", 1)
-    except mqtt.MQTTError as e:
-        return [str(e), c.alive, c.closed.is_set()]
-print(json.dumps(asyncio.run(main())))
-""",
+        "mqtt_no_puback.py",
         data={"port": fake.port, "password": "x"},
     )
     assert res == ["no ack", False, True]
@@ -284,18 +194,7 @@ def test_malformed_bytes_drop_the_connection_cleanly() -> None:
 
         fake = FakeBroker(behave)
         res = mp_json(
-            CLIENT
-            + r"""
-async def main():
-    c = client()
-    await c.connect()
-    await asyncio.wait_for_ms(c.closed.wait(), 5000)
-    try:
-        await c.publish("rating/box-017/press", "x", 1)
-    except mqtt.MQTTError as e:
-        return [c.alive, c.error is not None, str(e)]
-print(json.dumps(asyncio.run(main())))
-""",
+            "mqtt_malformed.py",
             data={"port": fake.port, "password": "x"},
         )
         assert res == [False, True, "not connected"], name
@@ -310,17 +209,7 @@ def test_silent_broker_is_detected_by_keepalive() -> None:
 
     fake = FakeBroker(behave)
     res = mp_json(
-        CLIENT
-        + r"""
-import time
-async def main():
-    c = client(keepalive_s=1)
-    await c.connect()
-    t = time.ticks_ms()
-    await asyncio.wait_for_ms(c.closed.wait(), 5000)
-    return [c.error, time.ticks_diff(time.ticks_ms(), t)]
-print(json.dumps(asyncio.run(main())))
-""",
+        "mqtt_keepalive.py",
         data={"port": fake.port, "password": "x"},
     )
     assert res[0] == "keepalive timeout"
@@ -329,10 +218,7 @@ print(json.dumps(asyncio.run(main())))
 
 
 def test_backoff_is_exponential_jittered_and_capped() -> None:
-    res = mp_json(r"""
-import json, mqtt
-print(json.dumps([[mqtt.backoff_ms(a) for _ in range(50)] for a in range(12)]))
-""")
+    res = mp_json("mqtt_backoff.py")
     for attempt, delays in enumerate(res):
         full = min(60000, 1000 * 2**attempt)
         assert all(full // 2 <= d <= full for d in delays), (attempt, delays)
@@ -415,39 +301,7 @@ def test_writes_from_three_tasks_on_a_slow_link_arrive_whole_and_in_order() -> N
     body = _publish_packet(0x32, "rating/box-017/c", 7, b"{}")[1]
     broker = SlowBroker(bytes([0x32, len(body)]) + body)
     res = mp_json(
-        CLIENT
-        + r"""
-import select, socket, time
-BIG = bytes(range(256)) * 256       # 64 KB: more than the link takes while the broker stalls
-SO_SNDBUF = 7                       # Linux's; the unix port does not name it
-async def main():
-    c = client(keepalive_s=2)       # a ping after 1 s
-    await c.connect()
-    # A send buffer the size of the ESP32's (lwIP: 4 segments), not loopback's megabytes.
-    c._writer.s.setsockopt(socket.SOL_SOCKET, SO_SNDBUF, 4096)
-    start = time.ticks_ms()
-    press = asyncio.create_task(c.publish("rating/box-017/press", BIG, 1))
-    await asyncio.sleep_ms(0)
-    stuck = bool(c._writer.out_buf)  # the socket took only part of the press
-    # The command was already in the socket when connect() returned; once it is read, the read
-    # loop has tried to write its PUBACK.
-    p = select.poll()
-    p.register(c._reader.s, select.POLLIN)
-    while p.poll(0) or time.ticks_diff(time.ticks_ms(), start) < 1300:
-        await asyncio.sleep_ms(10)
-    go = socket.socket()
-    go.connect(socket.getaddrinfo("127.0.0.1", P["port"])[0][-1])
-    go.close()
-    try:
-        await asyncio.wait_for_ms(press, 20000)
-        await c.publish("rating/box-017/press", "after", 1)
-    except Exception as e:
-        return {"stuck": stuck, "error": repr(e), "why": c.error}
-    alive = c.alive
-    await mp_helpers.disconnect(c)
-    return {"stuck": stuck, "alive": alive, "got": got}
-print(json.dumps(asyncio.run(main())))
-""",
+        "mqtt_slow_link.py",
         data={"port": broker.port, "password": "x"},
     )
     broker.thread.join(30)

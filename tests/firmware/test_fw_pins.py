@@ -41,7 +41,7 @@ def test_the_rule_refuses_the_pins_it_names() -> None:
 
 
 def test_default_pins_are_safe_to_wire() -> None:
-    pins = mp_json("import json, config\nprint(json.dumps(config.DEFAULT_PINS))")
+    pins = mp_json("config_default_pins.py")
     roles = [(p, "button") for p in pins["buttons"]]
     roles += [(pins[k], k) for k in ("led_feedback", "led_status", "buzzer") if pins[k] is not None]
     bad = {f"{role} GPIO{pin}": unsafe(pin, role) for pin, role in roles if unsafe(pin, role)}
@@ -60,7 +60,7 @@ def wiring_table() -> dict[str, int]:
 
 def test_readme_wiring_shows_the_defaults_and_only_safe_pins() -> None:
     table = wiring_table()
-    pins = mp_json("import json, config\nprint(json.dumps(config.DEFAULT_PINS))")
+    pins = mp_json("config_default_pins.py")
     shown = {part.split(" (")[0]: gpio for part, gpio in table.items()}
     for i, pin in enumerate(pins["buttons"]):
         assert shown[f"button {i}"] == pin

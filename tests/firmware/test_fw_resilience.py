@@ -16,22 +16,6 @@ from schemas.contract import schema_errors
 
 BEACON_T = 1795000000000
 
-# The network task hangs (a bug: an await that never returns) while the file hang_net exists.
-HANG_NET = r"""
-import asyncio, os, app
-app.NET_STALL_MS = 3000
-_serve = app.Box.serve
-async def serve(self, c):
-    try:
-        os.stat("hang_net")
-    except OSError:
-        return await _serve(self, c)
-    self.log("net: hanging")
-    await asyncio.Event().wait()
-app.Box.serve = serve
-import main
-"""
-
 
 def collect(lst: Listener, done: Any, timeout: float = 20) -> list[tuple[str, Any]]:
     """Messages from now until done(messages) holds."""
@@ -79,7 +63,7 @@ def test_hung_task_resets_the_box_and_loses_nothing(
     # box retrying while the broker restarts under load could nap past collect()'s 20 s.
     cfg = box_config(mosquitto.port, timings={"lockout_ms": 0, "keepalive_s": 5, "watchdog_ms": 2000,
                                               "backoff_max_s": 2})
-    box = make_box(cfg, entry=HANG_NET).start(watchdog=True)
+    box = make_box(cfg, entry="box_hang_net.py").start(watchdog=True)
     box.wait_line("broker: connected")
     listener.publish("rating/clock", {"v": 1, "t": BEACON_T})
     box.wait_line("clock: anchored by sync")

@@ -123,28 +123,11 @@ def tls_broker() -> Iterator[tuple[int, Path]]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-TLS = r"""
-import asyncio, json, sys, mp_helpers, mqtt, mqtt_tls
-P = json.load(open(sys.argv[1]))
-async def main():
-    c = mqtt.Client("box-017", "localhost", P["port"], "box-017", P["password"],
-                    ssl=mqtt_tls.context(P["ca"]))
-    await c.connect()
-    await c.publish("rating/box-017/press", "over tls", 1)
-    await mp_helpers.disconnect(c)
-    return "acked"
-try:
-    print(json.dumps(asyncio.run(main())))
-except mqtt.MQTTError as e:
-    print(json.dumps("error: " + str(e)))
-"""
-
-
 def test_qos1_over_tls_verified_by_ca(tls_broker: tuple[int, Path], tmp_path: Path) -> None:
     port, ca = tls_broker
-    assert mp_json(TLS, data={"port": port, "password": BOX_PASSWORDS["box-017"], "ca": str(ca)}) == "acked"
+    assert mp_json("tls_publish.py", data={"port": port, "password": BOX_PASSWORDS["box-017"], "ca": str(ca)}) == "acked"
     # unverified (no ca configured) still encrypts and works
-    assert mp_json(TLS, data={"port": port, "password": BOX_PASSWORDS["box-017"], "ca": None}) == "acked"
+    assert mp_json("tls_publish.py", data={"port": port, "password": BOX_PASSWORDS["box-017"], "ca": None}) == "acked"
 
 
 def test_tls_rejects_a_broker_signed_by_another_ca(tls_broker: tuple[int, Path], tmp_path: Path) -> None:
@@ -166,6 +149,6 @@ def test_tls_rejects_a_broker_signed_by_another_ca(tls_broker: tuple[int, Path],
         cwd=tmp_path,
     )
     res = mp_json(
-        TLS, data={"port": port, "password": BOX_PASSWORDS["box-017"], "ca": str(tmp_path / "other.pem")}
+        "tls_publish.py", data={"port": port, "password": BOX_PASSWORDS["box-017"], "ca": str(tmp_path / "other.pem")}
     )
     assert res.startswith("error: ")  # the handshake fails on the first write: no CONNECT goes out
