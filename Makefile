@@ -50,11 +50,20 @@ soak: setup
 # checks them one at a time. The others import theirs as tests.<folder>.<module>: checked from the top.
 TESTS_BY_BARE_NAME := tests/firmware tests/simulator tests/technician
 
+# MicroPython that the tests and the bench run on the unix port (the firmware itself is checked by
+# tests/firmware/test_fw_build.py): type-checked as the firmware is, against the ESP32 stubs, with
+# the firmware and the scripts' own helpers on the path. tests/test_static_checks.py compiles them
+# with mpy-cross.
+MP_SCRIPTS := bench/mp tests/firmware/mp tests/firmware/mp_helpers.py tests/firmware/boxrig.py
+MP_PATH := typings:firmware:bench/mp:tests/firmware:tests/firmware/mp
+
 lint: setup
 	$(BIN)/ruff check collector simulator schemas technician bench tests
 	$(BIN)/mypy --explicit-package-bases collector simulator schemas technician bench \
 		$(filter-out $(TESTS_BY_BARE_NAME) tests/__pycache__,$(wildcard tests/*.py) $(patsubst %/,%,$(wildcard tests/*/)))
 	@for folder in $(TESTS_BY_BARE_NAME); do echo "$(BIN)/mypy $$folder"; $(BIN)/mypy $$folder || exit 1; done
+	MYPYPATH=$(MP_PATH) $(BIN)/mypy --config-file firmware/mypy.ini --custom-typeshed-dir typings \
+		--explicit-package-bases --no-incremental $(MP_SCRIPTS)
 
 clean:
 	rm -rf $(VENV) typings build .pytest_cache

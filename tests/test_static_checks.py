@@ -1,12 +1,23 @@
 """The host code and the tests stay lint-clean (ruff) and type-clean (mypy), as `make lint` checks
 them (the Makefile is the one list of what is checked, and how); the firmware has its own checks
-against the ESP32 stubs in tests/firmware/test_fw_build.py."""
+against the ESP32 stubs in tests/firmware/test_fw_build.py. The MicroPython scripts the tests and the
+bench run on the unix port are type-checked by `make lint` against the same stubs, and compile
+with mpy-cross here, as the firmware does."""
 
 import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from technician.build import mpy_cross_binary
+
 REPO = Path(__file__).resolve().parent.parent
+# What runs under MicroPython without being the firmware (the Makefile's MP_SCRIPTS).
+MP_SCRIPTS = sorted(
+    [*(REPO / "bench" / "mp").glob("*.py"), *(REPO / "tests" / "firmware" / "mp").glob("*.py")]
+    + [REPO / "tests" / "firmware" / "mp_helpers.py", REPO / "tests" / "firmware" / "boxrig.py"]
+)
 
 
 def test_make_lint_passes() -> None:
@@ -16,3 +27,12 @@ def test_make_lint_passes() -> None:
     done = subprocess.run([make, "--no-print-directory", "-o", "setup", "lint"], cwd=REPO, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("script", MP_SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_micropython_script_compiles_with_mpy_cross(script: Path, tmp_path: Path) -> None:
+    out = tmp_path / (script.stem + ".mpy")
+    done = subprocess.run([mpy_cross_binary(), "-o", str(out), str(script)], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0

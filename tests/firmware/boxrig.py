@@ -71,7 +71,7 @@ def make(cfg, root, board=None):
         lines.append(" ".join(str(a) for a in args))
 
     box = app.Box(config.validate(cfg), board or MemBoard(), root, log=log)
-    box.lines = lines
+    box.lines = lines  # type: ignore[attr-defined]  # the rig's own record of the log
     return box
 
 

@@ -51,7 +51,7 @@ def mount(bd, path="/flash", fresh=False):
         vfs.umount(path)
     except OSError:
         pass
-    vfs.mount(vfs.VfsLfs2(bd), path)
+    vfs.mount(vfs.VfsLfs2(bd), path)  # type: ignore[abstract]
     return path + "/"
 
 
