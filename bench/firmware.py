@@ -115,10 +115,10 @@ Row = tuple[str, float, float | None, str, bool | None]
 # heap.py (the heap after start-up), heap_by_part.py (the same by part), runtime.py (latency and
 # idle allocation), bench_collect.py (run alone: the interpreter with asyncio), outbox_flash.py
 # (the outbox's flash).
-# Their parameters are a JSON file, sys.argv[1]; bench_box.py, bench_collect.py, bench_flash.py and
-# bench_hardware.py are what they share.
+# Their parameters are a JSON file, sys.argv[1]; bench_box.py, bench_collect.py and bench_flash.py
+# are what they share.
 MP_DIR = BENCH / "mp"
-MP_HELPERS = ["bench_box.py", "bench_collect.py", "bench_hardware.py"]  # bench_flash: LittleFS, unix only
+MP_HELPERS = ["bench_box.py", "bench_collect.py"]  # bench_flash: LittleFS, unix only
 
 
 

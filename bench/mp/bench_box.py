@@ -26,6 +26,23 @@ def log(*args):
     connected = connected or args[0].startswith("broker: connected")
 
 
+def stand_ins():
+    # The stand-ins for what the ESP32 holds in flash, not in its heap, loaded by the heap scripts
+    # before they read their baseline: machine and network (bench/firmware_hardware: C on the
+    # ESP32, their Pin, WDT and WLAN objects static there, so the stand-ins make theirs at import),
+    # with Wi-Fi coming up or not as P["online"] says, and os (C on the ESP32 and on the unix port,
+    # a frozen Python package on the WebAssembly port; outbox imports it). Returns wifi_asked():
+    # whether the box has asked for Wi-Fi.
+    import os  # noqa: F401
+
+    import machine  # noqa: F401
+    import network
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.up = P["online"]  # type: ignore[attr-defined]  # the stand-in's switch
+    return lambda: wlan.ssid is not None  # type: ignore[attr-defined]
+
+
 def prepare():
     # The flash with config.json in it (P["cfg"], which stays in P: the box reads its own copy from
     # the file). Returns the RAM standing in for the flash chip (not heap on the box) and

@@ -1,5 +1,5 @@
 # bench.firmware's heap script: the heap after start-up, what the box's main.py does (app.run())
-# and no more. Before the baseline: this script, the stand-ins (bench_hardware) and what it shares
+# and no more. Before the baseline: this script, the stand-ins (bench_box.stand_ins()) and what it shares
 # with the others (bench_box). Then, in the order the box does it (the box mounts its flash before
 # main.py runs): the flash; main.py's bytecode; asyncio.funcs (asyncio.wait_for_ms: the box loads
 # it at its first connection, the WebAssembly port's asyncio at its own start-up); the real
@@ -12,8 +12,9 @@ import json
 import time
 
 import micropython
-from bench_box import P, collected, log, main_py, open_box, prepare, settle
-from bench_hardware import wifi_asked
+from bench_box import P, collected, log, main_py, open_box, prepare, settle, stand_ins
+
+wifi_asked = stand_ins()
 
 
 async def main():
