@@ -118,7 +118,7 @@ class Press(SQLModel, table=True):
     department_id: int | None = Field(default=None, foreign_key="department.id")
 
 
-# Rollups, written in the transaction that inserts the presses (collector.satisfaction.add_to_rollups),
+# Rollups, written in the transaction that inserts the presses (collector.rollups.add_counts_to_rollups),
 # so each equals a recount of the press table. 0 stands for "no officer on duty" / "no department"
 # (a primary key column cannot be NULL).
 

@@ -8,14 +8,12 @@ migrations and the benchmarks use).
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from collector.clock import fixed_offset_seconds, zone
 from collector.dbapi import driver_errors, open_cursor, quoted, sqlite_value
@@ -109,20 +107,6 @@ def upsert_counts(connection: sa.Connection, table: str, names: tuple[str, ...],
             cursor.executemany(statement, params)
         finally:
             cursor.close()
-
-
-def add_to_rollups(session: Session, new_presses: Sequence[Mapping[str, Any]], tz_name: str) -> None:
-    """Count newly inserted presses (dicts with the press columns) into every rollup table, in the
-    caller's transaction."""
-    if not new_presses:
-        return
-    tz = zone(tz_name)
-    counts: Tally[tuple[Any, ...]] = Tally(
-        (row["day"], row["pressed_at"].astimezone(tz).hour, row["counter"], row["officer_id"] or NOBODY,
-         row["department_id"] or NOBODY, row["scale"], row["level"], row["suppressed"], row["test"])
-        for row in new_presses
-    )
-    add_counts_to_rollups(session.connection(), counts)
 
 
 def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:

@@ -23,8 +23,6 @@ from collector.rollup_read import read_grid, read_segments
 from collector.rollups import NOBODY
 from schemas.contract import scales
 
-GROUPS = ("counter", "department", "officer", "site")
-BUCKETS = ("day", "week", "month", "quarter", "year")
 INCLUDABLE = ("suppressed", "test")
 
 
@@ -108,9 +106,6 @@ class Names:
             {d.id: d for d in session.exec(select(Department)).all() if d.id is not None},
             {o.id: o for o in session.exec(select(Officer)).all() if o.id is not None},
         )
-
-    def sites(self) -> dict[int, str | None]:
-        return {i: d.site for i, d in self.departments.items()}
 
     def describe(self, group: str, key: Any) -> dict[str, Any]:
         """code, name and (for counters and officers) department code of a group key."""

@@ -29,12 +29,12 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token made with `rating-collector token create`")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The dashboard's login session")
@@ -105,7 +105,6 @@ def require_same_origin(request: Request) -> None:
 
 SameOriginDep = Depends(require_same_origin)
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
-TokenDep = PrincipalDep  # the name the first routes used
 
 
 def require_admin(principal: PrincipalDep) -> Principal:
