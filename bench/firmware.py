@@ -83,6 +83,7 @@ without a budget.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -438,7 +439,10 @@ def measure() -> tuple[list[Row], list[str]]:
     return rows, notes
 
 
-def main() -> list[Row]:
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(prog="python -m bench.firmware", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args([] if argv is None else argv)  # no options: --help says what it measures
     rows, notes = measure()
     print(
         "Measured under the MicroPython unix port (64-bit) and the MicroPython WebAssembly port (32-bit,\n"
@@ -458,4 +462,4 @@ def main() -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
