@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from collector.clock import fixed_offset_seconds, zone
+from collector.clock import local_clock, local_hour_sql, utc_us
 from collector.dbapi import driver_errors, open_cursor, quoted, sqlite_value
 from collector.figures import no_counts
 from collector.models import LEVEL_COLUMNS, Press, RollupHour, UTCDateTime
@@ -133,12 +133,8 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
             f"INSERT INTO {table} ({period}, {keyed}, {levels}) SELECT {first_day}, {keyed}, {summed} "
             f"FROM {source} GROUP BY {first_day}, {keyed}"
         ))
-    offset = fixed_offset_seconds(tz_name)
-    if dialect == "postgresql":
-        hour = "CAST(EXTRACT(HOUR FROM pressed_at AT TIME ZONE :tz) AS SMALLINT)"
-    elif offset is not None:
-        hour = f"CAST(strftime('%H', pressed_at, '{offset:+d} seconds') AS INTEGER)"
-    else:
+    hour = local_hour_sql(dialect, "pressed_at", tz_name)
+    if hour is None:
         _rebuild_hours_in_python(connection, tz_name)
         return
     connection.execute(sa.text(
@@ -149,7 +145,7 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
 
 
 def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:
-    tz = zone(tz_name)
+    clock = local_clock(tz_name)
     counts: dict[tuple[Any, ...], list[int]] = {}
     columns: list[Any] = [Press.day, Press.pressed_at, Press.counter, Press.department_id, Press.scale, Press.level,
                Press.suppressed, Press.test]
@@ -159,7 +155,7 @@ def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:
     ):
         moment = decode(pressed_at, connection.dialect) if isinstance(pressed_at, datetime) else pressed_at
         assert moment is not None
-        key = (day, moment.astimezone(tz).hour, counter, dept or NOBODY, scale, suppressed, test)
+        key = (day, clock.day_hour(utc_us(moment))[1], counter, dept or NOBODY, scale, suppressed, test)
         counts.setdefault(key, no_counts())[level] += 1
     names = ("day", "hour", "counter", "department_id", *_FLAGS, *LEVEL_COLUMNS)
     if counts:

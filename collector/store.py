@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from collector.clock import EPOCH, utc_us, zone
+from collector.clock import EPOCH, local_clock, utc_us
 from collector.dbapi import driver_errors, open_cursor, quoted, sqlite_time
 from collector.messages import Checked, Rejection
 from collector.models import Counter as CounterRow
@@ -57,50 +57,6 @@ def _insert(session: Session, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     raise RuntimeError(f"unsupported database {dialect}")
-
-
-# --- time: UTC microseconds, local days and hours without a timezone conversion per press ----------
-
-_US = timedelta(microseconds=1)
-_QUARTER_US = 900 * 1_000_000  # every UTC offset in use is a multiple of 15 minutes
-
-
-class LocalClock:
-    """Local day and hour of UTC instants in one zone. The zone's offset is looked up once per
-    15-minute slice of UTC time (and only trusted when it is the same at both ends of the slice),
-    so a batch of presses costs a few dictionary look-ups instead of one astimezone() each."""
-
-    def __init__(self, tz_name: str):
-        self.tz = zone(tz_name)
-        self._offsets: dict[int, int | None] = {}
-        self._days: dict[int, date] = {}
-
-    def day_hour(self, us: int) -> tuple[date, int]:
-        quarter = us // _QUARTER_US
-        offset = self._offsets.get(quarter, -1)
-        if offset == -1:
-            first = (EPOCH + timedelta(microseconds=quarter * _QUARTER_US)).astimezone(self.tz).utcoffset()
-            last = (EPOCH + timedelta(microseconds=(quarter + 1) * _QUARTER_US - 1)).astimezone(self.tz).utcoffset()
-            offset = first // _US if first is not None and first == last else None
-            if len(self._offsets) > 10_000:
-                self._offsets.clear()
-            self._offsets[quarter] = offset
-        if offset is None:  # a slice holding a zone transition: convert this one exactly
-            local = (EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
-            return local.date(), local.hour
-        local_us = us + offset
-        number = local_us // 86_400_000_000
-        day = self._days.get(number)
-        if day is None:
-            if len(self._days) > 10_000:
-                self._days.clear()
-            day = self._days[number] = date(1970, 1, 1) + timedelta(days=number)
-        return day, (local_us // 3_600_000_000) % 24
-
-
-@cache
-def _clock(tz_name: str) -> LocalClock:
-    return LocalClock(tz_name)
 
 
 # --- the presses, on the session's connection and transaction ---------------------------------
@@ -177,7 +133,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                  scale)
             )
 
-    clock = _clock(tz_name)
+    clock = local_clock(tz_name)
     # Per press to insert: its row (driver values) and what attribution and the rollups need.
     pending: list[tuple[list[Any], int | None, int, date, int]] = []  # (row, counter id, pressed_at us, day, hour)
     pending_items: list[Checked] = []  # the message of each pending row
