@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from collector.clock import EPOCH, local_clock, utc_us
+from collector.clock import from_utc_us, local_clock, utc_us
 from collector.dbapi import driver_errors, open_cursor, quoted, sqlite_time
 from collector.messages import Checked, Rejection
 from collector.models import Counter as CounterRow
@@ -62,8 +62,60 @@ def _insert(session: Session, table: Any) -> Any:
 # --- the presses, on the session's connection and transaction ---------------------------------
 
 
-PRESS_COLUMNS = ("box", "seq", "counter", "scale", "level", "suppressed", "test", "pressed_at", "day",
-                 "time_approximate", "clock", "boot", "up", "fw", "received_at", "officer_id", "department_id")
+class PressRow(NamedTuple):
+    """A press as inserted: the press table's columns, as the driver takes them (times and the day as
+    text on SQLite, see collector.dbapi)."""
+
+    box: str
+    seq: int
+    counter: str
+    scale: str
+    level: int
+    suppressed: bool
+    test: bool
+    pressed_at: datetime | str
+    day: date | str
+    time_approximate: bool
+    clock: str
+    boot: int
+    up: int
+    fw: str
+    received_at: datetime | str
+    officer_id: int | None
+    department_id: int
+
+
+PRESS_COLUMNS = PressRow._fields
+
+
+class Pending(NamedTuple):
+    """A press that passed every check, before its row is built: what attribution and the rollups need."""
+
+    item: Checked
+    counter_id: int | None
+    department_id: int
+    pressed_us: int
+    received_us: int
+    approximate: bool
+    day: date
+    hour: int
+
+
+def _press_row(pending: Pending, officer_id: int | None, on_sqlite: bool) -> PressRow:
+    body = pending.item.body
+    flags = body["flags"]
+    if on_sqlite:
+        pressed_at: datetime | str = sqlite_time(pending.pressed_us)
+        day: date | str = pending.day.isoformat()
+        received_at: datetime | str = sqlite_time(pending.received_us)
+    else:
+        pressed_at, day, received_at = from_utc_us(pending.pressed_us), pending.day, pending.item.inbound.received_at
+    return PressRow(
+        box=pending.item.box, seq=body["seq"], counter=body["counter"], scale=body["scale"], level=body["level"],
+        suppressed="suppressed" in flags, test="test" in flags, pressed_at=pressed_at, day=day,
+        time_approximate=pending.approximate, clock=body["clock"], boot=body["boot"], up=body["up"], fw=body["fw"],
+        received_at=received_at, officer_id=officer_id, department_id=pending.department_id,
+    )
 
 
 @cache
@@ -76,8 +128,8 @@ def _press_sql(dialect: str) -> str:
     )
 
 
-def _insert_presses(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> list[bool]:
-    """Insert the press rows (PRESS_COLUMNS order, driver values); for each, whether it was new."""
+def _insert_presses(connection: sa.Connection, rows: list[PressRow]) -> list[bool]:
+    """Insert the press rows; for each, whether it was new."""
     dialect = connection.dialect.name
     statement = _press_sql(dialect)
     with driver_errors(connection, statement):
@@ -98,7 +150,7 @@ def _insert_presses(connection: sa.Connection, rows: list[tuple[Any, ...]]) -> l
                 inserted.update((box, seq) for box, seq in cursor.fetchall())
                 if not cursor.nextset():
                     break
-            return [(row[0], row[1]) in inserted for row in rows]
+            return [(row.box, row.seq) in inserted for row in rows]
         finally:
             cursor.close()
 
@@ -134,9 +186,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
             )
 
     clock = local_clock(tz_name)
-    # Per press to insert: its row (driver values) and what attribution and the rollups need.
-    pending: list[tuple[list[Any], int | None, int, date, int]] = []  # (row, counter id, pressed_at us, day, hour)
-    pending_items: list[Checked] = []  # the message of each pending row
+    pending: list[Pending] = []  # the presses to insert
     first_of: dict[tuple[str, int], tuple[Repeatable, Checked]] = {}  # key -> its first copy in the batch
     device_updates: list[Checked] = []
     for item in checked:
@@ -160,8 +210,8 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                 Rejection(
                     item.inbound,
                     "time_before_commissioning",
-                    f"pressed at {(EPOCH + timedelta(microseconds=pressed_us)).isoformat()}, before {box} was "
-                    f"commissioned (its first assignment, from {(EPOCH + timedelta(microseconds=commissioned)).isoformat()})",
+                    f"pressed at {from_utc_us(pressed_us).isoformat()}, before {box} was "
+                    f"commissioned (its first assignment, from {from_utc_us(commissioned).isoformat()})",
                 )
             )
             continue
@@ -171,7 +221,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                 placement = (counter_id, department_id, counter_scale)
                 break
         if placement is None:
-            pressed_at = EPOCH + timedelta(microseconds=pressed_us)
+            pressed_at = from_utc_us(pressed_us)
             rejections.append(
                 Rejection(
                     item.inbound,
@@ -180,12 +230,13 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                 )
             )
             continue
-        if body["scale"] != placement[2]:
+        counter_id, department_id, counter_scale = placement
+        if body["scale"] != counter_scale:
             # Its level is an index into another scale (a vn3 "very satisfied" has no sat2 equivalent):
             # counted, it would add a level the counter does not have to its figures.
             rejections.append(
                 Rejection(item.inbound, "scale_mismatch",
-                          f"press on scale {body['scale']!r}, counter {counter!r} uses {placement[2]!r}")
+                          f"press on scale {body['scale']!r}, counter {counter!r} uses {counter_scale!r}")
             )
             continue
         seq = body["seq"]
@@ -200,29 +251,20 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                 result.duplicates += 1
             continue
         first_of[key] = (repeatable, item)
-        flags = body["flags"]
         day, hour = clock.day_hour(pressed_us)
-        if on_sqlite:
-            row = [box, seq, counter, body["scale"], body["level"], "suppressed" in flags, "test" in flags,
-                   sqlite_time(pressed_us), day.isoformat(), approximate, body["clock"], body["boot"], body["up"],
-                   body["fw"], sqlite_time(received_us), None, placement[1]]
-        else:
-            row = [box, seq, counter, body["scale"], body["level"], "suppressed" in flags, "test" in flags,
-                   EPOCH + timedelta(microseconds=pressed_us), day, approximate, body["clock"], body["boot"],
-                   body["up"], body["fw"], item.inbound.received_at, None, placement[1]]
-        pending.append((row, placement[0], pressed_us, day, hour))
-        pending_items.append(item)
+        pending.append(Pending(item, counter_id, department_id, pressed_us, received_us, approximate, day, hour))
 
     if pending:
-        _attribute_officers(connection, pending)
-        new = _insert_presses(connection, [tuple(row) for row, *_ in pending])
-        counts: Tally[tuple[Any, ...]] = Tally()  # rollups.ROLLUP_KEY
-        for (row, _, _, day, hour), is_new in zip(pending, new, strict=True):
-            if not is_new:
-                continue
-            counts[(day, hour, row[2], row[15] or NOBODY, row[16] or NOBODY, row[3], row[4], row[5], row[6])] += 1
+        officers = _officers_on_duty(connection, pending)
+        rows = [_press_row(press, officer_id, on_sqlite) for press, officer_id in zip(pending, officers, strict=True)]
+        new = _insert_presses(connection, rows)
+        counts: Tally[tuple[Any, ...]] = Tally()  # over rollups.ROLLUP_KEY
+        for press, row, is_new in zip(pending, rows, new, strict=True):
+            if is_new:
+                counts[(press.day, press.hour, row.counter, row.officer_id or NOBODY, row.department_id or NOBODY,
+                        row.scale, row.level, row.suppressed, row.test)] += 1
         result.stored = sum(counts.values())
-        repeats = [item for item, is_new in zip(pending_items, new, strict=True) if not is_new]
+        repeats = [press.item for press, is_new in zip(pending, new, strict=True) if not is_new]
         conflicts = _conflicts_with_stored(connection, repeats, first_of)
         rejections.extend(conflicts)
         result.duplicates += len(pending) - result.stored - len(conflicts)
@@ -265,8 +307,8 @@ def _differences(first: Repeatable, again: Repeatable) -> list[str]:
                for name in _SAME_IN_A_REPEAT if getattr(first, name) != getattr(again, name)]
     if (not first.approximate and not again.approximate
             and abs(first.pressed_us - again.pressed_us) > REPEAT_TIME_TOLERANCE_US):
-        differs.append(f"pressed_at {(EPOCH + timedelta(microseconds=first.pressed_us)).isoformat()} -> "
-                       f"{(EPOCH + timedelta(microseconds=again.pressed_us)).isoformat()}")
+        differs.append(f"pressed_at {from_utc_us(first.pressed_us).isoformat()} -> "
+                       f"{from_utc_us(again.pressed_us).isoformat()}")
     return differs
 
 
@@ -304,9 +346,9 @@ def _conflicts_with_stored(connection: sa.Connection, repeats: list[Checked],
     return conflicts
 
 
-def _attribute_officers(connection: sa.Connection, pending: list[tuple[list[Any], int | None, int, date, int]]) -> None:
-    """The officer on duty at the counter when the press happened."""
-    counter_ids = sorted({counter_id for _, counter_id, *_ in pending if counter_id is not None})
+def _officers_on_duty(connection: sa.Connection, pending: list[Pending]) -> list[int | None]:
+    """The officer on duty at each press's counter when it happened (None: nobody)."""
+    counter_ids = sorted({press.counter_id for press in pending if press.counter_id is not None})
     duty: dict[int | None, list[tuple[int, int | None, int]]] = {}
     query = sa.select(col(CounterOfficer.counter_id), col(CounterOfficer.valid_from), col(CounterOfficer.valid_to),
                       col(CounterOfficer.officer_id)).where(col(CounterOfficer.counter_id).in_(counter_ids))
@@ -314,13 +356,15 @@ def _attribute_officers(connection: sa.Connection, pending: list[tuple[list[Any]
         duty.setdefault(counter_id, []).append(
             (utc_us(valid_from), None if valid_to is None else utc_us(valid_to), officer_id)
         )
-    if not duty:
-        return
-    for row, counter_key, pressed_us, _, _ in pending:
-        for start, end, on_duty in duty.get(counter_key, ()):
-            if start <= pressed_us and (end is None or pressed_us < end):
-                row[15] = on_duty
+    officers: list[int | None] = []
+    for press in pending:
+        on_duty = None
+        for start, end, officer_id in duty.get(press.counter_id, ()):
+            if start <= press.pressed_us and (end is None or press.pressed_us < end):
+                on_duty = officer_id
                 break
+        officers.append(on_duty)
+    return officers
 
 
 def _update_device(session: Session, item: Checked) -> None:
