@@ -110,12 +110,10 @@ def _press_row(pending: Pending, officer_id: int | None, on_sqlite: bool) -> Pre
         received_at: datetime | str = sqlite_time(pending.received_us)
     else:
         pressed_at, day, received_at = from_utc_us(pending.pressed_us), pending.day, pending.item.inbound.received_at
-    return PressRow(
-        box=pending.item.box, seq=body["seq"], counter=body["counter"], scale=body["scale"], level=body["level"],
-        suppressed="suppressed" in flags, test="test" in flags, pressed_at=pressed_at, day=day,
-        time_approximate=pending.approximate, clock=body["clock"], boot=body["boot"], up=body["up"], fw=body["fw"],
-        received_at=received_at, officer_id=officer_id, department_id=pending.department_id,
-    )
+    # In PressRow's field order, not by keyword: keywords cost 1.2 us more a press (of ~50 for the batch).
+    return PressRow(pending.item.box, body["seq"], body["counter"], body["scale"], body["level"],
+                    "suppressed" in flags, "test" in flags, pressed_at, day, pending.approximate, body["clock"],
+                    body["boot"], body["up"], body["fw"], received_at, officer_id, pending.department_id)
 
 
 @cache
