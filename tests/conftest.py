@@ -50,7 +50,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from collector.broker import BOX_PATTERN, COLLECTOR_USER, Broker, BrokerError, bind_client_ids, set_passwords
+from collector.broker import BOX_PATTERN, COLLECTOR_USER, Broker, BrokerError, add_box, set_passwords
 
 T = TypeVar("T")
 
@@ -356,11 +356,9 @@ class BrokerHandle:
         return self.broker.port
 
     def add_box(self, box: str, password: str = "box-password") -> str:
-        """An account for `box`, made as `rating-collector broker add-box` makes it
-        (collector.broker.add_box), with this password: bound to its box id as client id first
-        (bind_client_ids), then given its password, then the broker reloaded."""
-        bind_client_ids(self.broker.broker_dir, [box])
-        set_passwords(self.broker.broker_dir, {box: password})
+        """An account for `box` with this password, made by collector.broker.add_box as
+        `rating-collector broker add-box` makes it (bound to its box id), then the broker reloaded."""
+        add_box(self.broker.broker_dir, box, password=password)
         self.broker.reload()
         return password
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fwtools import BOX_PASSWORDS, listener, make_box, sntp
 
-from collector.broker import BOX_PATTERN, Broker, bind_client_ids, set_passwords
+from collector.broker import BOX_PATTERN, Broker, add_box, set_passwords
 from tests.conftest import start_broker
 
 __all__ = ["listener", "make_box", "mosquitto", "sntp"]
@@ -23,10 +23,10 @@ def mosquitto() -> Iterator[Broker]:
     # private tmp_path (mode 700): use a folder it can traverse.
     top = Path(tempfile.mkdtemp(prefix="fw-broker-"))
     os.chmod(top, 0o755)
-    (top / "broker").mkdir()
-    # The box accounts bound to their box ids first, as `rating-collector broker add-box` makes them.
-    bind_client_ids(top / "broker", [user for user in BOX_PASSWORDS if BOX_PATTERN.match(user)])
-    set_passwords(top / "broker", BOX_PASSWORDS)
+    boxes = {user: password for user, password in BOX_PASSWORDS.items() if BOX_PATTERN.match(user)}
+    set_passwords(top / "broker", {user: pw for user, pw in BOX_PASSWORDS.items() if user not in boxes})
+    for box, password in boxes.items():  # as `rating-collector broker add-box` makes them
+        add_box(top / "broker", box, password=password)
     broker = start_broker(top / "broker")
     try:
         yield broker
