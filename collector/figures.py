@@ -8,6 +8,7 @@ satisfied_from, 0..1) and the index (mean of levels mapped evenly onto 0..100 pe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -17,6 +18,10 @@ from schemas.contract import scales
 
 # Report columns, best first, as provincial reports print them.
 KEY_ORDER = ("very_satisfied", "satisfied", "neutral", "unsatisfied", "very_unsatisfied")
+
+# Below this many ratings a rate is marked as resting on few ratings (shown, never hidden).
+FEW_RATINGS = 30
+Z_95 = 1.959963984540054  # the standard normal quantile of a two-sided 95% interval
 
 Counts = dict[str, list[int]]  # scale -> presses at each level (index = level), as a rollup row holds them
 
@@ -89,8 +94,30 @@ def _columns(keys: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
     return tuple((key, *labels.get(key, (key, key))) for key in ordered_keys(keys))
 
 
+def wilson_interval(satisfied: int, total: int) -> tuple[float, float] | None:
+    """The Wilson score 95% interval of the rate satisfied/total; None without ratings.
+    Wilson's, not the normal approximation's: it stays inside 0..1 and is honest at 3 of 3, where
+    the normal one claims 100% +- 0. Five lines of arithmetic: no statistics package for it."""
+    if total <= 0:
+        return None
+    rate = satisfied / total
+    z2 = Z_95 * Z_95
+    centre = rate + z2 / (2 * total)
+    margin = Z_95 * math.sqrt(rate * (1 - rate) / total + z2 / (4 * total * total))
+    scale = 1 + z2 / total
+    return max(0.0, (centre - margin) / scale), min(1.0, (centre + margin) / scale)
+
+
+def ranking_key(figure: Mapping[str, Any]) -> float:
+    """Sort key that ranks by how sure a rate is: the lower end of its interval (-1 without
+    ratings), so 3 ratings at 100% do not outrank 300 at 99%. Rank with reverse=True."""
+    low = figure.get("rate_low")
+    return -1.0 if low is None else float(low)
+
+
 def figures(counts: Mapping[str, Sequence[int]], keys: Sequence[str] | None = None) -> dict[str, Any]:
-    """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate, index.
+    """total, levels [{key, label_vi, label_en, count, share}], satisfied, satisfaction_rate,
+    rate_low/rate_high (its Wilson 95% interval), few_ratings (total < FEW_RATINGS), index.
     A report computes this for thousands of groups: what depends only on the scales is cached.
     Counts of an unknown scale, or beyond a scale's top level, are left out."""
     by_key: dict[str, int] = {}
@@ -111,11 +138,15 @@ def figures(counts: Mapping[str, Sequence[int]], keys: Sequence[str] | None = No
          "share": round(by_key.get(key, 0) / total, 4) if total else None}
         for key, vi, en in columns
     ]
+    interval = wilson_interval(satisfied, total)
     return {
         "total": total,
         "levels": levels,
         "satisfied": satisfied,
         "satisfaction_rate": round(satisfied / total, 4) if total else None,
+        "rate_low": round(interval[0], 4) if interval else None,
+        "rate_high": round(interval[1], 4) if interval else None,
+        "few_ratings": total < FEW_RATINGS,
         "index": round(points / total, 1) if total else None,
     }
 
