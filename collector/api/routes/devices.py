@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep
-from collector.clock import utc_now, zone
+from collector.clock import utc_now
 from collector.models import Counter, CounterBox, Device
+from collector.office_hours import OFFICE_HOURS, office_minutes
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
-# Typical hours of a one-stop center (domain notes): mornings and afternoons, Monday to Friday.
-OFFICE_HOURS: tuple[tuple[time, time], ...] = ((time(7, 30), time(11, 30)), (time(13, 30), time(17, 0)))
-OFFICE_DAYS = frozenset(range(5))  # Monday..Friday
 SILENT_AFTER_MIN = 30
-LOOKBACK_DAYS = 31  # silence is counted up to this far back (a box dead for months is just "silent")
-
-
-def office_minutes(since: datetime, until: datetime, tz_name: str) -> int:
-    """Minutes of office hours (local time) between two moments."""
-    tz = zone(tz_name)
-    start = max(since, until - timedelta(days=LOOKBACK_DAYS)).astimezone(tz)
-    end = until.astimezone(tz)
-    total = 0.0
-    day = start.date()
-    while day <= end.date():
-        if day.weekday() in OFFICE_DAYS:
-            for opens, closes in OFFICE_HOURS:
-                lo = max(start, datetime.combine(day, opens, tz))
-                hi = min(end, datetime.combine(day, closes, tz))
-                if hi > lo:
-                    total += (hi - lo).total_seconds() / 60
-        day += timedelta(days=1)
-    return int(total)
 
 
 def _current_boxes(session: Session, now: datetime) -> dict[str, str]:
