@@ -316,3 +316,44 @@ class WebSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="app_user.id", index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- alerts for supervisors (collector/alerts) ----------------------------------------------------
+
+
+class Alert(SQLModel, table=True):
+    """A rule that fired for a counter or a box: once when its condition became true, cleared once it
+    had been false for a while (collector/alerts/evaluate.py). A supervisor acknowledges it, with a comment."""
+
+    __tablename__ = "alert"
+    __table_args__ = (sa.Index("ix_alert_rule_subject", "rule", "subject", "cleared_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=32)
+    subject: str = Field(max_length=64)  # "counter:17" or "box:box-017"
+    counter: str | None = Field(default=None, max_length=16, index=True)
+    box: str | None = Field(default=None, max_length=32)
+    site: str | None = Field(default=None, max_length=32)
+    message: str = Field(max_length=500)
+    value: float | None = None  # the figure that set it off (a share, a rate, minutes, a count)
+    fired_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, max_length=100)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One alert event (fired or cleared) to send on one channel, retried with backoff until it is
+    delivered: attempts and the last error say why it has not been yet."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (sa.Index("ix_alert_delivery_due", "delivered_at", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    event: str = Field(max_length=8)  # fired | cleared
+    channel: str = Field(max_length=16)  # email | webhook | mqtt
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
