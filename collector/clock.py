@@ -46,6 +46,16 @@ def local_day(moment: datetime, tz_name: str) -> date:
     return moment.astimezone(zone(tz_name)).date()
 
 
+def local_time(moment: datetime, tz_name: str) -> datetime:
+    """A moment on the center's wall clock, to show it."""
+    return moment.astimezone(zone(tz_name))
+
+
+def as_utc(moment: datetime, tz_name: str) -> datetime:
+    """A moment as UTC; one written without an offset is read as the center's local time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone(tz_name))).astimezone(UTC)
+
+
 def local_midnight_utc(day: date, tz_name: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone(tz_name)).astimezone(UTC)
 

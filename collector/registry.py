@@ -49,7 +49,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from sqlmodel import Session, select
 
-from collector.clock import zone
+from collector.clock import as_utc, local_time
 from collector.models import Counter, CounterBox, CounterOfficer, Department, Officer
 from schemas.contract import scales
 
@@ -165,7 +165,7 @@ def _moment(value: Any, info: ValidationInfo) -> datetime | None:
         return None
     if not SINCE_FOREVER.year <= moment.year <= LAST_YEAR:
         raise ValueError(f"{_shown(str(value))} is not between {SINCE_FOREVER.year} and {LAST_YEAR}")
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone(tz_name))).astimezone(UTC)
+    return as_utc(moment, tz_name)
 
 
 Code = Annotated[str, StringConstraints(max_length=32),
@@ -564,7 +564,7 @@ def _assignment(session: Session, fields: BoxRow | OfficerAssignmentRow, counter
 
 
 def _local(moment: datetime, tz_name: str) -> str:
-    local = moment.astimezone(zone(tz_name))
+    local = local_time(moment, tz_name)
     if local.time() == time():
         return f"{local:%Y-%m-%d}"
     return f"{local:%Y-%m-%d %H:%M}" if local.second == local.microsecond == 0 else f"{local:%Y-%m-%d %H:%M:%S}"
