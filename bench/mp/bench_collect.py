@@ -12,7 +12,8 @@ import gc
 import micropython
 
 try:
-    from js import gc as js_gc  # type: ignore[import-not-found]  # WebAssembly port, node --expose-gc: V8's collector
+    # The WebAssembly port under node --expose-gc: V8's collector.
+    from js import gc as js_gc  # type: ignore[import-not-found]
 except ImportError:
     js_gc = None
 

@@ -17,4 +17,5 @@ ob = recover.open_outbox(outbox, "/flash/")
 for i in range(10000):
     ob.append(1, i * 1000, i % 2, 0)
 st = os.statvfs("/flash")
-print(json.dumps({"blocks": st[2], "free_empty": st0[3], "free": st[3], "bsize": st[0], "pending": ob.pending}))
+print(json.dumps({"blocks": st[2], "free_empty": st0[3], "free": st[3], "bsize": st[0],
+                  "pending": ob.pending}))

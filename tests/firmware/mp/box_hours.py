@@ -30,7 +30,8 @@ def wall():
 
 root = mp_helpers.mount(mp_helpers.RAMBlockDev(), fresh=True)
 box = boxrig.make(P["cfg"], root)
-off[0] = PERIOD - 1500 - time.ticks_ms() % PERIOD  # type: ignore[operator]  # the box's ticks wrap 1.5 s from now
+# The box's ticks wrap 1.5 s from now.
+off[0] = PERIOD - 1500 - time.ticks_ms() % PERIOD  # type: ignore[operator]
 box.clock = clock.Clock(ticks, diff)
 HOURS_MS = P["hours"] * 3600000
 pressed = []  # type: list

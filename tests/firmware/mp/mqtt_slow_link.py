@@ -1,5 +1,6 @@
 # Writes from three tasks on a slow link arrive whole and in order.
-# (run by tests/firmware/test_fw_mqtt.py::test_writes_from_three_tasks_on_a_slow_link_arrive_whole_and_in_order)
+# Run by tests/firmware/test_fw_mqtt.py::
+#   test_writes_from_three_tasks_on_a_slow_link_arrive_whole_and_in_order
 import asyncio
 import json
 import select
