@@ -41,71 +41,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# The repository's root first on the path, however pytest was started: the tests import the project's
+# packages and tests.helpers from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector.broker import BOX_PATTERN, COLLECTOR_USER, Broker, BrokerError, add_box, set_passwords
-
-T = TypeVar("T")
-
-
-def unused_port() -> int:
-    """A TCP port free on loopback now, for a server a test starts (with on_a_free_port: it may be
-    taken before the server binds it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PortTaken(Exception):
-    """A server could not bind the port it was given: another process holds it."""
-
-
-def port_taken(port: int, said: str) -> bool:
-    """Did a server that failed to start on `port`, saying `said` (its error and log), lose it to
-    another process? Either it says so, or the port cannot be bound now."""
-    if "already in use" in said.lower():
-        return True
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def on_a_free_port(start: Callable[[int], T], attempts: int = 5) -> T:
-    """start(port) on a port unused_port() chose, and on another while start raises PortTaken.
-
-    A port free when chosen may be taken before the server binds it: by another pytest-xdist
-    worker's server, or as the source port of anyone's outgoing connection. Servers that can bind
-    port 0 and report the port they got (the collector, Chromium) do that instead."""
-    taken: list[int] = []
-    for _ in range(attempts):
-        port = unused_port()
-        try:
-            return start(port)
-        except PortTaken:
-            taken.append(port)
-    pytest.fail(f"each port chosen for a server was taken before it could bind it: {taken}")
-
-
-def _log_size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-def _log_since(path: Path, offset: int) -> str:
-    if not path.exists():
-        return ""
-    with open(path, "rb") as log:
-        log.seek(offset)
-        return log.read().decode(errors="replace")
+from tests.helpers.paths import REPO
+from tests.helpers.ports import PortTaken, log_since, log_size, on_a_free_port, port_taken
+from tests.helpers.waiting import wait_until
 
 
 def start_broker(broker_dir: Path, **options: Any) -> Broker:
@@ -114,11 +63,11 @@ def start_broker(broker_dir: Path, **options: Any) -> Broker:
 
     def start(port: int) -> Broker:
         instance = Broker(broker_dir, port=port, **options)
-        offset = _log_size(instance.log_path)
+        offset = log_size(instance.log_path)
         try:
             return instance.start()
         except BrokerError as error:
-            if port_taken(port, f"{error}\n{_log_since(instance.log_path, offset)}"):
+            if port_taken(port, f"{error}\n{log_since(instance.log_path, offset)}"):
                 raise PortTaken(str(error)) from None
             raise
 
@@ -132,18 +81,6 @@ def refusing_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
-    """Poll condition() until it returns something truthy; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -206,11 +143,11 @@ def running_pg_server() -> Iterator[PgServer]:
 
     def start(port: int) -> PgServer:
         server.port = port
-        offset = _log_size(root / "log")
+        offset = log_size(root / "log")
         try:
             server.start()
         except subprocess.CalledProcessError as error:
-            said = f"{error.stderr.decode(errors='replace')}\n{_log_since(root / 'log', offset)}"
+            said = f"{error.stderr.decode(errors='replace')}\n{log_since(root / 'log', offset)}"
             if port_taken(port, said):
                 raise PortTaken(said) from None
             raise

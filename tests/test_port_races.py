@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.helpers import ports
+
 CONFTEST = Path(__file__).resolve().parent / "conftest.py"
 
 
@@ -43,35 +45,35 @@ def held(request: pytest.FixtureRequest) -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def taken_first(monkeypatch: pytest.MonkeyPatch, shared: ModuleType, port: int) -> list[int]:
+def taken_first(monkeypatch: pytest.MonkeyPatch, port: int) -> list[int]:
     """Make the fixtures' next choice of a free port `port`; returns every port they chose."""
     chosen: list[int] = []
-    free = shared.unused_port
+    free = ports.unused_port
 
     def choose() -> int:
         chosen.append(port if not chosen else free())
         return chosen[-1]
 
-    monkeypatch.setattr(shared, "unused_port", choose)
+    monkeypatch.setattr(ports, "unused_port", choose)
     return chosen
 
 
 def test_broker_comes_up_on_another_port_when_its_first_is_taken(
-    shared: ModuleType, held: int, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    held: int, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    chosen = taken_first(monkeypatch, shared, held)
+    chosen = taken_first(monkeypatch, held)
     broker = request.getfixturevalue("broker")
     assert chosen[0] == held and broker.port == chosen[-1] != held
     broker.client("collector", broker.collector_password)  # fails the test unless it connects
 
 
 def test_collector_binds_a_port_of_its_own(
-    shared: ModuleType, broker: Any, collector_process: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    broker: Any, collector_process: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every port the fixtures could choose is taken, and the collector still comes up: it takes
     port 0 and the fixture reads the port it got from its log."""
     with hold(listen=False) as sock:
-        monkeypatch.setattr(shared, "unused_port", lambda: sock.getsockname()[1])
+        monkeypatch.setattr(ports, "unused_port", lambda: sock.getsockname()[1])
         collector = collector_process()
         assert collector.env["RATING_HTTP_PORT"] == "0"
         assert collector.get("/healthz", role=None).status_code == 200
@@ -81,14 +83,14 @@ def test_collector_binds_a_port_of_its_own(
 def test_postgresql_comes_up_on_another_port_when_its_first_is_taken(
     shared: ModuleType, held: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chosen = taken_first(monkeypatch, shared, held)
+    chosen = taken_first(monkeypatch, held)
     with shared.running_pg_server() as server:
         assert chosen[0] == held and server.port == chosen[-1] != held
         with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres") as db:
             assert db.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_a_server_failing_for_another_reason_is_not_retried(shared: ModuleType) -> None:
+def test_a_server_failing_for_another_reason_is_not_retried() -> None:
     """Only a lost port is worth another try: any other failure is the test's to see at once."""
     tries: list[int] = []
 
@@ -97,5 +99,5 @@ def test_a_server_failing_for_another_reason_is_not_retried(shared: ModuleType) 
         raise RuntimeError("bad configuration")
 
     with pytest.raises(RuntimeError, match="bad configuration"):
-        shared.on_a_free_port(start)
+        ports.on_a_free_port(start)
     assert len(tries) == 1

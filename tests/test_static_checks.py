@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from technician.build import mpy_cross_binary
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 # What runs under MicroPython without being the firmware (the Makefile's MP_SCRIPTS).
 MP_SCRIPTS = sorted(
     [*(REPO / "bench" / "mp").glob("*.py"), *(REPO / "tests" / "firmware" / "mp").glob("*.py")]

@@ -18,7 +18,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from collector.broker import AUTOSAVE_CHANGES, BOX_PATTERN, MAX_QUEUED_MESSAGES, config_text
-from tests.conftest import REPO, press_payload, wait_until
+from tests.conftest import press_payload
+from tests.helpers.paths import REPO
+from tests.helpers.waiting import wait_until
 
 
 def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 CLI = REPO / ".venv" / "bin" / "rating-collector"
 MAX_MESSAGE_LINES = 4  # the problems, one a line, and the closing "nothing loaded" line

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import PortTaken, on_a_free_port, unused_port
+from tests.helpers.ports import PortTaken, on_a_free_port, unused_port
 
 RUN_SECONDS = 40
 

@@ -12,7 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.conftest import REPO, PortTaken, on_a_free_port, unused_port, wait_until
+from tests.helpers.paths import REPO
+from tests.helpers.ports import PortTaken, on_a_free_port, unused_port
+from tests.helpers.waiting import wait_until
 
 READY = "boxes running scenario"
 START_TIMEOUT_S = 240  # broker setup, migrations, collector health and two boxes booting, on 2 busy cores

@@ -15,7 +15,7 @@ import pytest
 from fwtools import BOX_PASSWORDS, mp_json
 
 from collector.broker import BrokerError, mosquitto_binary, refuse_busy_port, set_passwords
-from tests.conftest import PortTaken, on_a_free_port, port_taken
+from tests.helpers.ports import PortTaken, on_a_free_port, port_taken
 
 
 def _openssl(*args: str, cwd: Path) -> None:

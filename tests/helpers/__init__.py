@@ -1,0 +1,8 @@
+"""Helpers of the test suite, a module per responsibility; fixtures stay in the conftest.py files.
+
+Import them as `from tests.helpers.<module> import ...`:
+
+- paths: REPO, the repository's root
+- ports: a free port for a server, and starting it again on another when the port was taken
+- waiting: wait_until, polling a condition with a timeout
+"""
