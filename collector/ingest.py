@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from collector import metrics
+from collector.alerts.service import AlertService
 from collector.clock import utc_ms, utc_now
 from collector.db import session_scope
 from collector.messages import Checked, Inbound, Rejection, check, rejected_seq
@@ -92,6 +93,7 @@ class Ingest:
         self._progress_at = time.monotonic()  # the last commit, or the last moment nothing waited
         self._threads: list[threading.Thread] = []
         self.client = self._make_client()
+        self.alerts = AlertService(settings, engine, self.client.publish) if settings.alerts_enabled else None
 
     # --- MQTT side (paho's network thread) ----------------------------------------------------
 
@@ -145,6 +147,8 @@ class Ingest:
         metrics.INGEST_STALLED_SECONDS.set_function(self.stalled_for)
         self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
         self.client.loop_start()
+        if self.alerts is not None:
+            self.alerts.start()
         for target, name in ((self._work, "ingest-worker"), (self._beacon, "clock-beacon")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -157,6 +161,8 @@ class Ingest:
         self._worker_done.wait(timeout)
         for thread in self._threads:
             thread.join(timeout)
+        if self.alerts is not None:
+            self.alerts.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.connected.clear()
@@ -310,6 +316,8 @@ class Ingest:
             self._confirm(items)
         except Exception:  # what is committed stays committed; the box sends it again
             log.exception("presses of a committed batch not confirmed to their boxes")
+        if self.alerts is not None and result.new_presses:
+            self.alerts.presses_stored(result.new_presses)  # in memory, never raises (collector.alerts)
         metrics.STORED.inc(result.stored)
         metrics.DUPLICATES.inc(result.duplicates)
         for reason, count in result.rejected.items():

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.alerts.rules import RuleBook
+from collector.office_hours import OfficeHours
 from collector.rejections import KEPT_DEFAULT
 
 
@@ -46,6 +48,27 @@ class Settings(BaseSettings):
     ingest_stall_s: float = Field(default=30.0, gt=0)
     # Copies of rejected messages kept per box and reason; every rejection is counted regardless.
     rejected_kept: int = Field(default=KEPT_DEFAULT, ge=0)
+    # --- alerts for supervisors (collector/alerts; collector/README.md, Alerts) ---
+    # Local office hours: alerts are quiet outside them, and a box's silence is counted in them.
+    office_hours: str = "07:30-11:30,13:30-17:00"
+    office_days: str = "mon,tue,wed,thu,fri"
+    alerts_enabled: bool = True
+    # JSON: the rules' thresholds, by scope: {"*": {...}, "site:HCM": {...}, "department:TP": {...},
+    # "counter:17": {...}}; the narrowest scope wins, field by field (collector.alerts.rules.Thresholds).
+    alert_rules: str = ""
+    alert_tick_s: float = Field(default=15.0, gt=0)  # how often time-based rules are evaluated
+    alert_retry_s: float = Field(default=10.0, gt=0)  # the first retry of a failed delivery; doubles to 10 min
+    alert_smtp_host: str = ""  # empty: no e-mail
+    alert_smtp_port: int = 587
+    alert_smtp_starttls: bool = True
+    alert_smtp_user: str = ""
+    alert_smtp_password_file: Path | None = None  # read from the file, never from the environment
+    alert_smtp_cafile: Path | None = None  # a private CA for the relay's certificate; else the system's
+    alert_mail_from: str = "rating-collector@localhost"
+    alert_mail_to: str = ""  # comma list of recipients
+    alert_webhook_url: str = ""  # empty: no webhook
+    alert_webhook_secret_file: Path | None = None  # the HMAC-SHA256 key, read from the file
+    alert_mqtt: bool = True  # publish on rating/alerts/<site> (QoS 1)
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
@@ -67,6 +90,21 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{part.strip()!r} is not an IP address or CIDR") from None
         return value
+
+    @field_validator("alert_rules")
+    @classmethod
+    def _alert_rules(cls, value: str) -> str:
+        RuleBook.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _office_hours(self) -> Settings:
+        OfficeHours.parse(self.office_hours, self.office_days)
+        return self
+
+    @property
+    def office_schedule(self) -> OfficeHours:
+        return OfficeHours.parse(self.office_hours, self.office_days)
 
     @property
     def trusted_proxy_list(self) -> list[str]:

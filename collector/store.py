@@ -48,6 +48,7 @@ class BatchResult:
     devices: int = 0
     rejected: Tally[str] = field(default_factory=Tally)
     rejection_totals: dict[tuple[str, str], int] = field(default_factory=dict)  # (box, reason): all ever
+    new_presses: list[Pending] = field(default_factory=list)  # stored by this batch, for the alerts
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -262,6 +263,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
                 counts[(press.day, press.hour, row.counter, row.officer_id or NOBODY, row.department_id or NOBODY,
                         row.scale, row.level, row.suppressed, row.test)] += 1
         result.stored = sum(counts.values())
+        result.new_presses = [press for press, is_new in zip(pending, new, strict=True) if is_new]
         repeats = [press.item for press, is_new in zip(pending, new, strict=True) if not is_new]
         conflicts = _conflicts_with_stored(connection, repeats, first_of)
         rejections.extend(conflicts)
