@@ -36,6 +36,8 @@ from simulator.fleet import Fleet, FleetError
 from simulator.traffic import load_scenario
 
 HEALTH_TIMEOUT_S = 60
+# At the stop, how long the boxes may take to send what they still hold before the report.
+DRAIN_S = 30.0
 
 
 def today() -> date:
@@ -117,7 +119,7 @@ def total_stored(url: str, token: str, counters: int, since: date) -> int:
 
 def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_name: str, seed: int,
         duration: float = 0, report_every_s: float = 15.0) -> bool:
-    """Run until Ctrl-C, or for `duration` seconds and then print the acceptance report.
+    """Run until Ctrl-C (or for `duration` seconds), then print the acceptance report.
     Returns False when that report finds a press missing or duplicated."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,9 +133,7 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
     refuse_busy_port("127.0.0.1", mqtt_port, "MQTT")
     refuse_busy_port("127.0.0.1", http_port, "HTTP")
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
 
     _collector(env, "broker", "setup")
     registry_file = data_dir / "registry.yaml"
@@ -158,6 +158,8 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
         print(f"collector  {url}   API docs {url}/docs   (log: {collector_log})", flush=True)
         print(f"dashboard  {url}/dashboard   user admin, password in {dashboard_password}", flush=True)
         print(f"API        bearer token in {data_dir / 'secrets' / 'admin-token'}", flush=True)
+        # What a data folder of an earlier run holds already: the status line counts this run's.
+        stored_before = total_stored(url, token, scenario.boxes, started)
 
         fleet = Fleet(data_dir / "broker", scenario=scenario, broker_port=mqtt_port, seed=seed,
                       workdir=data_dir / "fleet", collector_url=url, token=token, reload=broker.reload,
@@ -180,20 +182,48 @@ def run(data_dir: Path, *, mqtt_port: int, http_port: int, boxes: int, scenario_
             threading.Timer(duration, stop.set).start()
         while not stop.wait(report_every_s):
             try:
-                stored = total_stored(url, token, scenario.boxes, started)
+                stored = total_stored(url, token, scenario.boxes, started) - stored_before
             except httpx.HTTPError as error:
                 print(f"collector unreachable: {error}", flush=True)
                 continue
-            print(f"{time.strftime('%H:%M:%S')}  presses made {len(fleet.records):6d}   presses stored "
-                  f"{stored:6d}", flush=True)
+            print(f"{time.strftime('%H:%M:%S')}  {status_line(len(fleet.records), stored)}", flush=True)
         fleet.stop_traffic()
-        if not duration:
-            print("stopping ...", flush=True)
-            return True
-        report = fleet.report()
+        print(f"stopping: the boxes send what they hold (up to {DRAIN_S:.0f} s), then the acceptance report",
+              flush=True)
+        report = fleet.report(drain_timeout=DRAIN_S)
         print(report.text(), flush=True)
-        print(f"stored (satisfaction API, all counters) {total_stored(url, token, scenario.boxes, started)}", flush=True)
+        stored = total_stored(url, token, scenario.boxes, started) - stored_before
+        print(f"stored (satisfaction API, all counters) {stored}", flush=True)
         return report.missing == 0 and report.duplicated == 0
+
+
+def status_line(made: int, stored: int) -> str:
+    """This run's presses made by the fleet and stored by the collector, and what the gap means."""
+    line = f"presses made {made:6d}   presses stored {stored:6d}"
+    if stored < made:
+        return line + f"   ({made - stored} still in the boxes' flash or on their way)"
+    if stored > made:
+        return line + f"   ({stored - made} more stored than made: the acceptance report at the stop tells which)"
+    return line + "   (all stored)"
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGINT or SIGTERM sets. Ctrl-C reaches the stack twice (from the terminal and
+    from the waiting parent): a second signal within a second is that echo; a later one stops at
+    once, without waiting for the boxes or the report."""
+    stop = threading.Event()
+    first: list[float] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        if not first:
+            first.append(time.monotonic())
+            stop.set()
+        elif time.monotonic() - first[0] > 1.0:
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)
+    return stop
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -246,4 +276,7 @@ def _run_reporting_errors(data_dir: Path, *, mqtt_port: int, http_port: int, box
     except (StackError, BrokerError, FleetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("stopped at once, without the acceptance report", file=sys.stderr)
+        return 130
     return 0 if accepted else 1
