@@ -25,7 +25,6 @@ Fixtures for anyone's tests (names are the contract):
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -38,40 +37,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import pytest
 
 # The repository's root first on the path, however pytest was started: the tests import the project's
 # packages and tests.helpers from there.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.broker import BOX_PATTERN, COLLECTOR_USER, Broker, BrokerError, add_box, set_passwords
+from collector.broker import COLLECTOR_USER, set_passwords
+from tests.helpers.broker import BrokerHandle, start_broker
 from tests.helpers.paths import REPO
-from tests.helpers.ports import PortTaken, log_since, log_size, on_a_free_port, port_taken
+from tests.helpers.postgres import PgServer, new_pg_database, running_pg_server
 from tests.helpers.waiting import wait_until
-
-
-def start_broker(broker_dir: Path, **options: Any) -> Broker:
-    """A running Broker (collector.broker's configuration) in broker_dir on a free port; options go
-    to Broker(). Stop it with .stop()."""
-
-    def start(port: int) -> Broker:
-        instance = Broker(broker_dir, port=port, **options)
-        offset = log_size(instance.log_path)
-        try:
-            return instance.start()
-        except BrokerError as error:
-            if port_taken(port, f"{error}\n{log_since(instance.log_path, offset)}"):
-                raise PortTaken(str(error)) from None
-            raise
-
-    return on_a_free_port(start)
 
 
 @pytest.fixture
@@ -92,75 +73,6 @@ def wait_for() -> Callable[..., Any]:
 # --- databases ----------------------------------------------------------------------------------
 
 
-@dataclass
-class PgServer:
-    port: int
-    root: Path
-    as_user: list[str] = field(default_factory=list)
-
-    def admin_url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    def start(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c full_page_writes=off")
-        subprocess.run([*self.as_user, _pg_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-o", options,
-                        "-l", str(self.root / "log"), "-w", "start"], check=True, capture_output=True)
-
-    def stop(self, mode: str = "immediate") -> None:
-        """mode: smart, fast (disconnects clients) or immediate (like a crash)."""
-        subprocess.run([*self.as_user, _pg_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", mode, "stop"],
-                       check=False, capture_output=True)
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-@contextmanager
-def running_pg_server() -> Iterator[PgServer]:
-    """A throwaway PostgreSQL cluster in a temporary folder, on a free port."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        # `make test` installs it; a missing server must fail the run, not hide its tests.
-        pytest.fail("PostgreSQL is not installed (apt-get install postgresql; make test does it)")
-    root = Path(tempfile.mkdtemp(prefix="rating-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres", "postgres")
-    server = PgServer(0, root, as_user)
-    subprocess.run([*as_user, initdb, "-D", str(server.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                    "--no-sync"], check=True, capture_output=True)
-
-    def start(port: int) -> PgServer:
-        server.port = port
-        offset = log_size(root / "log")
-        try:
-            server.start()
-        except subprocess.CalledProcessError as error:
-            said = f"{error.stderr.decode(errors='replace')}\n{log_since(root / 'log', offset)}"
-            if port_taken(port, said):
-                raise PortTaken(said) from None
-            raise
-        return server
-
-    try:
-        on_a_free_port(start)
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     with running_pg_server() as server:
@@ -172,15 +84,6 @@ def private_pg_server() -> Iterator[PgServer]:
     """A PostgreSQL of this test's own, which it may stop and start (.stop(mode), .start())."""
     with running_pg_server() as server:
         yield server
-
-
-def new_pg_database(server: PgServer) -> str:
-    import psycopg
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    return server.admin_url(name)
 
 
 @pytest.fixture
@@ -275,58 +178,6 @@ def make_press() -> Callable[..., dict[str, Any]]:
 
 
 # --- broker -------------------------------------------------------------------------------------
-
-
-@dataclass
-class BrokerHandle:
-    broker: Broker
-    data_dir: Path
-    collector_password: str
-    clients: list[mqtt.Client] = field(default_factory=list)
-
-    @property
-    def host(self) -> str:
-        return self.broker.host
-
-    @property
-    def port(self) -> int:
-        return self.broker.port
-
-    def add_box(self, box: str, password: str = "box-password") -> str:
-        """An account for `box` with this password, made by collector.broker.add_box as
-        `rating-collector broker add-box` makes it (bound to its box id), then the broker reloaded."""
-        add_box(self.broker.broker_dir, box, password=password)
-        self.broker.reload()
-        return password
-
-    def client(self, username: str, password: str, client_id: str | None = None, timeout: float = 10) -> mqtt.Client:
-        """A connected paho client (network loop running); disconnected at teardown. A box account
-        connects as the firmware does, with its box id as client id (the only one it may use)."""
-        if client_id is None:
-            client_id = username if BOX_PATTERN.match(username) else f"test-{uuid.uuid4().hex[:8]}"
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        client.username_pw_set(username, password)
-        connected: list[Any] = []
-        client.on_connect = lambda c, u, f, rc, p: connected.append(rc)
-        # The broker re-reads its password file on SIGHUP asynchronously: retry refused connects.
-        deadline = time.monotonic() + timeout
-        client.connect(self.host, self.port)
-        client.loop_start()
-        while not (connected and not connected[-1].is_failure):
-            if time.monotonic() > deadline:
-                client.loop_stop()
-                pytest.fail(f"{username} could not connect to the test broker: {connected}")
-            if connected and connected[-1].is_failure:
-                connected.clear()
-                client.reconnect()
-            time.sleep(0.02)
-        self.clients.append(client)
-        return client
-
-    def publish(self, client: mqtt.Client, topic: str, payload: bytes | str | dict, qos: int = 1) -> None:
-        if isinstance(payload, dict):
-            payload = json.dumps(payload)
-        client.publish(topic, payload, qos=qos).wait_for_publish(10)
 
 
 @pytest.fixture
@@ -464,5 +315,3 @@ def collector_process(
     for handle in started:
         handle.stop()
 
-
-_new_pg_database = new_pg_database  # the earlier name

@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 
 from simulator.fleet import admit_boxes
 from simulator.traffic import box_name
-from tests.conftest import BrokerHandle
+from tests.helpers.broker import BrokerHandle
 
 # Another box's id, the collector's (a box taking it would cut the collector off), another id of
 # the collector's share group, and ids of the test helpers' own making.

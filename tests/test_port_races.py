@@ -7,26 +7,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.helpers import ports
-
-CONFTEST = Path(__file__).resolve().parent / "conftest.py"
-
-
-@pytest.fixture
-def shared(request: pytest.FixtureRequest) -> ModuleType:
-    """tests/conftest.py as pytest loaded it: the module whose functions the fixtures call (an
-    `import tests.conftest` would be a second copy)."""
-    for plugin in request.config.pluginmanager.get_plugins():
-        if isinstance(plugin, ModuleType) and Path(plugin.__file__ or "").resolve() == CONFTEST:
-            return plugin
-    raise LookupError("tests/conftest.py is not loaded")
+from tests.helpers import ports, postgres
 
 
 def hold(listen: bool) -> socket.socket:
@@ -81,10 +67,10 @@ def test_collector_binds_a_port_of_its_own(
 
 
 def test_postgresql_comes_up_on_another_port_when_its_first_is_taken(
-    shared: ModuleType, held: int, monkeypatch: pytest.MonkeyPatch
+    held: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chosen = taken_first(monkeypatch, held)
-    with shared.running_pg_server() as server:
+    with postgres.running_pg_server() as server:
         assert chosen[0] == held and server.port == chosen[-1] != held
         with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres") as db:
             assert db.execute("SELECT 1").fetchone() == (1,)

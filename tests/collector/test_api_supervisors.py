@@ -67,22 +67,15 @@ def presses(make_press: Any) -> list[dict[str, Any]]:
 def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One database per module and dialect, filled once (the tests below only read it, or add rows
     with codes of their own)."""
-    import uuid
-
-    import psycopg
-
     from collector.db import make_engine, upgrade
     from tests.conftest import TEST_REGISTRY, press_payload
+    from tests.helpers.postgres import new_pg_database
 
     tmp = tmp_path_factory.mktemp("supervisors")
     if request.param == "sqlite":
         url = f"sqlite:///{tmp / 'collector.sqlite3'}"
     else:
-        server = request.getfixturevalue("pg_server")
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        url = server.admin_url(name)
+        url = new_pg_database(request.getfixturevalue("pg_server"))
     engine = make_engine(url)
     upgrade(engine)
     path = tmp / "registry.json"

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from tests.collector.streams import Db, Publisher, assert_exactly_once, expected_keys, make_stream
-from tests.conftest import new_pg_database, press_payload
+from tests.conftest import press_payload
+from tests.helpers.postgres import new_pg_database
 
 # (description, box account that publishes, topic, payload, reason it is rejected with)
 BAD_INPUT: list[tuple[str, str, str, bytes, str]] = [

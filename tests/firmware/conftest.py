@@ -11,7 +11,7 @@ import pytest
 from fwtools import BOX_PASSWORDS, listener, make_box, sntp
 
 from collector.broker import BOX_PATTERN, Broker, add_box, set_passwords
-from tests.conftest import start_broker
+from tests.helpers.broker import start_broker
 
 __all__ = ["listener", "make_box", "mosquitto", "sntp"]
 

@@ -4,5 +4,7 @@ Import them as `from tests.helpers.<module> import ...`:
 
 - paths: REPO, the repository's root
 - ports: a free port for a server, and starting it again on another when the port was taken
+- postgres: a throwaway PostgreSQL server and fresh databases on it
+- broker: a real Mosquitto (collector.broker) on a free port, and BrokerHandle for tests
 - waiting: wait_until, polling a condition with a timeout
 """
