@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, validators
 from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent
-MESSAGE_KINDS = ("press", "status", "presence", "clock", "stored")
+MESSAGE_KINDS = ("press", "status", "presence", "clock", "stored", "cmd")
 
 
 def _load(name: str) -> Any:

@@ -141,3 +141,27 @@ def test_the_inlined_schema_is_the_schema(kind: str) -> None:
             payload = json.loads(example.read_text())
             assert contract.StrictValidator(schema).is_valid(payload)
             assert not contract.StrictValidator(schema).is_valid({**payload, "v": 2})
+
+
+def update_command() -> dict:
+    return json.loads((contract.SCHEMA_DIR / "examples" / "cmd-update.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c.update(cmd="reboot"), "cmd"),
+        (lambda c: c.update(version="0.2"), "version"),
+        (lambda c: c.update(version="0.2.0-rc1"), "version"),  # the box compares three numbers
+        (lambda c: c.update(url="http://10.0.0.5/releases/0.2.0"), "url"),  # a folder ends with /
+        (lambda c: c.update(url="ftp://10.0.0.5/r/"), "url"),
+        (lambda c: c.update(manifest_sha256="AB" * 32), "manifest_sha256"),
+        (lambda c: c.pop("manifest_sha256"), "'manifest_sha256' is a required property"),
+        (lambda c: c.update(key="00"), "Additional properties"),
+    ],
+)
+def test_update_command_rules_reject(change, expected: str) -> None:
+    payload = update_command()
+    change(payload)
+    errors = contract.schema_errors("cmd", payload)
+    assert any(expected in e for e in errors), errors
