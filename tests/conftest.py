@@ -1,17 +1,17 @@
 """Shared fixtures: a real Mosquitto, real databases (SQLite and PostgreSQL), a real collector.
+The functions and classes they are built on live in tests/helpers/ (e.g. tests.helpers.ports'
+on_a_free_port, tests.helpers.broker's start_broker, tests.helpers.postgres' new_pg_database).
 
 Fixtures for anyone's tests (names are the contract):
 
-- free_port()                -> a function returning an unused TCP port on 127.0.0.1
-- on_a_free_port(start)      -> start(port) on a free port, again on another while start raises PortTaken
-- start_broker(broker_dir)   -> a running collector.broker.Broker on a free port (retried if it is taken)
+- refusing_port              -> a loopback port where every connection is refused, for the whole test
+- wait_for                   -> wait_for(condition, timeout=10, what="...") polls until condition() is truthy
 - stack_dir                  -> tmp data dir laid out like `rating-collector broker setup` does
 - broker                     -> BrokerHandle: a running Mosquitto with the collector account;
                                 .port, .add_box(box, password) (bound to its box id, as add-box does),
                                 .client(user, password) -> connected paho client (a box as its box id)
 - pg_server                  -> (session) a throwaway PostgreSQL; fails if PostgreSQL is not installed
 - private_pg_server          -> a PostgreSQL of the test's own, which it may .stop(mode) and .start()
-- new_pg_database(server)    -> (function) a fresh, empty database URL on that server
 - db_url                     -> a fresh, empty database URL, parametrized over sqlite and postgresql
 - sqlite_url                 -> a fresh SQLite URL in stack_dir
 - engine                     -> SQLAlchemy engine on db_url, migrated to head
@@ -26,22 +26,14 @@ Fixtures for anyone's tests (names are the contract):
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 # The repository's root first on the path, however pytest was started: the tests import the project's
@@ -50,8 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector.broker import COLLECTOR_USER, set_passwords
 from tests.helpers.broker import BrokerHandle, start_broker
-from tests.helpers.paths import REPO
+from tests.helpers.collector import CollectorProcess, launch_collector
 from tests.helpers.postgres import PgServer, new_pg_database, running_pg_server
+from tests.helpers.presses import press_payload
+from tests.helpers.registry import TEST_REGISTRY, load_registry_into
 from tests.helpers.waiting import wait_until
 
 
@@ -125,51 +119,10 @@ def engine(db_url: str) -> Iterator[Any]:
 
 # --- registry and payloads ---------------------------------------------------------------------
 
-TEST_REGISTRY: dict[str, Any] = {
-    "departments": [{"code": "TP", "name": "Sở Tư pháp"}, {"code": "XD", "name": "Sở Xây dựng"}],
-    "counters": [
-        {"code": "17", "name": "Quầy 17", "department": "TP", "scale": "sat2"},
-        {"code": "18", "name": "Quầy 18", "department": "XD", "scale": "vn3"},
-    ],
-    "officers": [
-        {"code": "cb001", "name": "Nguyễn Văn A", "department": "TP"},
-        {"code": "cb002", "name": "Trần Thị B", "department": "XD"},
-    ],
-    "boxes": [{"box": "box-017", "counter": "17"}, {"box": "box-018", "counter": "18"}],
-    "officer_assignments": [
-        {"officer": "cb001", "counter": "17", "from": "2020-01-01"},
-        {"officer": "cb002", "counter": "18", "from": "2020-01-01"},
-    ],
-}
-
 
 @pytest.fixture
 def test_registry() -> dict[str, Any]:
     return json.loads(json.dumps(TEST_REGISTRY))
-
-
-def load_registry_into(url: str, registry: dict[str, Any], tmp: Path) -> None:
-    from collector.db import make_engine, session_scope, upgrade
-    from collector.registry import load_registry
-
-    path = tmp / f"registry-{uuid.uuid4().hex[:6]}.json"
-    path.write_text(json.dumps(registry), encoding="utf-8")
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        with session_scope(engine) as session:
-            load_registry(session, path, "Asia/Ho_Chi_Minh")
-    finally:
-        engine.dispose()
-
-
-def press_payload(box: str = "box-017", seq: int = 1, **fields: Any) -> dict[str, Any]:
-    counter = {"box-017": "17", "box-018": "18"}.get(box, "17")
-    payload = {"v": 1, "box": box, "counter": counter, "seq": seq, "boot": 1, "up": 1000 + seq,
-               "t": int(time.time() * 1000), "clock": "sync", "scale": "sat2", "level": 1, "flags": [],
-               "fw": "0.1.0"}
-    payload.update(fields)
-    return payload
 
 
 @pytest.fixture
@@ -202,70 +155,6 @@ def broker(stack_dir: Path) -> Iterator[BrokerHandle]:
 # --- collector ----------------------------------------------------------------------------------
 
 
-# What uvicorn logs once it listens; with port 0 it names the port the system gave it.
-LISTENING = re.compile(r"Uvicorn running on (http://\S+:\d+)")
-
-
-@dataclass
-class CollectorProcess:
-    process: subprocess.Popen[bytes]
-    db_url: str
-    env: dict[str, str]
-    log_path: Path
-    url: str = ""  # known once it listens
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def token(self, role: str = "viewer") -> str:
-        if role not in self.tokens:
-            from collector.auth import create_token
-            from collector.db import make_engine, session_scope
-
-            engine = make_engine(self.db_url)
-            with session_scope(engine) as session:
-                self.tokens[role] = create_token(session, name=f"test-{role}-{uuid.uuid4().hex[:6]}", role=role)
-            engine.dispose()
-        return self.tokens[role]
-
-    def get(self, path: str, role: str | None = "viewer", **params: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token(role)}"} if role else {}
-        return httpx.get(self.url + path, params=params, headers=headers, timeout=10)
-
-    def metric(self, name: str) -> float:
-        """Sum of a Prometheus sample over its labels (0 when absent)."""
-        total = 0.0
-        for line in self.get("/metrics").text.splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def healthy(self) -> bool:
-        try:
-            return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM, the graceful stop; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"collector ignored SIGTERM for {timeout} s:\n{self.log()[-3000:]}")
-        return self.process.returncode
-
-    def kill(self) -> None:
-        """SIGKILL: a crash; nothing gets a chance to ack."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def collector_process(
     broker: BrokerHandle, stack_dir: Path, tmp_path: Path
@@ -276,39 +165,9 @@ def collector_process(
         url = db_url or f"sqlite:///{stack_dir / 'collector.sqlite3'}"
         if registry:
             load_registry_into(url, registry, tmp_path)
-        environment = {
-            **os.environ,
-            "RATING_DATA_DIR": str(stack_dir),
-            "RATING_DATABASE_URL": url,
-            "RATING_MQTT_HOST": broker.host,
-            "RATING_MQTT_PORT": str(broker.port),
-            # Port 0: the collector binds a port of its own and logs it, so no other process can
-            # take it between a choice made here and the collector's bind.
-            "RATING_HTTP_PORT": "0",
-        }
-        environment.update({f"RATING_{k.upper()}": str(v) for k, v in env.items()})
-        log_path = tmp_path / f"collector-{len(started)}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "collector", "serve"], env=environment, cwd=REPO,
-                                       stdout=log, stderr=subprocess.STDOUT)
-        handle = CollectorProcess(process, url, environment, log_path)
+        handle = launch_collector(url, stack_dir, broker, tmp_path / f"collector-{len(started)}.log", **env)
         started.append(handle)
-
-        def running() -> None:
-            if process.poll() is not None:
-                pytest.fail(f"collector exited with {process.returncode}:\n{handle.log()[-3000:]}")
-
-        def listening() -> str | None:
-            running()
-            found = LISTENING.search(handle.log())
-            return found.group(1) if found else None
-
-        def ready() -> bool:
-            running()
-            return handle.healthy()
-
-        handle.url = wait_until(listening, timeout=30, interval=0.05, what="the collector's HTTP port in its log")
-        wait_until(ready, timeout=30, interval=0.05, what="collector /healthz")
+        handle.wait_ready()
         return handle
 
     yield start

@@ -18,7 +18,7 @@ from collector.auth import create_token
 from collector.db import make_engine, session_scope, upgrade
 from collector.registry import load_registry
 from collector.settings import Settings
-from tests.conftest import TEST_REGISTRY
+from tests.helpers.registry import TEST_REGISTRY
 
 TZ = "Asia/Ho_Chi_Minh"
 EDGE_DAYS = ["0001-01-01", "0001-01-07", "1969-12-31", "3000-01-01", "9999-12-25", "9999-12-31"]

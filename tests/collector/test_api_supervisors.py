@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import random
 import re
 from collections import Counter as Tally
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +17,6 @@ from sqlmodel import Session, select
 
 from collector.app import create_app
 from collector.auth import create_token, create_user
-from collector.clock import utc_ms
 from collector.db import session_scope
 from collector.messages import Inbound, check
 from collector.models import Department, Press, RollupDay, RollupHour, RollupMonth, RollupYear
@@ -31,45 +29,14 @@ TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "correct horse battery"
 
 
-def registry(base: dict[str, Any]) -> dict[str, Any]:
-    base["officers"].append({"code": "cb003", "name": "Lê Văn C", "department": "TP"})
-    base["officer_assignments"] = [
-        {"officer": "cb001", "counter": "17", "from": "2020-01-01", "to": "2026-03-15"},
-        {"officer": "cb003", "counter": "17", "from": "2026-03-15"},
-        {"officer": "cb002", "counter": "18", "from": "2020-01-01", "to": "2026-02-10"},
-        # cb001 staffs both counters from 10 February to 15 March: an officer's month spans two counters
-        {"officer": "cb001", "counter": "18", "from": "2026-02-10", "to": "2026-03-15"},
-        {"officer": "cb002", "counter": "18", "from": "2026-03-15"},
-    ]
-    return base
-
-
-def presses(make_press: Any) -> list[dict[str, Any]]:
-    """~600 presses from 20 Jan to 10 Apr 2026 at local office hours, some flagged."""
-    rng = random.Random(7)
-    out = []
-    seq = {"box-017": 0, "box-018": 0}
-    day = date(2026, 1, 20)
-    while day <= date(2026, 4, 10):
-        for box, scale, levels in (("box-017", "sat2", 2), ("box-018", "vn3", 3)):
-            for _ in range(rng.randint(0, 5)):
-                seq[box] += 1
-                local = datetime(day.year, day.month, day.day, rng.choice([7, 8, 9, 10, 14, 15, 16, 23]),
-                                 rng.randint(0, 59), tzinfo=UTC) - timedelta(hours=7)
-                flags = rng.choice([[], [], [], [], [], ["suppressed"], ["test"]])
-                out.append(make_press(box=box, seq=seq[box], t=utc_ms(local), scale=scale,
-                                      level=rng.randrange(levels), flags=flags))
-        day += timedelta(days=1)
-    return out
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One database per module and dialect, filled once (the tests below only read it, or add rows
     with codes of their own)."""
     from collector.db import make_engine, upgrade
-    from tests.conftest import TEST_REGISTRY, press_payload
     from tests.helpers.postgres import new_pg_database
+    from tests.helpers.presses import press_payload, presses_from_january_to_april
+    from tests.helpers.registry import TEST_REGISTRY, registry_with_reassignments
 
     tmp = tmp_path_factory.mktemp("supervisors")
     if request.param == "sqlite":
@@ -79,8 +46,8 @@ def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     engine = make_engine(url)
     upgrade(engine)
     path = tmp / "registry.json"
-    path.write_text(json.dumps(registry(json.loads(json.dumps(TEST_REGISTRY)))))
-    payloads = presses(press_payload)
+    path.write_text(json.dumps(registry_with_reassignments(json.loads(json.dumps(TEST_REGISTRY)))))
+    payloads = presses_from_january_to_april(press_payload)
     with session_scope(engine) as session:
         load_registry(session, path, TZ)
         for department in session.exec(select(Department)).all():

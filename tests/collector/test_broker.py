@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from collector.broker import AUTOSAVE_CHANGES, BOX_PATTERN, MAX_QUEUED_MESSAGES, config_text
-from tests.conftest import press_payload
 from tests.helpers.paths import REPO
+from tests.helpers.presses import press_payload
 from tests.helpers.waiting import wait_until
 
 

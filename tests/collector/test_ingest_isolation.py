@@ -12,7 +12,8 @@ import psycopg
 
 from collector.db import make_engine
 from tests.collector.streams import Db
-from tests.conftest import TEST_REGISTRY, press_payload
+from tests.helpers.presses import press_payload
+from tests.helpers.registry import TEST_REGISTRY
 
 # box-019 shares counter 17 with box-017; box-020 is at counter 18.
 REGISTRY = {**TEST_REGISTRY, "boxes": [*TEST_REGISTRY["boxes"], {"box": "box-019", "counter": "17"},

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from collector.db import make_engine
 from tests.collector.streams import Db
-from tests.conftest import press_payload
+from tests.helpers.presses import press_payload
 
 
 def received(collector: Any, kind: str) -> float:

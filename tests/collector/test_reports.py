@@ -37,7 +37,8 @@ def at(day: int, hour: int, month: int = 11) -> int:
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tests.conftest import TEST_REGISTRY, press_payload
+    from tests.helpers.presses import press_payload
+    from tests.helpers.registry import TEST_REGISTRY
 
     tmp = tmp_path_factory.mktemp("reports")
     url = f"sqlite:///{tmp / 'collector.sqlite3'}"

@@ -33,7 +33,7 @@ from collector.registry import load_registry
 from collector.store import store_batch
 from schemas.contract import SCHEMA_DIR, schema_errors
 from tests.collector.streams import Db
-from tests.conftest import TEST_REGISTRY
+from tests.helpers.registry import TEST_REGISTRY
 
 TZ = "Asia/Ho_Chi_Minh"
 RECEIVED = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)

@@ -36,15 +36,15 @@ LAST_SEEN = datetime(2026, 3, 2, 17, 30, tzinfo=UTC)  # 00:30 on 3 March at the 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tests.collector.test_api_supervisors import presses, registry
-    from tests.conftest import TEST_REGISTRY, press_payload
+    from tests.helpers.presses import press_payload, presses_from_january_to_april
+    from tests.helpers.registry import TEST_REGISTRY, registry_with_reassignments
 
     tmp = tmp_path_factory.mktemp("dashboard")
     engine = make_engine(f"sqlite:///{tmp / 'collector.sqlite3'}")
     upgrade(engine)
     path = tmp / "registry.json"
-    path.write_text(json.dumps(registry(json.loads(json.dumps(TEST_REGISTRY)))))
-    payloads = presses(press_payload)
+    path.write_text(json.dumps(registry_with_reassignments(json.loads(json.dumps(TEST_REGISTRY)))))
+    payloads = presses_from_january_to_april(press_payload)
     now = datetime.now(UTC)
     with session_scope(engine) as session:
         load_registry(session, path, TZ)

@@ -8,7 +8,7 @@ import pytest
 
 from simulator.box import VirtualBox, make_config
 
-BOX, COUNTER = "box-017", "17"  # in the test registry (tests/conftest.py), scale sat2
+BOX, COUNTER = "box-017", "17"  # in the test registry (tests.helpers.registry), scale sat2
 SATISFIED, UNSATISFIED = 1, 0  # levels of the sat2 scale
 LOCKOUT_MS = 600  # short, so that the second press of the test is not suppressed
 

@@ -6,5 +6,8 @@ Import them as `from tests.helpers.<module> import ...`:
 - ports: a free port for a server, and starting it again on another when the port was taken
 - postgres: a throwaway PostgreSQL server and fresh databases on it
 - broker: a real Mosquitto (collector.broker) on a free port, and BrokerHandle for tests
+- collector: the collector as a process (`python -m collector serve`)
+- registry: the test registry and loading a registry into a database
+- presses: press payloads, one or a season of them
 - waiting: wait_until, polling a condition with a timeout
 """

@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import paho.mqtt.client as mqtt
 
-from tests.conftest import press_payload
+from tests.helpers.presses import press_payload
 from tests.proof.proofkit import rss_kb
 
 PATH_VALUES = {"counter": "17", "period": "2026-W48", "name": "dashboard.js"}

@@ -13,7 +13,7 @@ import subprocess
 import time
 from typing import Any
 
-from tests.conftest import press_payload
+from tests.helpers.presses import press_payload
 
 
 def test_sigterm_while_sqlite_is_locked_stops_promptly(broker: Any, collector_process: Any, sqlite_url: str,
