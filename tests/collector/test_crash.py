@@ -10,8 +10,8 @@ from typing import Any
 from collector.broker import AUTOSAVE_CHANGES
 
 ONE_LOOP_PASS = 50  # messages Mosquitto may take in between two saves at the test's publish rate
-from tests.collector.streams import Db, Publisher, assert_exactly_once, expected_keys, make_stream
 from tests.helpers.postgres import new_pg_database
+from tests.helpers.streams import Db, Publisher, assert_exactly_once, expected_keys, make_stream
 
 SEED = 20261105
 

@@ -21,9 +21,9 @@ from collector.messages import FUTURE_LIMIT, Inbound, check
 from collector.models import Press, RejectedMessage, RejectionCount, RollupDay
 from collector.registry import load_registry
 from collector.store import store_batch
-from tests.collector.streams import Db
 from tests.helpers.presses import press_payload
 from tests.helpers.registry import TEST_REGISTRY
+from tests.helpers.streams import Db
 
 TZ = "Asia/Ho_Chi_Minh"
 COMMISSIONED = datetime(2026, 6, 1, tzinfo=UTC) - timedelta(hours=7)  # "from": "2026-06-01", local midnight

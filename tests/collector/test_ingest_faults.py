@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any
 
-from tests.collector.streams import Db, Publisher, assert_exactly_once, expected_keys, make_stream
 from tests.helpers.postgres import new_pg_database
 from tests.helpers.presses import press_payload
+from tests.helpers.streams import Db, Publisher, assert_exactly_once, expected_keys, make_stream
 
 # (description, box account that publishes, topic, payload, reason it is rejected with)
 BAD_INPUT: list[tuple[str, str, str, bytes, str]] = [

@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 
 from collector.db import make_engine
-from tests.collector.streams import Db
 from tests.helpers.presses import press_payload
 from tests.helpers.registry import TEST_REGISTRY
+from tests.helpers.streams import Db
 
 # box-019 shares counter 17 with box-017; box-020 is at counter 18.
 REGISTRY = {**TEST_REGISTRY, "boxes": [*TEST_REGISTRY["boxes"], {"box": "box-019", "counter": "17"},

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from collector.db import make_engine
-from tests.collector.streams import Db
 from tests.helpers.presses import press_payload
+from tests.helpers.streams import Db
 
 
 def received(collector: Any, kind: str) -> float:

@@ -32,8 +32,8 @@ from collector.models import RejectionCount
 from collector.registry import load_registry
 from collector.store import store_batch
 from schemas.contract import SCHEMA_DIR, schema_errors
-from tests.collector.streams import Db
 from tests.helpers.registry import TEST_REGISTRY
+from tests.helpers.streams import Db
 
 TZ = "Asia/Ho_Chi_Minh"
 RECEIVED = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)

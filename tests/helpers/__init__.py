@@ -9,5 +9,6 @@ Import them as `from tests.helpers.<module> import ...`:
 - collector: the collector as a process (`python -m collector serve`)
 - registry: the test registry and loading a registry into a database
 - presses: press payloads, one or a season of them
+- streams: a box-like publisher of press streams and the exactly-once checks
 - waiting: wait_until, polling a condition with a timeout
 """
