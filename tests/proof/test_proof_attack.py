@@ -31,7 +31,7 @@ import httpx
 import paho.mqtt.client as mqtt
 
 from tests.helpers.presses import press_payload
-from tests.proof.proofkit import rss_kb
+from tests.helpers.proof import rss_kb
 
 PATH_VALUES = {"counter": "17", "period": "2026-W48", "name": "dashboard.js"}
 PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/")}

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from simulator.traffic import plan
-from tests.proof.proofkit import (
+from tests.helpers.proof import (
     Collector,
     Sampler,
     await_press_seen,
