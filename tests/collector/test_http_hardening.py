@@ -385,7 +385,7 @@ def test_another_site_cannot_log_a_user_out(tmp_path: Path, engine: Engine) -> N
 
 def test_the_dashboards_sign_out_button_still_logs_out(tmp_path: Path, engine: Engine) -> None:
     """In Chromium, as a supervisor does: sign in, open the dashboard, press its sign-out button."""
-    from tests.dashboard.cdp import Browser
+    from tests.helpers.browser import Browser
 
     with running(serve_config(make_app(tmp_path, engine))) as url:
         browser = Browser()

@@ -25,7 +25,7 @@ from collector.models import Counter, Device
 from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
-from tests.dashboard.cdp import Browser
+from tests.helpers.browser import Browser
 
 TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "dashboard password"

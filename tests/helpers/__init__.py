@@ -10,5 +10,7 @@ Import them as `from tests.helpers.<module> import ...`:
 - registry: the test registry and loading a registry into a database
 - presses: press payloads, one or a season of them
 - streams: a box-like publisher of press streams and the exactly-once checks
+- proof: the proof suite's fleet, faults and checks
+- browser: headless Chromium driven over the DevTools protocol
 - waiting: wait_until, polling a condition with a timeout
 """
