@@ -83,15 +83,21 @@ def build(
     target: Annotated[str | None, typer.Option(
         "--target", help="the board the release is for, recorded in the manifest: esp32 or virtual (default: esp32, "
                          "virtual with the simulator's board.py; another --board must say)")] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="the fleet key (hex): signs the release (manifest.sig) so that boxes take it over the air")] = None,
+    firmware: Annotated[Path | None, typer.Option(
+        "--firmware", help="the firmware source folder (default: the repository's firmware/)")] = None,
 ) -> None:
     """Compile the firmware to .mpy with mpy-cross into a release folder with a manifest. A release
     leaves out the line-number tables: tracebacks name module and function, every line reads 1."""
-    from technician.build import BuildError
+    from technician.build import FIRMWARE_DIR, BuildError, read_fleet_key
     from technician.build import build as do_build
 
     out_dir = out or _settings().release_dir
     try:
-        manifest = do_build(out_dir, board=board, source_lines=source_lines, target=target)
+        key = read_fleet_key(key_file) if key_file else None
+        manifest = do_build(out_dir, firmware_dir=firmware or FIRMWARE_DIR, board=board, source_lines=source_lines,
+                            target=target, key=key)
     except BuildError as error:
         raise _fail(str(error)) from None
     table = Table(title=f"firmware {manifest.version} for {manifest.board} in {out_dir}")
@@ -102,6 +108,8 @@ def build(
         table.add_row(name, str((out_dir / name).stat().st_size), digest[:16])
     console.print(table)
     console.print(f"{manifest.mpy_cross}; total {manifest.total_bytes(out_dir)} bytes")
+    console.print("signed with the fleet key (manifest.sig)" if key_file else
+                  "not signed (no --key-file): boxes refuse it over the air")
 
 
 def _copy_progress() -> Progress:

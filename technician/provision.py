@@ -21,6 +21,7 @@ numbers survive every re-provisioning.
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import json
 import re
@@ -36,13 +37,14 @@ from collector.broker import COLLECTOR_USER
 from collector.settings import Settings as CollectorSettings
 from schemas.contract import box_topic
 from technician.assignments import Assignment, AssignmentError, Registry, new_box_id, now
-from technician.build import BOARDS, BuildError, Manifest, read_manifest
+from technician.build import BOARDS, BuildError, Manifest, read_fleet_key, read_manifest
 from technician.device import MIN_VERSION, TESTED_VERSION, BoardInfo, Device, DeviceError
 from technician.firmware_loader import load_firmware
 from technician.settings import DEFAULT_BUTTON_PINS, TechSettings
 from technician.watch import BrokerUnreachable, BrokerWatch, publish_retained
 
 CONFIG, CONFIG_TMP, CONFIG_BAK = "config.json", "config.tmp", "config.bak"
+FLEET_KEY = "fleet.key"  # the key a box checks signed releases with (firmware/ota.py)
 FREE_RESERVE = 32 * 1024  # flash left for the outbox after an install (~2,000 presses)
 SCALE_BUTTONS = {"sat2": 2, "vn3": 3, "smiley4": 4}
 BUILD_FOR = {"esp32": "build its release with `rating-tech build --out release`",
@@ -147,6 +149,13 @@ class Technician:
             return read_manifest(self.release_dir)
         except BuildError:
             raise ProvisionError(f"no firmware release in {self.release_dir}: run `rating-tech build` first") from None
+
+    def fleet_key(self) -> bytes:
+        assert self.s.fleet_key_file is not None
+        try:
+            return read_fleet_key(self.s.fleet_key_file)
+        except BuildError as error:
+            raise ProvisionError(str(error)) from None
 
     def registry(self) -> Registry:
         try:
@@ -291,6 +300,8 @@ class Technician:
                   allow_loopback: bool = False) -> Result:
         started = time.monotonic()
         manifest = self.release()
+        if self.s.fleet_key_file is not None:
+            self.fleet_key()  # refused before the box is touched
         if not self.s.wifi_ssid:
             raise ProvisionError("the Wi-Fi SSID is not set (RATING_TECH_WIFI_SSID or the settings file)")
         if not (self.broker_dir / "passwd").exists():
@@ -456,6 +467,10 @@ class Technician:
                 device.write(name, (self.release_dir / name).read_bytes(), progress=step)
             for name in stale:
                 device.remove(name)
+            if self.s.fleet_key_file is not None:
+                key = self.fleet_key().hex().encode()
+                if FLEET_KEY not in files or device.sha256(FLEET_KEY) != hashlib.sha256(key).hexdigest():
+                    device.write(FLEET_KEY, key)
             self.say(f"firmware copied: {len(todo)} files written, {len(manifest.files) - len(todo)} unchanged")
 
             # As `rating-collector broker add-box`: bound to its box id as client id, then the password.

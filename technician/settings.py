@@ -49,6 +49,9 @@ class TechSettings(BaseSettings):
     led_status_pin: int = DEFAULT_PINS["led_status"]
     buzzer_pin: int | None = DEFAULT_PINS["buzzer"]
     release_dir: Path = Path("release")
+    # The fleet key (hex, `openssl rand -hex 32`) that signs releases: provision puts it on each box
+    # as fleet.key so that it takes signed releases over the air. Never in the repository.
+    fleet_key_file: Path | None = None
     repl_timeout_s: float = 8.0  # how long a board may take to answer Ctrl-C / Ctrl-A
     online_timeout_s: float = 90.0  # Wi-Fi join + broker connect on a real ESP32 take a few seconds
     # The account the tool watches the broker with (it reads rating/+/presence): the collector's
