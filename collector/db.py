@@ -81,3 +81,15 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:  # noqa: BLE001  (any failure means: not reachable)
         return False
+
+
+def upsert(bind: Session | sa.Connection, table: Any) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise RuntimeError(f"unsupported database {dialect}")

@@ -287,6 +287,27 @@ class RejectedTopic(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class BoxSequence(SQLModel, table=True):
+    """Loss accounting per box: of the seqs 1..highest a box numbered, how many reached the collector
+    (stored as presses, or rejected with their seq: rejected_seq). highest - accounted is what the
+    collector never got. Kept in the storing transaction, so reading it costs nothing."""
+
+    __tablename__ = "box_sequence"
+    box: str = Field(max_length=32, primary_key=True)
+    accounted: int = Field(sa_type=sa.BigInteger)
+    highest: int = Field(sa_type=sa.BigInteger)
+
+
+class RejectedSeq(SQLModel, table=True):
+    """The seqs of rejected presses, once each: a rejected press still reached the collector, and
+    its box may send it again before the confirmation arrives."""
+
+    __tablename__ = "rejected_seq"
+    box: str = Field(max_length=32, primary_key=True)
+    seq: int = Field(sa_type=sa.BigInteger, primary_key=True)
+    reason: str = Field(max_length=32)
+
+
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
     id: int | None = Field(default=None, primary_key=True)

@@ -14,8 +14,10 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from collector.db import upsert
 from collector.messages import REJECTED_PAYLOAD_MAX, Inbound, Rejection, topic_parts
 from collector.models import RejectedMessage, RejectedTopic, RejectionCount
+from collector.sequences import account_rejected
 
 BOX_MAX = 32  # RejectedMessage.box, RejectionCount.box
 # Copies kept per box and reason (Settings.rejected_kept): enough to see what a box sends wrong, and a
@@ -60,12 +62,6 @@ def reject_row(rejection: Rejection) -> dict[str, Any]:
     }
 
 
-def _insert(session: Session, table: Any) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return (sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert)(table)
-
-
 def _retained_repeats(session: Session, rejections: Sequence[Rejection]) -> set[int]:
     """Indexes of the retained rejections whose payload is the one last rejected on their topic."""
     retained = {i: r.inbound for i, r in enumerate(rejections) if isinstance(r.inbound, RetainedInbound)}
@@ -91,7 +87,7 @@ def record_rejections(session: Session, rejections: Sequence[Rejection], kept: i
     # followed by the same message retained, at the next subscribe.
     last_of_topic = {row["topic"]: {"topic": row["topic"], "payload_sha256": _digest(r.inbound.payload),
                                     "received_at": row["received_at"]} for row, r in zip(rows, fresh, strict=True)}
-    insert = _insert(session, RejectedTopic)
+    insert = upsert(session, RejectedTopic)
     session.execute(insert.on_conflict_do_update(index_elements=["topic"], set_={
         "payload_sha256": insert.excluded.payload_sha256, "received_at": insert.excluded.received_at,
     }), list(last_of_topic.values()))
@@ -102,13 +98,14 @@ def record_rejections(session: Session, rejections: Sequence[Rejection], kept: i
         total = counts.setdefault((row["box"], row["reason"]), [0, seen, seen])
         total[0] += 1
         total[1], total[2] = min(total[1], seen), max(total[2], seen)
-    insert = _insert(session, RejectionCount)
+    insert = upsert(session, RejectionCount)
     session.execute(insert.on_conflict_do_update(index_elements=["box", "reason"], set_={
         "count": col(RejectionCount.count) + insert.excluded["count"], "last_at": insert.excluded.last_at,
     }), [{"box": box, "reason": reason, "count": n, "first_at": first, "last_at": last}
          for (box, reason), (n, first, last) in counts.items()])
 
     session.execute(sa.insert(RejectedMessage), rows)
+    account_rejected(session, fresh)
     for box, reason in counts:
         _keep_newest(session, box, reason, kept)
     totals = rejection_totals(session, sorted({box for box, _ in counts}))

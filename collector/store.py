@@ -20,16 +20,17 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from collector.clock import from_utc_us, local_clock, utc_us
+from collector.db import upsert
 from collector.dbapi import driver_errors, open_cursor, quoted, sqlite_time
 from collector.messages import Checked, Rejection
 from collector.models import Counter as CounterRow
 from collector.models import CounterBox, CounterOfficer, Device, Press
 from collector.rejections import KEPT_DEFAULT, record_rejections
 from collector.rollups import NOBODY, add_counts_to_rollups
+from collector.sequences import account
 
 # A repeat of a stored (box, seq) is the same press sent again (a box resends what the collector has
 # not confirmed) unless what the box recorded of it differs: its counter, scale, level, flags, boot or
@@ -49,15 +50,6 @@ class BatchResult:
     rejected: Tally[str] = field(default_factory=Tally)
     rejection_totals: dict[tuple[str, str], int] = field(default_factory=dict)  # (box, reason): all ever
     new_presses: list[Pending] = field(default_factory=list)  # stored by this batch, for the alerts
-
-
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    raise RuntimeError(f"unsupported database {dialect}")
 
 
 # --- the presses, on the session's connection and transaction ---------------------------------
@@ -192,7 +184,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         box = item.box
         where = placements[box]
         if not where:
-            rejections.append(Rejection(item.inbound, "unknown_box", f"{box} is in no counter_box assignment"))
+            rejections.append(_rejected(item, "unknown_box", f"{box} is in no counter_box assignment"))
             continue
         if item.kind != "press":
             device_updates.append(item)
@@ -206,8 +198,8 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         commissioned = min(start for start, *_ in where)  # 0 (1970) for an assignment without `from`
         if pressed_us < commissioned:
             rejections.append(
-                Rejection(
-                    item.inbound,
+                _rejected(
+                    item,
                     "time_before_commissioning",
                     f"pressed at {from_utc_us(pressed_us).isoformat()}, before {box} was "
                     f"commissioned (its first assignment, from {from_utc_us(commissioned).isoformat()})",
@@ -222,8 +214,8 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         if placement is None:
             pressed_at = from_utc_us(pressed_us)
             rejections.append(
-                Rejection(
-                    item.inbound,
+                _rejected(
+                    item,
                     "box_not_at_counter",
                     f"{box} is not assigned to counter {counter!r} at {pressed_at.isoformat()}",
                 )
@@ -234,7 +226,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
             # Its level is an index into another scale (a vn3 "very satisfied" has no sat2 equivalent):
             # counted, it would add a level the counter does not have to its figures.
             rejections.append(
-                Rejection(item.inbound, "scale_mismatch",
+                _rejected(item, "scale_mismatch",
                           f"press on scale {body['scale']!r}, counter {counter!r} uses {counter_scale!r}")
             )
             continue
@@ -269,6 +261,7 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         rejections.extend(conflicts)
         result.duplicates += len(pending) - result.stored - len(conflicts)
         add_counts_to_rollups(connection, counts)  # the rollups, in the same transaction
+        account(connection, [(row.box, row.seq) for row, is_new in zip(rows, new, strict=True) if is_new])
 
     for item in device_updates:
         _update_device(session, item)
@@ -279,6 +272,11 @@ def store_batch(session: Session, items: Sequence[Checked | Rejection], tz_name:
         result.rejected.update(recorded.reasons)
         result.rejection_totals = recorded.totals
     return result
+
+
+def _rejected(item: Checked, reason: str, detail: str) -> Rejection:
+    """A schema-valid message the store turns down; a press's carries its seq (collector.sequences)."""
+    return Rejection(item.inbound, reason, detail, {"seq": item.body["seq"]} if item.kind == "press" else {})
 
 
 class Repeatable(NamedTuple):
@@ -313,7 +311,7 @@ def _differences(first: Repeatable, again: Repeatable) -> list[str]:
 
 
 def _conflict(item: Checked, differs: list[str], against: str) -> Rejection:
-    return Rejection(item.inbound, "duplicate_conflict",
+    return _rejected(item, "duplicate_conflict",
                      f"seq {item.body['seq']} repeated with other content than {against} (kept): " + "; ".join(differs))
 
 
@@ -390,7 +388,7 @@ def _update_device(session: Session, item: Checked) -> None:
             reset_cause=body["reset"],
             last_error=body["err"],
         )
-    statement = _insert(session, Device).values(values)
+    statement = upsert(session, Device).values(values)
     updates: dict[str, Any] = {k: statement.excluded[k] for k in values if k != "box"}
     # A retired box (replaced by the technician) stays offline: its retained "online" presence,
     # resent at every subscribe, or a message it still had queued must not bring it back.
