@@ -1,24 +1,22 @@
-"""Fixtures of the firmware tests; the helpers live in fwtools.py (a unique module name: tests/
-has other conftest.py files)."""
+"""Fixtures of the firmware tests; their helpers live in tests/helpers/firmware.py."""
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fwtools import BOX_PASSWORDS, listener, make_box, sntp
 
 from collector.broker import BOX_PATTERN, Broker, add_box, set_passwords
 from tests.helpers.broker import start_broker
-
-__all__ = ["listener", "make_box", "mosquitto", "sntp"]
+from tests.helpers.firmware import BOX_PASSWORDS, Listener, SntpServer, VirtualBox
 
 
 @pytest.fixture
 def mosquitto() -> Iterator[Broker]:
-    """A real Mosquitto with the boxes' and the collector's accounts (fwtools.BOX_PASSWORDS)."""
+    """A real Mosquitto with the boxes' and the collector's accounts (tests.helpers.firmware.BOX_PASSWORDS)."""
     # Started as root, mosquitto drops to the 'mosquitto' user, which cannot enter pytest's
     # private tmp_path (mode 700): use a folder it can traverse.
     top = Path(tempfile.mkdtemp(prefix="fw-broker-"))
@@ -33,3 +31,31 @@ def mosquitto() -> Iterator[Broker]:
     finally:
         broker.stop()
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def listener(mosquitto: Broker) -> Iterator[Listener]:
+    lst = Listener(mosquitto.port)
+    yield lst
+    lst.close()
+
+
+@pytest.fixture
+def make_box(tmp_path: Path) -> Iterator[Callable[..., VirtualBox]]:
+    boxes: list[VirtualBox] = []
+
+    def make(config: dict[str, Any] | None, name: str = "box", entry: str = "import main") -> VirtualBox:
+        b = VirtualBox(tmp_path / name, config, entry)
+        boxes.append(b)
+        return b
+
+    yield make
+    for b in boxes:
+        b.kill()
+
+
+@pytest.fixture
+def sntp() -> Iterator[SntpServer]:
+    server = SntpServer()
+    yield server
+    server.close()

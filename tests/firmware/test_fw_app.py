@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from fwtools import Listener, SntpServer, box_config
-
 from schemas.contract import schema_errors
+from tests.helpers.firmware import Listener, SntpServer, box_config
 
 BEACON_T = 1795000000000
 
@@ -129,9 +128,8 @@ def test_stuck_button_reported_once_and_release_noticed(make_box, mosquitto, lis
 def test_technician_check_reads_the_running_box(tmp_path, mosquitto) -> None:
     import json
 
-    from fwtools import run_mp
-
     from technician.inspect_box import _STATE
+    from tests.helpers.firmware import run_mp
 
     (tmp_path / "config.json").write_text(json.dumps(box_config(mosquitto.port)))
     lines = run_mp("app_check.py", cwd=tmp_path, data={"state": _STATE}).strip().splitlines()

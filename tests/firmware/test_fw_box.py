@@ -9,9 +9,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from fwtools import BOX_PASSWORDS, Listener, SntpServer, box_config, mp_json
-
 from schemas.contract import schema_errors
+from tests.helpers.firmware import BOX_PASSWORDS, Listener, SntpServer, box_config, mp_json
 
 
 def test_presses_buffered_for_hours_are_placed_within_2_s(mosquitto, listener: Listener) -> None:

@@ -6,10 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fwtools import FIRMWARE, REPO
 
 from simulator.box import micropython_binary
 from technician.build import mpy_cross_binary
+from tests.helpers.firmware import FIRMWARE
+from tests.helpers.paths import REPO
 
 MODULES = sorted(FIRMWARE.glob("*.py"))
 

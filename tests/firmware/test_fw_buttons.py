@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from fwtools import mp_json
+from tests.helpers.firmware import mp_json
 
 POLL_MS = 5
 DEBOUNCE_MS = 50

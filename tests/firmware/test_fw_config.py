@@ -6,9 +6,8 @@ import copy
 import json
 from typing import Any
 
-from fwtools import box_config, mp_json
-
 from schemas.contract import scales
+from tests.helpers.firmware import box_config, mp_json
 
 
 def validate_all(cfgs: list[Any]) -> list[list[Any]]:

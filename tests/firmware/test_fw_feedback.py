@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fwtools import mp_json
+from tests.helpers.firmware import mp_json
 
 
 def test_counted_suppressed_and_test_patterns() -> None:

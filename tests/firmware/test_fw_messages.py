@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fwtools import mp_json
-
 from schemas.contract import box_topic, schema_errors, topics
+from tests.helpers.firmware import mp_json
 
 
 def test_messages_validate_against_the_schemas() -> None:

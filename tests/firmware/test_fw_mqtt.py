@@ -7,7 +7,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from fwtools import BOX_PASSWORDS, Listener, mp_json
+from tests.helpers.firmware import BOX_PASSWORDS, Listener, mp_json
 
 
 def _run_box_script(script: str, data: dict, during: Callable[[], None] | None = None) -> dict:

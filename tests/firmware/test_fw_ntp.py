@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from fwtools import SntpServer, box_config, mp_json
+from tests.helpers.firmware import SntpServer, box_config, mp_json
 
 
 def test_query_returns_an_anchor_on_the_servers_clock(sntp: SntpServer) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fwtools import mp_json
+from tests.helpers.firmware import mp_json
 
 
 def test_append_ack_order_and_reboot() -> None:

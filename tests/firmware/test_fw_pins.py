@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from fwtools import FIRMWARE, mp_json
+from tests.helpers.firmware import FIRMWARE, mp_json
 
 # The classic ESP32's GPIOs (there are no 20, 24, 28-31).
 GPIOS = set(range(40)) - {20, 24, 28, 29, 30, 31}

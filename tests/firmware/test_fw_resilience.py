@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from fwtools import Listener, Relay, SntpServer, box_config
 
 from schemas.contract import schema_errors
+from tests.helpers.firmware import Listener, Relay, SntpServer, box_config
 
 BEACON_T = 1795000000000
 

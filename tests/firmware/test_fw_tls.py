@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fwtools import BOX_PASSWORDS, mp_json
 
 from collector.broker import BrokerError, mosquitto_binary, refuse_busy_port, set_passwords
+from tests.helpers.firmware import BOX_PASSWORDS, mp_json
 from tests.helpers.ports import PortTaken, on_a_free_port, port_taken
 
 

@@ -11,6 +11,7 @@ Import them as `from tests.helpers.<module> import ...`:
 - presses: press payloads, one or a season of them
 - streams: a box-like publisher of press streams and the exactly-once checks
 - proof: the proof suite's fleet, faults and checks
+- firmware: the firmware under the MicroPython unix port, and the network stand-ins it talks to
 - browser: headless Chromium driven over the DevTools protocol
 - waiting: wait_until, polling a condition with a timeout
 """

@@ -1,6 +1,6 @@
-"""Helpers and fixtures for the firmware tests: run scripts under the real MicroPython unix port, listen to
-the real Mosquitto (conftest.py's `mosquitto`) as the collector, and run whole virtual boxes (firmware +
-fake board)."""
+"""Helpers of the firmware tests: run scripts under the real MicroPython unix port, listen to the real
+Mosquitto (tests/firmware/conftest.py's `mosquitto`) as the collector, run whole virtual boxes
+(firmware + fake board), and stand in for the network services a box talks to."""
 
 from __future__ import annotations
 
@@ -10,28 +10,24 @@ import queue
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FIRMWARE = REPO / "firmware"
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO))
-
-from collector.broker import Broker
 from simulator.box import micropython_binary
+from tests.helpers.paths import REPO
+
+FIRMWARE = REPO / "firmware"
+FIRMWARE_TESTS = REPO / "tests" / "firmware"  # the MicroPython side of the firmware tests
 
 # '.frozen' holds asyncio; MICROPYPATH replaces the default path, so it must be listed.
-MP_SCRIPTS = HERE / "mp"  # the scripts run_mp() runs, and what they share (mp_helpers.py is here)
-MICROPYPATH = f".frozen:{HERE / 'fakeboard'}:{FIRMWARE}:{HERE}:{MP_SCRIPTS}"
+MP_SCRIPTS = FIRMWARE_TESTS / "mp"  # the scripts run_mp() runs, and what they share (mp_helpers.py is here)
+MICROPYPATH = f".frozen:{FIRMWARE_TESTS / 'fakeboard'}:{FIRMWARE}:{FIRMWARE_TESTS}:{MP_SCRIPTS}"
 BOX_PASSWORDS = {"box-017": "pw-017", "box-018": "pw-018", "collector": "pw-collector"}
 
 
@@ -116,13 +112,6 @@ class Listener:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-@pytest.fixture
-def listener(mosquitto: Broker) -> Iterator[Listener]:
-    lst = Listener(mosquitto.port)
-    yield lst
-    lst.close()
 
 
 def box_config(port: int, box: str = "box-017", **over: Any) -> dict[str, Any]:
@@ -268,20 +257,6 @@ class VirtualBox:
         self.proc = None
 
 
-@pytest.fixture
-def make_box(tmp_path: Path) -> Iterator[Callable[..., VirtualBox]]:
-    boxes: list[VirtualBox] = []
-
-    def make(config: dict[str, Any] | None, name: str = "box", entry: str = "import main") -> VirtualBox:
-        b = VirtualBox(tmp_path / name, config, entry)
-        boxes.append(b)
-        return b
-
-    yield make
-    for b in boxes:
-        b.kill()
-
-
 # -- network stand-ins ---------------------------------------------------------------------------
 NTP_TO_UNIX_S = 2208988800
 
@@ -341,13 +316,6 @@ class SntpServer:
         self._closed = True
         self.thread.join(2)
         self.sock.close()
-
-
-@pytest.fixture
-def sntp() -> Iterator[SntpServer]:
-    server = SntpServer()
-    yield server
-    server.close()
 
 
 class Relay:
