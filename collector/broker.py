@@ -72,7 +72,8 @@ def _passwd_binary() -> str:
 
 def acl_text() -> str:
     """Boxes publish only under their own topics and read only their own command topic and the
-    clock; the collector reads box topics and writes the clock and commands."""
+    clock; the collector reads box topics and writes the clock, commands and alerts. No box can write
+    rating/alerts/...: a box id starts with "box-"."""
     box = topics()["box"]
     mine = {kind: pattern.replace("{box}", "%u") for kind, pattern in box.items()}
     any_box = {kind: pattern.replace("{box}", "+") for kind, pattern in box.items()}
@@ -93,6 +94,7 @@ def acl_text() -> str:
         f"topic read {any_box['presence']}",
         f"topic write {any_box['command']}",
         f"topic write {topics()['clock']}",
+        f"topic readwrite {topics()['root']}/alerts/#",  # alerts for supervisors (collector.alerts.publish)
         "",
         # The binding plugin grants this account its control topic; here it gets nothing else.
         f"user {BINDING_ADMIN_USER}",

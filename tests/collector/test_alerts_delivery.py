@@ -13,10 +13,10 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
-from email.message import Message
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -28,7 +28,7 @@ from collector.alerts.mail import Mailer
 from collector.alerts.service import FAILURES, AlertService
 from collector.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, Webhook, signature, verify
 from collector.clock import utc_ms
-from collector.db import session_scope
+from collector.db import make_engine, session_scope
 from collector.messages import Inbound, check
 from collector.models import Alert, AlertDelivery, Press
 from collector.registry import load_registry
@@ -47,7 +47,7 @@ class Inbox:
     """aiosmtpd handler: keeps what it accepts; while `failing`, answers 451 (try again later)."""
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self.failing = False
         self.refused = 0
 
@@ -55,7 +55,7 @@ class Inbox:
         if self.failing:
             self.refused += 1
             return "451 4.3.0 mailbox busy, try again later"
-        message = message_from_bytes(envelope.content, policy=policy.default)
+        message = cast(EmailMessage, message_from_bytes(envelope.content, policy=policy.default))
         message["X-Over-TLS"] = "yes" if session.ssl else "no"
         self.messages.append(message)
         return "250 OK"
@@ -202,7 +202,7 @@ def test_a_fired_alert_is_mailed_over_starttls_and_posted_signed(
     mail = inbox.messages[0]
     assert mail["X-Over-TLS"] == "yes"
     assert "counter:17" in mail["Subject"] and mail["To"] == "supervisor@example.org, director@example.org"
-    assert "3 of 4 ratings unsatisfied" in mail.get_content()  # type: ignore[attr-defined]
+    assert "3 of 4 ratings unsatisfied" in mail.get_content()
     assert "Nhiều đánh giá không hài lòng" in mail["Subject"]
     assert [(e["event"], e["rule"], e["counter"], e["id"]) for e in receiver.events] == [
         ("fired", rules.UNHAPPY_WINDOW, "17", alert.id)]
@@ -310,3 +310,64 @@ def test_channels_come_from_the_settings(tmp_path: Path) -> None:
     found = channels_from(settings_for(25, tmp_path / "ca.pem", "http://127.0.0.1:9/x", tmp_path), publish=print)
     assert sorted(found) == ["email", "mqtt", "webhook"]
     assert isinstance(found["email"], Mailer) and isinstance(found["webhook"], Webhook)
+
+
+# --- end to end: boxes -> Mosquitto -> the collector process -> SMTP, webhook, MQTT ------------------
+
+
+def test_alerts_through_the_real_pipeline_reach_the_mailbox_the_webhook_and_mqtt(
+    broker: Any, collector_process: Any, wait_for: Any, smtp_server: tuple[Inbox, int], certificate: Path,
+    webhook_receiver: tuple[Receiver, str], stack_dir: Path,
+) -> None:
+    inbox, port = smtp_server
+    receiver, url = webhook_receiver
+    secret_file = stack_dir / "secrets" / "alert-webhook.secret"
+    secret_file.write_bytes(SECRET)
+    watcher = broker.client("collector", broker.collector_password)  # its account may read the alert topic
+    heard: list[tuple[str, bytes]] = []
+    watcher.on_message = lambda _c, _u, message: heard.append((message.topic, bytes(message.payload)))
+    watcher.subscribe([("rating/alerts/#", 1), ("rating/box-018/status", 1)])
+    collector = collector_process(
+        office_hours="00:00-24:00", office_days="mon,tue,wed,thu,fri,sat,sun", alert_tick_s=0.3,
+        alert_rules=json.dumps({"*": {"day_min_ratings": 4, "suppressed_burst": 3, "outbox_above": 40,
+                                      "offline_min": 0, "silent_office_min": None}}),
+        alert_smtp_host="127.0.0.1", alert_smtp_port=port, alert_smtp_cafile=certificate,
+        alert_mail_to="supervisor@example.org", alert_webhook_url=url, alert_webhook_secret_file=secret_file)
+
+    box17 = broker.client("box-017", broker.add_box("box-017"))
+    box18 = broker.client("box-018", broker.add_box("box-018"))
+    # a box may not publish an alert: the broker drops it (the status after it shows it would have come)
+    broker.publish(box18, "rating/alerts/default", {"v": 1, "event": "fired", "rule": "forged"})
+    status = {"v": 1, "box": "box-018", "counter": "18", "boot": 1, "up": 60_000, "fw": "0.1.0", "reset": "power_on",
+              "rssi": -60, "heap_free": 70_000, "outbox": 55, "presses": 80, "clock": "sync", "err": None}
+    broker.publish(box18, "rating/box-018/status", status, qos=0)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    for seq in range(1, 5):  # 4 unsatisfied at counter 17: the window and the day's rate
+        broker.publish(box17, "rating/box-017/press", {"v": 1, "box": "box-017", "counter": "17", "seq": seq,
+                                                        "boot": 1, "up": 1000 + seq, "t": now_ms + seq, "clock": "sync",
+                                                        "scale": "sat2", "level": 0, "flags": [], "fw": "0.1.0"})
+    for seq in range(5, 8):  # mashed: suppressed by the box
+        broker.publish(box17, "rating/box-017/press", {"v": 1, "box": "box-017", "counter": "17", "seq": seq,
+                                                        "boot": 1, "up": 1000 + seq, "t": now_ms + seq, "clock": "sync",
+                                                        "scale": "sat2", "level": 1, "flags": ["suppressed"],
+                                                        "fw": "0.1.0"})
+    broker.publish(box18, "rating/box-018/presence", {"v": 1, "box": "box-018", "counter": "18", "state": "offline",
+                                                       "boot": 1, "fw": "0.1.0"})
+    expected = {"unhappy_window", "day_rate", "suppressed_burst", "outbox_growing", "box_offline"}
+
+    def mailed() -> set[str]:
+        return {rule for rule in expected for mail in inbox.messages if f"rule {rule}" in mail.get_content()}
+
+    wait_for(lambda: mailed() == expected, timeout=30, what=f"a mail per rule {expected}, got {mailed()}")
+    wait_for(lambda: {e["rule"] for e in receiver.events} == expected, timeout=10, what="the webhook's events")
+    wait_for(lambda: {e["rule"] for e in [json.loads(p) for t, p in heard if t == "rating/alerts/default"]}
+             == expected, timeout=10, what="the alerts on MQTT")
+    alert_messages = [json.loads(payload) for topic, payload in heard if topic.startswith("rating/alerts/")]
+    assert "forged" not in {e["rule"] for e in alert_messages}
+    assert any(topic == "rating/box-018/status" for topic, _ in heard)
+    assert receiver.bad_signatures == 0 and all(mail["X-Over-TLS"] == "yes" for mail in inbox.messages)
+
+    with Session(make_engine(collector.db_url)) as session:
+        assert {a.rule for a in session.exec(select(Alert)).all()} == expected
+        assert all(d.delivered_at is not None for d in session.exec(select(AlertDelivery)).all())
+        assert len(session.exec(select(Press)).all()) == 7  # every press stored
