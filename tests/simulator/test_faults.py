@@ -2,9 +2,8 @@
 
 import time
 
-from simtools import box_config, connected
-
 from simulator.box import VirtualBox
+from tests.helpers.simulator import box_config, connected
 
 
 def test_wifi_drop_and_recovery_loses_nothing(broker, workdir, watcher):

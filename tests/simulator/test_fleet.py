@@ -5,11 +5,10 @@ import os
 import signal
 import time
 
-from simtools import connected
-
 from simulator.center import registry
 from simulator.fleet import Fleet
 from simulator.traffic import Action, load_scenario, parse_scenario
+from tests.helpers.simulator import connected
 
 FAST = {"backoff_max_s": 4, "ack_timeout_s": 2}  # reconnect soon after a fault: keeps the tests short
 
