@@ -12,7 +12,7 @@ what is active may still clear.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -99,11 +99,21 @@ class Hysteresis:
 
 @dataclass
 class _Counter:
-    window: deque[tuple[int, bool]] = field(default_factory=deque)  # (pressed_us, unsatisfied), not suppressed
+    # (pressed_us, unsatisfied) of the ratings in the window (suppressed presses are no ratings), and how
+    # many of them are unsatisfied: counted as they come and go, so a press costs the same however full.
+    window: deque[tuple[int, bool]] = field(default_factory=deque)
+    unhappy: int = 0
     suppressed: deque[int] = field(default_factory=deque)
     day: date | None = None
     day_total: int = 0
     day_satisfied: int = 0
+
+    def prune(self, cutoff: int) -> None:
+        """Drop what is older than the cutoff from the front. Presses arrive nearly in order; a late one
+        older than the window is dropped when it reaches the front. A flood at one counter is bounded."""
+        window = self.window
+        while window and (window[0][0] < cutoff or len(window) > WINDOW_MAX):
+            self.unhappy -= window.popleft()[1]
 
 
 class Evaluator:
@@ -138,6 +148,7 @@ class Evaluator:
                 state.suppressed.append(press.pressed_us)
             else:
                 state.window.append((press.pressed_us, press.unsatisfied))
+                state.unhappy += press.unsatisfied
                 if self._clock.day_hour(press.pressed_us)[0] == today:
                     if state.day != today:
                         state.day, state.day_total, state.day_satisfied = today, 0, 0
@@ -145,8 +156,9 @@ class Evaluator:
                     state.day_satisfied += not press.unsatisfied
             touched.add(press.counter)
         transitions: list[Transition] = []
+        may_fire = self.office.contains(now, self.tz_name)
         for counter in touched:
-            transitions.extend(self._counter_rules(counter, now, now_us, today))
+            transitions.extend(self._counter_rules(counter, now, now_us, today, may_fire))
         return transitions
 
     # --- on the timer ----------------------------------------------------------------------------
@@ -155,32 +167,30 @@ class Evaluator:
         now_us = utc_us(now)
         today = self._clock.day_hour(now_us)[0]
         transitions: list[Transition] = []
+        may_fire = self.office.contains(now, self.tz_name)
         for counter in list(self._counters):
-            transitions.extend(self._counter_rules(counter, now, now_us, today))
+            transitions.extend(self._counter_rules(counter, now, now_us, today, may_fire))
         for device in devices:
-            transitions.extend(self._box_rules(device, now))
+            transitions.extend(self._box_rules(device, now, may_fire))
         return transitions
 
     # --- the rules -------------------------------------------------------------------------------
 
-    def _counter_rules(self, counter: str, now: datetime, now_us: int, today: date) -> list[Transition]:
+    def _counter_rules(self, counter: str, now: datetime, now_us: int, today: date, may_fire: bool) -> list[Transition]:
         state = self._counters[counter]
         place = self.place(counter)
         limits = self.book.for_place(place)
-        may_fire = self.office.contains(now, self.tz_name)
         subject = f"counter:{counter}"
         out: list[Transition] = []
 
-        cutoff = now_us - limits.unhappy_window_min * MINUTE_US
-        _prune(state.window, cutoff)
-        rated = [unsatisfied for at, unsatisfied in state.window if at >= cutoff]  # a box clock ahead counts too
-        unhappy = sum(rated)
-        share = unhappy / len(rated) if rated else 0.0
-        condition = (limits.unhappy_share is not None and len(rated) >= limits.unhappy_min_ratings
+        state.prune(now_us - limits.unhappy_window_min * MINUTE_US)
+        rated, unhappy = len(state.window), state.unhappy  # a box whose clock is ahead counts too
+        share = unhappy / rated if rated else 0.0
+        condition = (limits.unhappy_share is not None and rated >= limits.unhappy_min_ratings
                      and share >= limits.unhappy_share)
         self._observe(out, rules.UNHAPPY_WINDOW, subject, condition, now, limits, may_fire, place, value=share,
-                      message=f"Quầy {counter}: {unhappy}/{len(rated)} đánh giá không hài lòng trong "
-                              f"{limits.unhappy_window_min} phút / Counter {counter}: {unhappy} of {len(rated)} "
+                      message=lambda: f"Quầy {counter}: {unhappy}/{rated} đánh giá không hài lòng trong "
+                              f"{limits.unhappy_window_min} phút / Counter {counter}: {unhappy} of {rated} "
                               f"ratings unsatisfied within {limits.unhappy_window_min} minutes ({share:.0%})")
 
         if state.day != today:
@@ -189,25 +199,26 @@ class Evaluator:
         condition = (limits.day_rate_below is not None and state.day_total >= limits.day_min_ratings
                      and rate < limits.day_rate_below)
         self._observe(out, rules.DAY_RATE, subject, condition, now, limits, may_fire, place, value=rate,
-                      message=f"Quầy {counter}: tỷ lệ hài lòng hôm nay {rate:.0%} ({state.day_total} phiếu) / "
+                      message=lambda: f"Quầy {counter}: tỷ lệ hài lòng hôm nay {rate:.0%} ({state.day_total} phiếu) / "
                               f"Counter {counter}: satisfaction rate today {rate:.0%} over {state.day_total} ratings")
 
         cutoff = now_us - limits.suppressed_window_min * MINUTE_US
         suppressed = state.suppressed
         while suppressed and suppressed[0] < cutoff:
             suppressed.popleft()
-        burst = sum(1 for at in suppressed if at >= cutoff)
+        while len(suppressed) > WINDOW_MAX:
+            suppressed.popleft()
+        burst = len(suppressed)
         condition = limits.suppressed_burst is not None and burst >= limits.suppressed_burst
         self._observe(out, rules.SUPPRESSED_BURST, subject, condition, now, limits, may_fire, place, value=burst,
-                      message=f"Quầy {counter}: {burst} lần bấm bị chặn trong {limits.suppressed_window_min} phút / "
+                      message=lambda: f"Quầy {counter}: {burst} lần bấm bị chặn trong {limits.suppressed_window_min} phút / "
                               f"Counter {counter}: {burst} suppressed presses within {limits.suppressed_window_min} "
                               "minutes (button mashed or misused?)")
         return out
 
-    def _box_rules(self, device: DeviceView, now: datetime) -> list[Transition]:
+    def _box_rules(self, device: DeviceView, now: datetime, may_fire: bool) -> list[Transition]:
         place = self.place(device.counter)
         limits = self.book.for_place(place)
-        may_fire = self.office.contains(now, self.tz_name)
         subject = f"box:{device.box}"
         out: list[Transition] = []
         in_service = not device.retired
@@ -215,7 +226,7 @@ class Evaluator:
         silent = office_minutes(device.last_seen, now, self.tz_name, self.office)
         condition = in_service and limits.silent_office_min is not None and silent >= limits.silent_office_min
         self._observe(out, rules.BOX_SILENT, subject, condition, now, limits, may_fire, place, box=device.box,
-                      value=silent, message=f"Thiết bị {device.box} (quầy {device.counter}) im lặng {silent} phút "
+                      value=silent, message=lambda: f"Thiết bị {device.box} (quầy {device.counter}) im lặng {silent} phút "
                                             f"giờ hành chính / Box {device.box} (counter {device.counter}) silent "
                                             f"for {silent} office minutes")
 
@@ -224,30 +235,22 @@ class Evaluator:
                      and offline_for >= limits.offline_min)
         self._observe(out, rules.BOX_OFFLINE, subject, condition, now, limits, may_fire, place, box=device.box,
                       value=round(offline_for, 1),
-                      message=f"Thiết bị {device.box} (quầy {device.counter}) mất kết nối / Box {device.box} "
+                      message=lambda: f"Thiết bị {device.box} (quầy {device.counter}) mất kết nối / Box {device.box} "
                               f"(counter {device.counter}) offline since {device.last_seen:%Y-%m-%d %H:%M} UTC")
 
         outbox = device.outbox or 0
         condition = in_service and limits.outbox_above is not None and outbox > limits.outbox_above
         self._observe(out, rules.OUTBOX_GROWING, subject, condition, now, limits, may_fire, place, box=device.box,
-                      value=outbox, message=f"Thiết bị {device.box} (quầy {device.counter}): {outbox} lượt bấm chờ "
+                      value=outbox, message=lambda: f"Thiết bị {device.box} (quầy {device.counter}): {outbox} lượt bấm chờ "
                                             f"gửi / Box {device.box} (counter {device.counter}): {outbox} presses "
                                             "waiting in its outbox")
         return out
 
     def _observe(self, out: list[Transition], rule: str, subject: str, condition: bool, now: datetime,
-                 limits: Thresholds, may_fire: bool, place: Place, *, message: str, value: float,
+                 limits: Thresholds, may_fire: bool, place: Place, *, message: Callable[[], str], value: float,
                  box: str | None = None) -> None:
+        """The message is written only when something changed: most looks change nothing."""
         event = self.hysteresis.observe(rule, subject, condition, now, timedelta(minutes=limits.clear_after_min),
                                         may_fire)
         if event is not None:
-            out.append(Transition(event, rule, subject, now, place, box, message, value))
-
-
-def _prune(window: deque[tuple[int, bool]], cutoff: int) -> None:
-    """Drop what is older than the cutoff from the front (presses arrive nearly in order; a late one
-    further back is left out when counted), and keep a flood at one counter from growing without bound."""
-    while window and window[0][0] < cutoff:
-        window.popleft()
-    while len(window) > WINDOW_MAX:
-        window.popleft()
+            out.append(Transition(event, rule, subject, now, place, box, message(), value))

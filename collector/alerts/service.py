@@ -32,6 +32,7 @@ log = logging.getLogger("collector.alerts")
 FAILURES = PromCounter("rating_alert_failures_total", "Alert evaluations, records or ticks that failed", ["stage"])
 FIRED = PromCounter("rating_alerts_fired_total", "Alerts fired", ["rule"])
 PAUSE_S = 0.5  # the longest an alert event waits to be recorded and sent
+SEEDED_FROM = timedelta(hours=24)  # the longest window, and the whole local day
 
 
 def satisfied_from() -> dict[str, int]:
@@ -91,14 +92,19 @@ class AlertService:
             self._thread.join(timeout)
 
     def load(self) -> None:
-        """The registry's places and the alerts still active (a restart does not fire them again)."""
+        """The registry's places, the alerts still active (a restart does not fire them again) and the
+        last day's presses (the windows and the day's counts go on where they were)."""
+        now = self.clock()
         with session_scope(self.engine) as session:
             places = store.places(session)
             active = store.active_alerts(session)
+            recent = store.recent_presses(session, now - SEEDED_FROM, self._satisfied_from)
         with self._lock:
             self.evaluator.places = places
             for rule, subject in active:
                 self.evaluator.hysteresis.resume(rule, subject)
+            transitions = self.evaluator.presses_stored(recent, now)
+        self._transitions.extend(transitions)
 
     # --- this thread -----------------------------------------------------------------------------
 

@@ -10,9 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from collector.alerts.evaluate import DeviceView, Transition
+from collector.alerts.evaluate import DeviceView, StoredPress, Transition
 from collector.alerts.rules import Place
-from collector.models import Alert, AlertDelivery, Counter, Department, Device
+from collector.clock import utc_us
+from collector.models import Alert, AlertDelivery, Counter, Department, Device, Press
 
 MAX_BACKOFF = timedelta(minutes=10)
 
@@ -50,6 +51,17 @@ def active_alerts(session: Session) -> list[tuple[str, str]]:
     """(rule, subject) of every alert not cleared: the hysteresis state a restart carries on from."""
     rows = session.exec(select(Alert.rule, Alert.subject).where(col(Alert.cleared_at).is_(None))).all()
     return [(rule, subject) for rule, subject in rows]
+
+
+def recent_presses(session: Session, since: datetime, satisfied_from: dict[str, int]) -> list[StoredPress]:
+    """The presses stored since a moment (test presses left out), as the evaluator takes them: what a
+    restarted collector's windows and day counts start from."""
+    rows = session.execute(sa.select(col(Press.counter), col(Press.pressed_at), col(Press.level), col(Press.scale),
+                                     col(Press.suppressed))
+                           .where(col(Press.pressed_at) >= since, col(Press.test).is_(False))
+                           .order_by(col(Press.pressed_at))).all()
+    return [StoredPress(counter, utc_us(pressed_at), level < satisfied_from.get(scale, 1), bool(suppressed))
+            for counter, pressed_at, level, scale, suppressed in rows]
 
 
 def places(session: Session) -> dict[str, Place]:

@@ -371,3 +371,25 @@ def test_alerts_through_the_real_pipeline_reach_the_mailbox_the_webhook_and_mqtt
         assert {a.rule for a in session.exec(select(Alert)).all()} == expected
         assert all(d.delivered_at is not None for d in session.exec(select(AlertDelivery)).all())
         assert len(session.exec(select(Press)).all()) == 7  # every press stored
+
+
+def test_a_restart_carries_on_the_windows_and_does_not_fire_an_active_alert_again(registered: Any,
+                                                                                   tmp_path: Path) -> None:
+    clock = Clock(MONDAY_9)
+    first = AlertService(Settings(data_dir=tmp_path), registered, clock=clock, channels={})
+    first.load()
+    store_presses(registered, first, MONDAY_9, [0, 0, 0])  # 3 unsatisfied: one rating short
+    first.step()
+    clock.now = MONDAY_9 + timedelta(minutes=1)
+    restarted = AlertService(Settings(data_dir=tmp_path), registered, clock=clock, channels={})
+    restarted.load()
+    store_presses(registered, restarted, clock.now, [0], first_seq=4)  # the 4th, after the restart
+    restarted.step()
+    with Session(registered) as session:
+        assert [a.rule for a in session.exec(select(Alert)).all()] == [rules.UNHAPPY_WINDOW]
+    again = AlertService(Settings(data_dir=tmp_path), registered, clock=clock, channels={})
+    again.load()  # the same window, the alert active: nothing new
+    store_presses(registered, again, clock.now, [0], first_seq=5)
+    again.step()
+    with Session(registered) as session:
+        assert len(session.exec(select(Alert)).all()) == 1
