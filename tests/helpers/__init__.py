@@ -13,6 +13,7 @@ Import them as `from tests.helpers.<module> import ...`:
 - proof: the proof suite's fleet, faults and checks
 - firmware: the firmware under the MicroPython unix port, and the network stand-ins it talks to
 - simulator: the simulator's virtual boxes on the test broker, and a watcher of what they publish
+- technician: running `rating-tech` as a technician does
 - browser: headless Chromium driven over the DevTools protocol
 - waiting: wait_until, polling a condition with a timeout
 """

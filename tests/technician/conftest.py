@@ -4,7 +4,6 @@ database with the registry, and the environment the `rating-tech` CLI reads."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import socket
@@ -14,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from techtools import BlankBox, Tech, TechInProcess
 
+from simulator.blank import BlankBox
 from simulator.box import BOARD_DIR, FIRMWARE_DIR, make_config
+from tests.helpers.registry import load_registry_into
+from tests.helpers.technician import Tech, TechInProcess
 
 
 @pytest.fixture(scope="session")
@@ -74,17 +75,8 @@ def blank_box(broker: Any, tmp_path: Path) -> Iterator[Callable[..., BlankBox]]:
 
 @pytest.fixture
 def registry_url(stack_dir: Path, test_registry: dict[str, Any]) -> str:
-    from collector.db import make_engine, session_scope, upgrade
-    from collector.registry import load_registry
-
     url = f"sqlite:///{stack_dir / 'collector.sqlite3'}"
-    path = stack_dir / "registry.json"
-    path.write_text(json.dumps(test_registry), encoding="utf-8")
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_scope(engine) as session:
-        load_registry(session, path, "Asia/Ho_Chi_Minh")
-    engine.dispose()
+    load_registry_into(url, test_registry, stack_dir)
     return url
 
 

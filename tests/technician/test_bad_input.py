@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from techtools import RATING_TECH, port_of
 
 from collector.broker import list_accounts
 from simulator.box import BOARD_DIR
+from tests.helpers.technician import RATING_TECH, port_of
 
 
 def test_no_device_at_the_port(tech: Any, refusing_port: int) -> None:

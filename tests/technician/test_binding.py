@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from techtools import port_of
 
 from simulator.box import VirtualBox, make_config
+from tests.helpers.technician import port_of
 
 # Another box's id, the collector's and another of its share group, a tool's id of the tests' making.
 OTHER_IDS = ("box-018", "box-017-2", "collector-1", "collector-2", "probe-0a1b2c3d")

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from techtools import port_of
 
 from technician.device import BoardInfo
 from technician.provision import is_loopback
+from tests.helpers.technician import port_of
 
 
 def test_loopback_names() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from techtools import port_of
+
+from tests.helpers.technician import port_of
 
 # A board module whose reset() fails: it raises, or it returns and the box goes on at its REPL.
 BROKEN_RESETS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from techtools import port_of
+from tests.helpers.technician import port_of
 
 
 def test_an_id_given_to_a_box_that_never_came_online_is_not_given_again(

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from techtools import port_of
 
 from simulator.box import FIRMWARE_DIR
 from technician.provision import diagnose
+from tests.helpers.technician import port_of
 
 
 @pytest.fixture(scope="session")

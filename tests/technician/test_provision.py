@@ -9,18 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from techtools import port_of
-
 from collector.broker import list_accounts
-
-
-def presence_of(broker: Any, box: str) -> dict[str, Any]:
-    """The retained presence of a box, as any subscriber sees it."""
-    client = broker.client("collector", broker.collector_password)
-    got: queue.Queue[dict[str, Any]] = queue.Queue()
-    client.on_message = lambda c, u, m: got.put(json.loads(m.payload))
-    client.subscribe(f"rating/{box}/presence", qos=1)
-    return got.get(timeout=5)
+from tests.helpers.technician import port_of, presence_of
 
 
 def box_config(box: Any) -> dict[str, Any]:

@@ -9,12 +9,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from sqlmodel import select
-from techtools import port_of
-from test_provision import presence_of
 
 from collector.broker import list_accounts
 from collector.db import make_engine, session_scope
 from collector.models import Counter, CounterBox, Device
+from tests.helpers.technician import port_of, presence_of
 
 
 def refused(broker: Any, username: str, password: str) -> bool:

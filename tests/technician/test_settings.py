@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from techtools import Tech, port_of
+from tests.helpers.technician import Tech, port_of
 
 
 def test_the_settings_file_gives_the_data_folder_and_the_broker_port(

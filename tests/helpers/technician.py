@@ -1,17 +1,18 @@
-"""Helpers for the technician's tests (fixtures are in conftest.py)."""
+"""Helpers of the technician's tests: `rating-tech` run as a technician runs it (fixtures are in
+tests/technician/conftest.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from simulator.blank import BlankBox
 from simulator.box import VirtualBox
-
-__all__ = ["BlankBox", "Ran", "Tech", "TechInProcess", "port_of"]
 
 
 @dataclass
@@ -66,3 +67,12 @@ class TechInProcess(Tech):
 
 def port_of(box: VirtualBox) -> str:
     return f"socket://127.0.0.1:{box.repl_port}"
+
+
+def presence_of(broker: Any, box: str) -> dict[str, Any]:
+    """The retained presence of a box, as any subscriber sees it."""
+    client = broker.client("collector", broker.collector_password)
+    got: queue.Queue[dict[str, Any]] = queue.Queue()
+    client.on_message = lambda c, u, m: got.put(json.loads(m.payload))
+    client.subscribe(f"rating/{box}/presence", qos=1)
+    return got.get(timeout=5)
