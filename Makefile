@@ -45,11 +45,6 @@ bench: setup
 soak: setup
 	$(BIN)/python -m bench.soak
 
-# Test folders hold no __init__.py. Those listed here import their helpers by bare name (fwtools,
-# simtools, techtools), as pytest puts the folder on sys.path, and each has a conftest.py: mypy
-# checks them one at a time. The others import theirs as tests.<folder>.<module>: checked from the top.
-TESTS_BY_BARE_NAME := tests/firmware tests/simulator tests/technician
-
 # MicroPython that the tests and the bench run on the unix port (the firmware itself is checked by
 # tests/firmware/test_fw_build.py): type-checked as the firmware is, against the ESP32 stubs, with
 # the firmware and the scripts' own helpers on the path. tests/test_static_checks.py compiles them
@@ -59,9 +54,7 @@ MP_PATH := typings:firmware:bench/mp:tests/firmware:tests/firmware/mp
 
 lint: setup
 	$(BIN)/ruff check collector simulator schemas technician bench tests
-	$(BIN)/mypy --explicit-package-bases collector simulator schemas technician bench \
-		$(filter-out $(TESTS_BY_BARE_NAME) tests/__pycache__,$(wildcard tests/*.py) $(patsubst %/,%,$(wildcard tests/*/)))
-	@for folder in $(TESTS_BY_BARE_NAME); do echo "$(BIN)/mypy $$folder"; $(BIN)/mypy $$folder || exit 1; done
+	$(BIN)/mypy --explicit-package-bases collector simulator schemas technician bench tests
 	MYPYPATH=$(MP_PATH) $(BIN)/mypy --config-file firmware/mypy.ini --custom-typeshed-dir typings \
 		--explicit-package-bases --no-incremental $(MP_SCRIPTS)
 
