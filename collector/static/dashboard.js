@@ -15,6 +15,9 @@ const WORDS = {
     month_this: "Báo cáo tháng này", month_last: "Báo cáo tháng trước", no_data: "Chưa có đánh giá",
     devices_summary: "{online} trực tuyến, {offline} mất kết nối, {silent} im lặng quá {minutes} phút",
     error: "Không tải được dữ liệu: ",
+    by_officer: "Theo cán bộ", officer: "Cán bộ", rank: "Hạng", interval: "Khoảng tin cậy 95%",
+    few: "ít phiếu", few_title: "Chỉ có {n} phiếu: tỷ lệ còn ít cơ sở, khoảng tin cậy rộng; chỉ để tham khảo (không bị ẩn).",
+    rank_note: "Xếp hạng theo cận dưới của khoảng tin cậy 95% (Wilson): 3 phiếu 100% không xếp trên 300 phiếu 99%.",
   },
   en: {
     title: "Counter satisfaction ratings", from: "From", to: "To", show: "Show", logout: "Sign out",
@@ -28,6 +31,9 @@ const WORDS = {
     month_this: "This month's report", month_last: "Last month's report", no_data: "No ratings yet",
     devices_summary: "{online} online, {offline} offline, {silent} silent for over {minutes} minutes",
     error: "Could not load data: ",
+    by_officer: "By officer", officer: "Officer", rank: "Rank", interval: "95% interval",
+    few: "few ratings", few_title: "Only {n} ratings: the rate rests on few ratings and its interval is wide; for reference (not hidden).",
+    rank_note: "Ranked by the lower end of the 95% (Wilson) interval: 3 ratings at 100% do not outrank 300 at 99%.",
   },
 };
 
@@ -106,23 +112,84 @@ function translate() {
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = W[node.dataset.i18n];
 }
 
-function figuresTable(table, groups, firstColumn) {
-  const head = table.tHead, body = table.tBodies[0];
-  head.replaceChildren(el("tr", {}, el("th", {}, W.code), el("th", {}, firstColumn), el("th", {}, W.total),
-    el("th", {}, W.rate), el("th", {}, W.index), el("th", {}, W.change)));
-  body.replaceChildren();
-  if (!groups.length) { body.append(el("tr", {}, el("td", { colspan: "6" }, W.no_data))); return; }
-  for (const g of groups) {
-    const rate = g.satisfaction_rate;
+// The level keys present in any group, in the order the API lists them (the site's levels first).
+function levelColumns(data) {
+  const keys = new Map();
+  for (const level of [...(data.levels || []), ...data.groups.flatMap((g) => g.levels || [])]) {
+    if (!keys.has(level.key)) keys.set(level.key, level);
+  }
+  return [...keys.values()];
+}
+
+function interval(g) {
+  if (g.rate_low === null || g.rate_low === undefined) return "-";
+  return "(" + Math.round(g.rate_low * 100) + "–" + Math.round(g.rate_high * 100) + ")";
+}
+
+// Officers ranked by the lower end of their rate's interval (null last), then by more ratings.
+function ranks(groups) {
+  const order = [...groups].sort((a, b) => (b.rate_low ?? -1) - (a.rate_low ?? -1) || b.total - a.total);
+  return new Map(order.map((g, i) => [g, g.rate_low === null || g.rate_low === undefined ? null : i + 1]));
+}
+
+// The columns of a figures table: what each shows and what it sorts by.
+function columns(data, firstColumn, ranked) {
+  const cols = [];
+  if (ranked) cols.push({ id: "rank", label: W.rank, value: (g, r) => r.get(g), cls: "n rank" });
+  cols.push({ id: "code", label: W.code, value: (g) => g.code, text: true },
+    { id: "name", label: firstColumn, value: (g) => g.name, text: true },
+    { id: "total", label: W.total, value: (g) => g.total, cls: "n total" });
+  for (const level of levelColumns(data)) {
+    cols.push({ id: "level:" + level.key, label: lang === "vi" ? level.label_vi : level.label_en, level: level.key,
+      value: (g) => { const l = (g.levels || []).find((x) => x.key === level.key); return l ? l.count : null; },
+      cls: "n level" });
+  }
+  cols.push({ id: "rate", label: W.rate, value: (g) => g.satisfaction_rate, cls: "n rate" },
+    { id: "interval", label: W.interval, value: (g) => g.rate_low, cls: "n interval" },
+    { id: "index", label: W.index, value: (g) => g.index, cls: "n index" },
+    { id: "change", label: W.change, value: (g) => (g.change ? g.change.satisfaction_rate : null), cls: "n change" });
+  return cols;
+}
+
+function cell(col, g, rank) {
+  if (col.id === "code") return el("td", {}, g.code === null ? "" : String(g.code));
+  if (col.id === "name") return el("td", {}, g.name || "");
+  if (col.id === "rank") { const r = rank.get(g); return el("td", { class: col.cls }, r === null ? "-" : String(r)); }
+  if (col.id === "total") return el("td", { class: col.cls }, String(g.total));
+  if (col.level) {
+    const l = (g.levels || []).find((x) => x.key === col.level);
+    return el("td", { class: col.cls, "data-level": col.level }, l ? String(l.count) + " (" + pct(l.share) + ")" : "-");
+  }
+  if (col.id === "rate") {
     const bar = el("span", { class: "bar" });
-    bar.style.width = Math.round((rate || 0) * 120) + "px"; // CSSOM: allowed by the page's CSP
-    const delta = g.change ? g.change.satisfaction_rate : null;
-    body.append(el("tr", { "data-key": g.key === null ? "" : String(g.key) },
-      el("td", {}, g.code === null ? "" : String(g.code)), el("td", {}, g.name || ""),
-      el("td", { class: "n total" }, String(g.total)),
-      el("td", { class: "n rate" }, bar, pct(rate)),
-      el("td", { class: "n index" }, num(g.index)),
-      el("td", { class: "n change " + (delta > 0 ? "up" : delta < 0 ? "down" : "") }, pct(delta, true))));
+    bar.style.width = Math.round((g.satisfaction_rate || 0) * 120) + "px"; // CSSOM: allowed by the page's CSP
+    return el("td", { class: col.cls }, bar, pct(g.satisfaction_rate));
+  }
+  if (col.id === "interval") {
+    const td = el("td", { class: col.cls }, interval(g));
+    if (g.few_ratings) {
+      td.append(" ", el("span", { class: "few", title: W.few_title.replace("{n}", g.total) }, W.few));
+    }
+    return td;
+  }
+  if (col.id === "index") return el("td", { class: col.cls }, num(g.index));
+  const delta = col.value(g);
+  return el("td", { class: col.cls + (delta > 0 ? " up" : delta < 0 ? " down" : "") }, pct(delta, true));
+}
+
+function figuresTable(table, data, firstColumn, ranked) {
+  const groups = data.groups;
+  const cols = columns(data, firstColumn, ranked);
+  const rank = ranks(groups);
+  const head = table.tHead, body = table.tBodies[0];
+  head.replaceChildren(el("tr", {}, ...cols.map((c) => el("th", { scope: "col", "data-col": c.id }, c.label))));
+  body.replaceChildren();
+  if (!groups.length) { body.append(el("tr", {}, el("td", { colspan: String(cols.length) }, W.no_data))); return; }
+  const rows = ranked ? [...groups].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity)) : groups;
+  for (const g of rows) {
+    const row = el("tr", { "data-key": g.key === null ? "" : String(g.key) }, ...cols.map((c) => cell(c, g, rank)));
+    if (g.few_ratings) row.classList.add("few-ratings");
+    body.append(row);
   }
 }
 
@@ -242,9 +309,10 @@ async function load() {
   const days = (dayOf(to) - dayOf(from)) / 86400000 + 1;
   const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
   try {
-    const [counters, departments, trend, grid, devices] = await Promise.all([
+    const [counters, departments, officers, trend, grid, devices] = await Promise.all([
       api("/api/v1/satisfaction", { from, to, group: "counter" }),
       api("/api/v1/satisfaction", { from, to, group: "department" }),
+      api("/api/v1/satisfaction", { from, to, group: "officer" }),
       api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
       api("/api/v1/satisfaction/grid", { from, to }),
       api("/api/v1/devices/status"),
@@ -254,8 +322,9 @@ async function load() {
     document.getElementById("sum-rate").textContent = pct(counters.satisfaction_rate);
     document.getElementById("sum-index").textContent = num(counters.index);
     document.getElementById("sum-change").textContent = pct(counters.change.satisfaction_rate, true);
-    figuresTable(document.getElementById("counters"), counters.groups, W.counter);
-    figuresTable(document.getElementById("departments"), departments.groups, W.department);
+    figuresTable(document.getElementById("counters"), counters, W.counter, false);
+    figuresTable(document.getElementById("departments"), departments, W.department, false);
+    figuresTable(document.getElementById("officers"), officers, W.officer, true);
     trendChart(document.getElementById("trend"), trend.series);
     heatmap(document.getElementById("heatmap"), grid);
     devicesTable(devices, grid.timezone);

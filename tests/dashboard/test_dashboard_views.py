@@ -1,0 +1,173 @@
+"""The dashboard's views in headless Chromium, in vi and en: the officer table (ranks by the lower end
+of the rate's interval, few-ratings marks), the level breakdown, sorting and filtering the tables, the
+period picker, and live updates by short polling."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from collector.app import create_app
+from collector.auth import create_user
+from collector.clock import utc_ms
+from collector.db import make_engine, session_scope, upgrade
+from collector.messages import Inbound, check
+from collector.registry import load_registry
+from collector.settings import Settings
+from collector.store import store_batch
+from tests.helpers.browser import Browser
+
+TZ = "Asia/Ho_Chi_Minh"
+PASSWORD = "views password"
+RANGE = {"from": "2026-02-01", "to": "2026-03-31"}
+
+
+def registry() -> dict[str, Any]:
+    """The tests' registry with officers moving between counters, plus counter 19 (box-019) whose officer
+    cb004 has only three ratings, all satisfied: a 100% that must not outrank hundreds at a lower rate."""
+    from tests.helpers.registry import TEST_REGISTRY, registry_with_reassignments
+
+    base = registry_with_reassignments(json.loads(json.dumps(TEST_REGISTRY)))
+    base["counters"].append({"code": "19", "name": "Quầy 19", "department": "TP", "scale": "sat2"})
+    base["officers"].append({"code": "cb004", "name": "Phạm Thị D", "department": "TP"})
+    base["boxes"].append({"box": "box-019", "counter": "19"})
+    base["officer_assignments"].append({"officer": "cb004", "counter": "19", "from": "2020-01-01"})
+    return base
+
+
+def store(engine: Any, payloads: list[dict[str, Any]]) -> None:
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        store_batch(session, [check(Inbound(f"rating/{p['box']}/press", json.dumps(p).encode(), now))
+                              for p in payloads], TZ)
+
+
+class Site:
+    def __init__(self, url: str, engine: Any) -> None:
+        self.url, self.engine = url, engine
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.helpers.presses import press_payload, presses_from_january_to_april
+
+    tmp = tmp_path_factory.mktemp("views")
+    engine = make_engine(f"sqlite:///{tmp / 'collector.sqlite3'}")
+    upgrade(engine)
+    path = tmp / "registry.json"
+    path.write_text(json.dumps(registry()))
+    with session_scope(engine) as session:
+        load_registry(session, path, TZ)
+        create_user(session, username="truongphong", role="viewer", password=PASSWORD)
+    few = [press_payload(box="box-019", counter="19", seq=i + 1, level=1,
+                         t=utc_ms(datetime(2026, 3, 2 + i, 2, 0, tzinfo=UTC))) for i in range(3)]
+    store(engine, presses_from_january_to_april(press_payload) + few)
+    app = create_app(Settings(data_dir=tmp), engine)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "the dashboard's server did not start"
+    port = uv.servers[0].sockets[0].getsockname()[1]  # port 0: the system chose a free one
+    yield Site(f"http://127.0.0.1:{port}", engine)
+    uv.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+def api(site: Site, path: str, **params: Any) -> Any:
+    with httpx.Client(base_url=site.url) as client:
+        client.post("/login", data={"username": "truongphong", "password": PASSWORD})
+        return client.get(path, params=params).json()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    instance = Browser()
+    yield instance
+    instance.close()
+
+
+def open_dashboard(site: Site, browser: Browser, query: str) -> None:
+    """Log in through the login form (each test may run alone) and open the dashboard with `query`."""
+    browser.call("Network.clearBrowserCookies")
+    browser.goto(f"{site.url}/login?next=/dashboard")
+    browser.evaluate(f"""document.getElementById('username').value = 'truongphong';
+        document.getElementById('password').value = {json.dumps(PASSWORD)};
+        document.querySelector('form').submit(); true""")
+    browser.wait_for("location.pathname === '/dashboard'")
+    browser.errors.clear()
+    browser.goto(f"{site.url}/dashboard?{query}")
+    assert browser.wait_for("document.body.dataset.loaded") == "true"
+
+
+def pct(value: float, lang: str) -> str:
+    text = f"{value * 100:.1f}%"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+ROWS = """[...document.querySelectorAll('#TABLE tbody tr')].map(r => ({key: r.dataset.key,
+    cells: [...r.children].map(c => c.textContent),
+    total: r.querySelector('.total').textContent, rate: r.querySelector('.rate').textContent,
+    rank: r.querySelector('.rank') ? r.querySelector('.rank').textContent : null,
+    interval: r.querySelector('.interval').textContent,
+    few: r.querySelector('.interval .few') ? [r.querySelector('.few').textContent, r.querySelector('.few').title] : null,
+    levels: Object.fromEntries([...r.querySelectorAll('td.level')].map(c => [c.dataset.level, c.textContent]))}))"""
+
+
+def levels_of(row: dict[str, Any]) -> dict[str, str]:
+    """The level cells a row fills: a level its counter's scale lacks shows "-"."""
+    return {k: v for k, v in row["levels"].items() if v != "-"}
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_officer_table_ranks_by_the_intervals_lower_end_and_marks_few_ratings(
+        site: Site, browser: Browser, lang: str) -> None:
+    open_dashboard(site, browser, f"lang={lang}&from={RANGE['from']}&to={RANGE['to']}")
+    expected = api(site, "/api/v1/satisfaction", group="officer", **RANGE)
+    ranked = sorted(expected["groups"], key=lambda g: (-(g["rate_low"] if g["rate_low"] is not None else -1),
+                                                       -g["total"]))
+    shown = browser.evaluate(ROWS.replace("TABLE", "officers"))
+    assert [r["key"] for r in shown] == [g["key"] for g in ranked]
+    assert [r["rank"] for r in shown] == [str(i + 1) for i in range(len(ranked))]
+    # three ratings at 100% (cb004) rank below 40 at 67.5% (cb002) and 145 at 54.5% (cb001)
+    assert [r["key"] for r in shown][:3] == ["cb002", "cb001", "cb004"]
+    few_word = "ít phiếu" if lang == "vi" else "few ratings"
+    for row, g in zip(shown, ranked, strict=True):
+        assert row["total"] == str(g["total"])
+        assert row["rate"] == pct(g["satisfaction_rate"], lang)
+        low, high = round(g["rate_low"] * 100), round(g["rate_high"] * 100)
+        assert row["interval"].startswith(f"({low}–{high})")
+        if g["few_ratings"]:
+            assert row["few"][0] == few_word and str(g["total"]) in row["few"][1]
+        else:
+            assert row["few"] is None
+        assert levels_of(row) == {lv["key"]: f"{lv['count']} ({pct(lv['share'], lang)})" for lv in g["levels"]}
+    assert any(g["few_ratings"] for g in ranked) and any(not g["few_ratings"] for g in ranked)
+    headers = browser.evaluate("[...document.querySelectorAll('#officers thead th')].map(t => t.textContent)")
+    assert ("Hạng" if lang == "vi" else "Rank") == headers[0]
+    assert ("Rất hài lòng" if lang == "vi" else "Very satisfied") in headers
+
+    counters = api(site, "/api/v1/satisfaction", group="counter", **RANGE)
+    rows = browser.evaluate(ROWS.replace("TABLE", "counters"))
+    assert [r["key"] for r in rows] == [g["key"] for g in counters["groups"]]
+    for row, g in zip(rows, counters["groups"], strict=True):
+        assert levels_of(row) == {lv["key"]: f"{lv['count']} ({pct(lv['share'], lang)})" for lv in g["levels"]}
+        assert set(row["levels"]) == {"very_satisfied", "satisfied", "unsatisfied"}  # a column per level present
+        assert (row["few"] is not None) == g["few_ratings"]
+    few_counter = next(r for r in rows if r["key"] == "19")
+    assert few_counter["few"][0] == few_word and few_counter["rate"] == pct(1.0, lang)  # marked, not hidden
+    departments = api(site, "/api/v1/satisfaction", group="department", **RANGE)
+    assert [r["total"] for r in browser.evaluate(ROWS.replace("TABLE", "departments"))] \
+        == [str(g["total"]) for g in departments["groups"]]
+    assert browser.errors == []
