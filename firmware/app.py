@@ -84,6 +84,7 @@ class Box:
         self.tasks = []
         self.confirm_since = now  # when the collector last confirmed, or the wait began
         self.confirm_wait = self.t["confirm_wait_s"] * 1000
+        self.heard = False  # a message from the collector since boot: a new release keeps it (ota.trial)
 
     def error(self, text):
         self.err = text
@@ -188,6 +189,7 @@ class Box:
         if topic == messages.CLOCK_TOPIC:
             utc = messages.parse_clock(payload)
             if utc is not None:
+                self.heard = True
                 self.anchor(SRC_SYNC, utc)
                 # The beacon says the collector is up. Presses it has not confirmed for a while were
                 # lost on the way (a broker that restarted without its file, a collector that stopped
@@ -198,13 +200,15 @@ class Box:
             return
         seqs = messages.parse_stored(payload)  # the only command topic this box subscribes to is its own
         if seqs is None:
-            self.log("cmd ignored:", topic)
+            load("ota").command(self, payload)  # an update, or ignored; ota drops itself when done
             return
+        self.heard = True
         mark = self.ob.acked
         gap = self.ob.confirm(seqs)
         if self.ob.acked != mark:
             self.confirm_since = now
             self.confirm_wait = self.t["confirm_wait_s"] * 1000
+        self.heard = False  # a message from the collector since boot: a new release keeps it (ota.trial)
         if gap:
             # A later press is stored and an earlier one is not: it was lost after the broker's
             # PUBACK (or its confirmation was).
@@ -373,17 +377,22 @@ class Box:
             self.clock.up()  # keep the uptime sum ahead of the 2**30 tick wrap
             await asyncio.sleep_ms(_WD_CHECK_MS)
 
-    async def main(self):
-        """Run this box until cancelled."""
+    async def main(self, trial=False):
+        """Run this box until cancelled. trial: the first boots of a new release (main.py), which
+        ota.trial keeps or rolls back."""
         self.start()
+        if trial:
+            await load("ota").trial(self)
+            drop("ota")
         await asyncio.Event().wait()
 
 
-def run():
+def run(trial=False):
     """What main.py calls on the box: one Box on the board module and its flash. Start-up (the
-    config, or the blink code of an error, forever) is in startup.py, dropped once it is done."""
+    config, or the blink code of an error, forever) is in startup.py, dropped once it is done.
+    trial: this release is new and on trial (main.py)."""
     global current
     import board
     current = load("startup").boot(board)
     drop("startup")
-    asyncio.run(current.main())
+    asyncio.run(current.main(trial))

@@ -1,4 +1,10 @@
-# What the box runs at boot. Everything lives in app.py so that tests can import it.
-import app
+# What the box runs at boot. releases.py picks the release (rel/boot.json, written by an update) and
+# is dropped again; everything else lives in app.py so that tests can import it.
+import sys
 
-app.run()
+import releases
+
+app, trial = releases.load_app("")
+del releases
+sys.modules.pop("releases")
+app.run(trial)
