@@ -7,7 +7,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-COLLECTOR = Path(__file__).resolve().parents[2] / "collector"
+from tests.helpers.paths import REPO
+
+COLLECTOR = REPO / "collector"
 
 # (importing module, imported module) -> why the import is inside a function. Not for cycles.
 FUNCTION_LEVEL_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from simulator.box import BOARD_DIR, contact_edges, micropython_binary
+from tests.helpers.paths import REPO
 
 
 def run_mp(code: str) -> str:
@@ -82,5 +83,5 @@ def test_simulated_board_has_the_esp32_board_api():
                   if isinstance(t, ast.Name) and t.id.isupper() and not t.id.startswith("_")}
         return names
 
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     assert api(root / "simulator/board/board.py") == api(root / "firmware/board.py")

@@ -3,11 +3,11 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from simulator.traffic import SCENARIO_DIR, ScenarioError, load_scenario, parse_scenario, plan
+from tests.helpers.paths import REPO
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIO_DIR.glob("*.json")))
@@ -69,7 +69,7 @@ def test_fault_timeline_is_reproducible_from_the_seed(tmp_path):
 def test_cli_fault_option_is_checked_like_a_file(tmp_path):
     done = subprocess.run([sys.executable, "-m", "simulator", "fleet", "--broker-dir", str(tmp_path), "--scenario",
                            "quick", "--fault", "wifi@30,for_s=-1"], capture_output=True, text=True, timeout=60, check=False,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=REPO)
     assert done.returncode == 2
     assert "faults[0]: for_s = -1 is impossible" in done.stderr and "Traceback" not in done.stderr
 
@@ -89,7 +89,7 @@ def test_cli_reports_a_bad_scenario_without_traceback(tmp_path):
     bad.write_text(json.dumps({"boxes": 2, "speed": 3}))
     done = subprocess.run([sys.executable, "-m", "simulator", "fleet", "--broker-dir", str(tmp_path),
                            "--scenario", str(bad)], capture_output=True, text=True, timeout=60, check=False,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=REPO)
     assert done.returncode == 2
     assert "unknown key(s) speed" in done.stderr and "Traceback" not in done.stderr
 
@@ -97,6 +97,6 @@ def test_cli_reports_a_bad_scenario_without_traceback(tmp_path):
 def test_cli_reports_a_missing_broker_without_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "simulator", "fleet", "--broker-dir", str(tmp_path),
                            "--broker-port", "1"], capture_output=True, text=True, timeout=60, check=False,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=REPO)
     assert done.returncode == 2
     assert "no MQTT broker is listening on 127.0.0.1:1" in done.stderr and "Traceback" not in done.stderr

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.paths import REPO
+
 
 def read_lines(stream: Any, into: queue.Queue[str]) -> None:
     for line in stream:
@@ -24,7 +26,7 @@ def read_lines(stream: Any, into: queue.Queue[str]) -> None:
 
 def test_blank_box_is_provisioned_and_stops(tech: Any, tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "blank-box"], cwd=Path(__file__).resolve().parents[2],
+        [sys.executable, "-m", "simulator", "blank-box"], cwd=REPO,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()

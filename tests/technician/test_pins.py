@@ -5,12 +5,12 @@ technician/README.md's wiring table shows them."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from technician.firmware_loader import load_firmware
+from tests.helpers.paths import REPO
 
-README = Path(__file__).resolve().parents[2] / "technician" / "README.md"
+README = REPO / "technician" / "README.md"
 # Read at reset (boot mode, flash voltage: GPIO12 high = 1.8 V flash, no boot), the SPI flash, UART0,
 # input only: never a button or an LED on a classic ESP32.
 NOT_SAFE = {0, 2, 5, 12, 15} | set(range(6, 12)) | {1, 3} | set(range(34, 40))
