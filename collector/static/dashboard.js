@@ -17,6 +17,7 @@ const WORDS = {
     error: "Không tải được dữ liệu: ",
     by_officer: "Theo cán bộ", officer: "Cán bộ", rank: "Hạng", interval: "Khoảng tin cậy 95%",
     few: "ít phiếu", few_title: "Chỉ có {n} phiếu: tỷ lệ còn ít cơ sở, khoảng tin cậy rộng; chỉ để tham khảo (không bị ẩn).",
+    filter: "Lọc theo mã hoặc tên", no_match: "Không có dòng nào khớp",
     rank_note: "Xếp hạng theo cận dưới của khoảng tin cậy 95% (Wilson): 3 phiếu 100% không xếp trên 300 phiếu 99%.",
   },
   en: {
@@ -33,6 +34,7 @@ const WORDS = {
     error: "Could not load data: ",
     by_officer: "By officer", officer: "Officer", rank: "Rank", interval: "95% interval",
     few: "few ratings", few_title: "Only {n} ratings: the rate rests on few ratings and its interval is wide; for reference (not hidden).",
+    filter: "Filter by code or name", no_match: "No row matches",
     rank_note: "Ranked by the lower end of the 95% (Wilson) interval: 3 ratings at 100% do not outrank 300 at 99%.",
   },
 };
@@ -177,20 +179,73 @@ function cell(col, g, rank) {
   return el("td", { class: col.cls + (delta > 0 ? " up" : delta < 0 ? " down" : "") }, pct(delta, true));
 }
 
+// Each figures table's data and the user's sort; the filter is the text in its box. Both survive a redraw.
+const views = {};
+
+// Folded for matching: lower case, no diacritics ("Quầy" -> "quay", "đ" -> "d").
+function fold(text) {
+  return String(text ?? "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/g, "d").replace(/Đ/g, "D")
+    .toLowerCase();
+}
+
+function compare(a, b, text) {
+  if (a === null || a === undefined) return b === null || b === undefined ? 0 : 1;
+  if (b === null || b === undefined) return -1;
+  return text ? String(a).localeCompare(String(b), lang) : a - b;
+}
+
 function figuresTable(table, data, firstColumn, ranked) {
-  const groups = data.groups;
-  const cols = columns(data, firstColumn, ranked);
+  const view = views[table.id] || (views[table.id] = { sort: null });
+  Object.assign(view, { data, firstColumn, ranked });
+  renderTable(table);
+}
+
+function renderTable(table) {
+  const view = views[table.id];
+  const groups = view.data.groups;
+  const cols = columns(view.data, view.firstColumn, view.ranked);
   const rank = ranks(groups);
   const head = table.tHead, body = table.tBodies[0];
-  head.replaceChildren(el("tr", {}, ...cols.map((c) => el("th", { scope: "col", "data-col": c.id }, c.label))));
+  head.replaceChildren(el("tr", {}, ...cols.map((c) => {
+    const sorted = view.sort && view.sort.col === c.id;
+    return el("th", { scope: "col", "data-col": c.id,
+      "aria-sort": sorted ? (view.sort.dir > 0 ? "ascending" : "descending") : "none" },
+    el("button", { type: "button", class: "sort" }, c.label));
+  })));
   body.replaceChildren();
   if (!groups.length) { body.append(el("tr", {}, el("td", { colspan: String(cols.length) }, W.no_data))); return; }
-  const rows = ranked ? [...groups].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity)) : groups;
+  const box = document.getElementById("filter-" + table.id);
+  const needle = fold(box ? box.value.trim() : "");
+  let rows = groups.filter((g) => !needle || fold(g.code).includes(needle) || fold(g.name).includes(needle));
+  if (view.ranked) rows.sort((a, b) => compare(rank.get(a), rank.get(b)));
+  const col = view.sort && cols.find((c) => c.id === view.sort.col);
+  if (col) {
+    // nulls stay last whichever way; ties keep the order above (sort is stable)
+    rows.sort((a, b) => {
+      const x = col.value(a, rank), y = col.value(b, rank);
+      if (x === null || x === undefined || y === null || y === undefined) return compare(x, y, col.text);
+      return view.sort.dir * compare(x, y, col.text);
+    });
+  }
+  if (!rows.length) body.append(el("tr", { class: "no-match" }, el("td", { colspan: String(cols.length) }, W.no_match)));
   for (const g of rows) {
     const row = el("tr", { "data-key": g.key === null ? "" : String(g.key) }, ...cols.map((c) => cell(c, g, rank)));
     if (g.few_ratings) row.classList.add("few-ratings");
     body.append(row);
   }
+}
+
+function sortable(table) {
+  table.tHead.addEventListener("click", (event) => {
+    const th = event.target.closest("th[data-col]");
+    if (!th || !views[table.id]) return;
+    const view = views[table.id];
+    const col = th.dataset.col;
+    view.sort = { col, dir: view.sort && view.sort.col === col ? -view.sort.dir : 1 };
+    renderTable(table);
+  });
+  const box = document.getElementById("filter-" + table.id);
+  if (box) box.addEventListener("input", () => { if (views[table.id]) renderTable(table); });
 }
 
 function trendChart(box, series) {
@@ -343,6 +398,7 @@ document.addEventListener("DOMContentLoaded", () => {
     next.set("lang", code);
     link.href = "?" + next.toString();
   }
+  for (const id of ["counters", "departments", "officers"]) sortable(document.getElementById(id));
   document.getElementById("range").addEventListener("submit", (event) => {
     event.preventDefault();
     const next = new URLSearchParams({ lang, from: document.getElementById("from").value,

@@ -171,3 +171,58 @@ def test_officer_table_ranks_by_the_intervals_lower_end_and_marks_few_ratings(
     assert [r["total"] for r in browser.evaluate(ROWS.replace("TABLE", "departments"))] \
         == [str(g["total"]) for g in departments["groups"]]
     assert browser.errors == []
+
+
+def click_header(browser: Browser, table: str, column: str) -> None:
+    browser.evaluate(f"document.querySelector('#{table} th[data-col=\"{column}\"] button').click(); true")
+
+
+def type_filter(browser: Browser, table: str, text: str) -> None:
+    browser.evaluate(f"""(() => {{ const box = document.getElementById('filter-{table}');
+        box.value = {json.dumps(text)}; box.dispatchEvent(new Event('input')); return true; }})()""")
+
+
+def keys(browser: Browser, table: str) -> list[str]:
+    return browser.evaluate(f"[...document.querySelectorAll('#{table} tbody tr[data-key]')].map(r => r.dataset.key)")
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_tables_sort_by_a_clicked_column_and_filter_without_diacritics(
+        site: Site, browser: Browser, lang: str) -> None:
+    open_dashboard(site, browser, f"lang={lang}&from={RANGE['from']}&to={RANGE['to']}")
+    officers = api(site, "/api/v1/satisfaction", group="officer", **RANGE)["groups"]
+    by_total = [g["key"] for g in sorted(officers, key=lambda g: g["total"])]
+    click_header(browser, "officers", "total")
+    assert keys(browser, "officers") == by_total
+    assert browser.evaluate("document.querySelector('#officers th[data-col=total]').getAttribute('aria-sort')") \
+        == "ascending"
+    click_header(browser, "officers", "total")  # again: reversed
+    assert keys(browser, "officers") == by_total[::-1]
+    assert browser.evaluate("[...document.querySelectorAll('#officers th')].map(t => t.getAttribute('aria-sort'))"
+                            ".filter(s => s !== 'none')") == ["descending"]
+    click_header(browser, "officers", "rate")
+    assert keys(browser, "officers") == [g["key"] for g in sorted(officers, key=lambda g: g["satisfaction_rate"])]
+    # ranks stay the officers' own, whatever the order shown
+    ranks = dict(browser.evaluate("[...document.querySelectorAll('#officers tbody tr')].map(r => "
+                                  "[r.dataset.key, r.querySelector('.rank').textContent])"))
+    assert ranks == {"cb002": "1", "cb001": "2", "cb004": "3", "cb003": "4"}
+
+    counters = api(site, "/api/v1/satisfaction", group="counter", **RANGE)["groups"]
+    assert len(keys(browser, "counters")) == len(counters) == 3
+    type_filter(browser, "counters", "quay 1")  # no diacritics, any case: finds "Quầy 17", "Quầy 18", ...
+    assert keys(browser, "counters") == [g["key"] for g in counters]
+    type_filter(browser, "counters", "QUAY 19")
+    assert keys(browser, "counters") == ["19"]
+    type_filter(browser, "officers", "tran")  # "Trần Thị B"
+    assert keys(browser, "officers") == ["cb002"]
+    type_filter(browser, "officers", "nguyễn")  # typed with its diacritics also matches
+    assert keys(browser, "officers") == ["cb001"]
+    type_filter(browser, "departments", "xd")  # by code
+    assert keys(browser, "departments") == ["XD"]
+    type_filter(browser, "departments", "zzz")
+    assert keys(browser, "departments") == []
+    assert browser.evaluate("document.querySelector('#departments tr.no-match').textContent") \
+        == ("Không có dòng nào khớp" if lang == "vi" else "No row matches")
+    type_filter(browser, "departments", "")
+    assert keys(browser, "departments") == ["TP", "XD"]
+    assert browser.errors == []
