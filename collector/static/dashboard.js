@@ -17,6 +17,8 @@ const WORDS = {
     error: "Không tải được dữ liệu: ",
     by_officer: "Theo cán bộ", officer: "Cán bộ", rank: "Hạng", interval: "Khoảng tin cậy 95%",
     few: "ít phiếu", few_title: "Chỉ có {n} phiếu: tỷ lệ còn ít cơ sở, khoảng tin cậy rộng; chỉ để tham khảo (không bị ẩn).",
+    period: "Kỳ", period_custom: "Tùy chọn", period_week: "Tuần này", period_month: "Tháng này",
+    period_quarter: "Quý này", period_year: "Năm nay", previous: "Kỳ trước: {from} – {to}",
     filter: "Lọc theo mã hoặc tên", no_match: "Không có dòng nào khớp",
     rank_note: "Xếp hạng theo cận dưới của khoảng tin cậy 95% (Wilson): 3 phiếu 100% không xếp trên 300 phiếu 99%.",
   },
@@ -34,6 +36,8 @@ const WORDS = {
     error: "Could not load data: ",
     by_officer: "By officer", officer: "Officer", rank: "Rank", interval: "95% interval",
     few: "few ratings", few_title: "Only {n} ratings: the rate rests on few ratings and its interval is wide; for reference (not hidden).",
+    period: "Period", period_custom: "Custom", period_week: "This week", period_month: "This month",
+    period_quarter: "This quarter", period_year: "This year", previous: "Previous period: {from} – {to}",
     filter: "Filter by code or name", no_match: "No row matches",
     rank_note: "Ranked by the lower end of the 95% (Wilson) interval: 3 ratings at 100% do not outrank 300 at 99%.",
   },
@@ -97,6 +101,21 @@ function isoWeek(d) {
   const yearStart = new Date(Date.UTC(t.getUTCFullYear(), 0, 1));
   const week = Math.ceil(((t - yearStart) / 86400000 + 1) / 7);
   return t.getUTCFullYear() + "-W" + String(week).padStart(2, "0");
+}
+
+// The center's current week, month, quarter or year holding `today` (a center's day), first to last day.
+const PERIODS = ["week", "month", "quarter", "year"];
+
+function periodRange(today, kind) {
+  const y = today.getUTCFullYear(), m = today.getUTCMonth();
+  if (kind === "week") {
+    const monday = addDays(today, -((today.getUTCDay() + 6) % 7));
+    return [isoDay(monday), isoDay(addDays(monday, 6))];
+  }
+  const [first, months] = kind === "month" ? [m, 1] : kind === "quarter" ? [m - (m % 3), 3] : [0, 12];
+  const start = new Date(Date.UTC(y, first, 1));
+  const end = addDays(new Date(Date.UTC(y, first + months, 1)), -1);
+  return [isoDay(start), isoDay(end)];
 }
 
 async function api(path, query) {
@@ -179,6 +198,8 @@ function cell(col, g, rank) {
   return el("td", { class: col.cls + (delta > 0 ? " up" : delta < 0 ? " down" : "") }, pct(delta, true));
 }
 
+let previousLabel = ""; // the compared period, shown as the change column's title
+
 // Each figures table's data and the user's sort; the filter is the text in its box. Both survive a redraw.
 const views = {};
 
@@ -208,8 +229,10 @@ function renderTable(table) {
   const head = table.tHead, body = table.tBodies[0];
   head.replaceChildren(el("tr", {}, ...cols.map((c) => {
     const sorted = view.sort && view.sort.col === c.id;
-    return el("th", { scope: "col", "data-col": c.id,
-      "aria-sort": sorted ? (view.sort.dir > 0 ? "ascending" : "descending") : "none" },
+    const attrs = { scope: "col", "data-col": c.id,
+      "aria-sort": sorted ? (view.sort.dir > 0 ? "ascending" : "descending") : "none" };
+    if (c.id === "change" && previousLabel) attrs.title = previousLabel;
+    return el("th", attrs,
     el("button", { type: "button", class: "sort" }, c.label));
   })));
   body.replaceChildren();
@@ -346,6 +369,8 @@ async function centerToday() {
   return today && dayOf(today.to);
 }
 
+let centerDay = null; // the center's today, as the API said it
+
 async function load() {
   let today;
   try {
@@ -357,10 +382,19 @@ async function load() {
   }
   if (!today) return;
   reportLinks(today);
-  const to = params.get("to") || isoDay(today);
-  const from = params.get("from") || isoDay(addDays(dayOf(to), -29));
+  centerDay = today;
+  // ?period=month follows the center's calendar: a screen left open shows the new month when it turns
+  const period = PERIODS.includes(params.get("period")) ? params.get("period") : "custom";
+  let from, to;
+  if (period !== "custom") {
+    [from, to] = periodRange(today, period);
+  } else {
+    to = params.get("to") || isoDay(today);
+    from = params.get("from") || isoDay(addDays(dayOf(to), -29));
+  }
   document.getElementById("from").value = from;
   document.getElementById("to").value = to;
+  document.getElementById("period").value = period;
   const days = (dayOf(to) - dayOf(from)) / 86400000 + 1;
   const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
   try {
@@ -377,6 +411,11 @@ async function load() {
     document.getElementById("sum-rate").textContent = pct(counters.satisfaction_rate);
     document.getElementById("sum-index").textContent = num(counters.index);
     document.getElementById("sum-change").textContent = pct(counters.change.satisfaction_rate, true);
+    if (counters.previous) {
+      const previous = W.previous.replace("{from}", counters.previous.from).replace("{to}", counters.previous.to);
+      document.getElementById("sum-change").parentNode.title = previous;
+      previousLabel = previous;
+    }
     figuresTable(document.getElementById("counters"), counters, W.counter, false);
     figuresTable(document.getElementById("departments"), departments, W.department, false);
     figuresTable(document.getElementById("officers"), officers, W.officer, true);
@@ -403,6 +442,19 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     const next = new URLSearchParams({ lang, from: document.getElementById("from").value,
       to: document.getElementById("to").value });
+    location.search = next.toString();
+  });
+  for (const id of ["from", "to"]) {
+    document.getElementById(id).addEventListener("input", () => { document.getElementById("period").value = "custom"; });
+  }
+  document.getElementById("period").addEventListener("change", (event) => {
+    const kind = event.target.value;
+    if (!PERIODS.includes(kind) || !centerDay) return; // custom: the dates are the user's to set
+    const [from, to] = periodRange(centerDay, kind);
+    document.getElementById("from").value = from;
+    document.getElementById("to").value = to;
+    const next = new URLSearchParams({ lang, period: kind });
+    if (params.get("refresh")) next.set("refresh", params.get("refresh"));
     location.search = next.toString();
   });
   load();

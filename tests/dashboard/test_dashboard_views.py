@@ -226,3 +226,40 @@ def test_tables_sort_by_a_clicked_column_and_filter_without_diacritics(
     type_filter(browser, "departments", "")
     assert keys(browser, "departments") == ["TP", "XD"]
     assert browser.errors == []
+
+
+def current_period(today: date, kind: str) -> tuple[str, str]:
+    if kind == "week":
+        monday = today - timedelta(days=today.weekday())
+        return monday.isoformat(), (monday + timedelta(days=6)).isoformat()
+    first = {"month": today.month, "quarter": today.month - (today.month - 1) % 3, "year": 1}[kind]
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+    start = date(today.year, first, 1)
+    end_month = first + months
+    end = date(today.year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1) - timedelta(days=1)
+    return start.isoformat(), end.isoformat()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_period_picker_sets_the_centers_current_period(site: Site, browser: Browser, lang: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    open_dashboard(site, browser, f"lang={lang}&from={RANGE['from']}&to={RANGE['to']}")
+    assert browser.evaluate("document.getElementById('period').value") == "custom"
+    labels = browser.evaluate("[...document.querySelectorAll('#period option')].map(o => o.textContent)")
+    assert labels == (["Tùy chọn", "Tuần này", "Tháng này", "Quý này", "Năm nay"] if lang == "vi"
+                      else ["Custom", "This week", "This month", "This quarter", "This year"])
+    for kind in ("week", "month", "quarter", "year"):
+        browser.evaluate(f"""(() => {{ const s = document.getElementById('period'); s.value = '{kind}';
+            s.dispatchEvent(new Event('change')); return true; }})()""")
+        browser.wait_for(f"location.search.includes('period={kind}') && document.body.dataset.loaded === 'true'")
+        today = datetime.now(ZoneInfo(TZ)).date()
+        start, end = current_period(today, kind)
+        assert browser.evaluate("[document.getElementById('from').value, document.getElementById('to').value, "
+                                "document.getElementById('period').value]") == [start, end, kind]
+        shown = api(site, "/api/v1/satisfaction", group="counter", **{"from": start, "to": end})
+        # the previous period stays shown: the change column, titled with the compared dates
+        title = browser.evaluate("document.querySelector('#counters th[data-col=change]').title")
+        assert shown["previous"]["from"] in title and shown["previous"]["to"] in title
+        assert browser.evaluate("document.documentElement.lang") == lang
+    assert browser.errors == []
