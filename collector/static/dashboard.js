@@ -19,7 +19,7 @@ const WORDS = {
     few: "ít phiếu", few_title: "Chỉ có {n} phiếu: tỷ lệ còn ít cơ sở, khoảng tin cậy rộng; chỉ để tham khảo (không bị ẩn).",
     period: "Kỳ", period_custom: "Tùy chọn", period_week: "Tuần này", period_month: "Tháng này",
     period_quarter: "Quý này", period_year: "Năm nay", previous: "Kỳ trước: {from} – {to}",
-    filter: "Lọc theo mã hoặc tên", no_match: "Không có dòng nào khớp",
+    updated: "Cập nhật lúc {time}", filter: "Lọc theo mã hoặc tên", no_match: "Không có dòng nào khớp",
     rank_note: "Xếp hạng theo cận dưới của khoảng tin cậy 95% (Wilson): 3 phiếu 100% không xếp trên 300 phiếu 99%.",
   },
   en: {
@@ -38,7 +38,7 @@ const WORDS = {
     few: "few ratings", few_title: "Only {n} ratings: the rate rests on few ratings and its interval is wide; for reference (not hidden).",
     period: "Period", period_custom: "Custom", period_week: "This week", period_month: "This month",
     period_quarter: "This quarter", period_year: "This year", previous: "Previous period: {from} – {to}",
-    filter: "Filter by code or name", no_match: "No row matches",
+    updated: "Updated {time}", filter: "Filter by code or name", no_match: "No row matches",
     rank_note: "Ranked by the lower end of the 95% (Wilson) interval: 3 ratings at 100% do not outrank 300 at 99%.",
   },
 };
@@ -370,20 +370,21 @@ async function centerToday() {
 }
 
 let centerDay = null; // the center's today, as the API said it
+let range = null; // { from, to, period } the page shows
 
-async function load() {
-  let today;
-  try {
-    today = await centerToday();
-  } catch (error) {
-    document.getElementById("error").textContent = W.error + error.message;
-    document.body.dataset.loaded = "error";
-    return;
-  }
-  if (!today) return;
-  reportLinks(today);
+// ?refresh=N seconds between re-fetches (default 60, at least 10: a lobby screen must not load the server)
+const REFRESH = Math.max(10, Number.parseInt(params.get("refresh"), 10) || 60);
+
+function showError(error) {
+  document.getElementById("error").textContent = W.error + error.message;
+}
+
+// The center's today, and from it the dates shown: a ?period= follows the calendar (a screen left open
+// moves to the new month when it turns), otherwise ?from/?to or the last 30 days.
+async function pickRange() {
+  const today = await centerToday();
+  if (!today) return null;
   centerDay = today;
-  // ?period=month follows the center's calendar: a screen left open shows the new month when it turns
   const period = PERIODS.includes(params.get("period")) ? params.get("period") : "custom";
   let from, to;
   if (period !== "custom") {
@@ -392,41 +393,85 @@ async function load() {
     to = params.get("to") || isoDay(today);
     from = params.get("from") || isoDay(addDays(dayOf(to), -29));
   }
-  document.getElementById("from").value = from;
-  document.getElementById("to").value = to;
-  document.getElementById("period").value = period;
+  return { from, to, period };
+}
+
+async function draw() {
+  const { from, to } = range;
   const days = (dayOf(to) - dayOf(from)) / 86400000 + 1;
   const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
+  const [counters, departments, officers, trend, grid, devices] = await Promise.all([
+    api("/api/v1/satisfaction", { from, to, group: "counter" }),
+    api("/api/v1/satisfaction", { from, to, group: "department" }),
+    api("/api/v1/satisfaction", { from, to, group: "officer" }),
+    api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
+    api("/api/v1/satisfaction/grid", { from, to }),
+    api("/api/v1/devices/status"),
+  ]);
+  if (!counters) return false;
+  document.getElementById("sum-total").textContent = String(counters.total);
+  document.getElementById("sum-rate").textContent = pct(counters.satisfaction_rate);
+  document.getElementById("sum-index").textContent = num(counters.index);
+  document.getElementById("sum-change").textContent = pct(counters.change.satisfaction_rate, true);
+  if (counters.previous) {
+    const previous = W.previous.replace("{from}", counters.previous.from).replace("{to}", counters.previous.to);
+    document.getElementById("sum-change").parentNode.title = previous;
+    previousLabel = previous;
+  }
+  // the tables keep the user's sort (views) and filter (the boxes' text) across redraws
+  figuresTable(document.getElementById("counters"), counters, W.counter, false);
+  figuresTable(document.getElementById("departments"), departments, W.department, false);
+  figuresTable(document.getElementById("officers"), officers, W.officer, true);
+  trendChart(document.getElementById("trend"), trend.series);
+  heatmap(document.getElementById("heatmap"), grid);
+  devicesTable(devices, grid.timezone);
+  const time = new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB",
+    { timeZone: grid.timezone, hour: "2-digit", minute: "2-digit", hour12: false }).format(new Date());
+  document.getElementById("updated").textContent = W.updated.replace("{time}", time);
+  document.getElementById("error").textContent = "";
+  document.body.dataset.draws = String(Number(document.body.dataset.draws || 0) + 1);
+  return true;
+}
+
+function showRange() {
+  document.getElementById("from").value = range.from;
+  document.getElementById("to").value = range.to;
+  document.getElementById("period").value = range.period;
+}
+
+async function load() {
   try {
-    const [counters, departments, officers, trend, grid, devices] = await Promise.all([
-      api("/api/v1/satisfaction", { from, to, group: "counter" }),
-      api("/api/v1/satisfaction", { from, to, group: "department" }),
-      api("/api/v1/satisfaction", { from, to, group: "officer" }),
-      api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
-      api("/api/v1/satisfaction/grid", { from, to }),
-      api("/api/v1/devices/status"),
-    ]);
-    if (!counters) return;
-    document.getElementById("sum-total").textContent = String(counters.total);
-    document.getElementById("sum-rate").textContent = pct(counters.satisfaction_rate);
-    document.getElementById("sum-index").textContent = num(counters.index);
-    document.getElementById("sum-change").textContent = pct(counters.change.satisfaction_rate, true);
-    if (counters.previous) {
-      const previous = W.previous.replace("{from}", counters.previous.from).replace("{to}", counters.previous.to);
-      document.getElementById("sum-change").parentNode.title = previous;
-      previousLabel = previous;
-    }
-    figuresTable(document.getElementById("counters"), counters, W.counter, false);
-    figuresTable(document.getElementById("departments"), departments, W.department, false);
-    figuresTable(document.getElementById("officers"), officers, W.officer, true);
-    trendChart(document.getElementById("trend"), trend.series);
-    heatmap(document.getElementById("heatmap"), grid);
-    devicesTable(devices, grid.timezone);
+    range = await pickRange();
+    if (!range) return;
+    reportLinks(centerDay);
+    showRange();
+    if (!(await draw())) return;
     document.body.dataset.loaded = "true";
   } catch (error) {
-    document.getElementById("error").textContent = W.error + error.message;
+    showError(error);
     document.body.dataset.loaded = "error";
   }
+  document.body.dataset.refresh = String(REFRESH);
+  setTimeout(poll, REFRESH * 1000);
+}
+
+// Short polling: re-fetch and redraw in place, without a reload; a failed round shows its error and
+// the next one tries again.
+async function poll() {
+  try {
+    if (range && range.period !== "custom") {
+      const next = await pickRange();
+      if (next && (next.from !== range.from || next.to !== range.to)) {
+        range = next;
+        showRange();
+        reportLinks(centerDay);
+      }
+    }
+    if (range) await draw();
+  } catch (error) {
+    showError(error);
+  }
+  setTimeout(poll, REFRESH * 1000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -442,6 +487,7 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     const next = new URLSearchParams({ lang, from: document.getElementById("from").value,
       to: document.getElementById("to").value });
+    if (params.get("refresh")) next.set("refresh", params.get("refresh"));
     location.search = next.toString();
   });
   for (const id of ["from", "to"]) {

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -262,4 +261,55 @@ def test_period_picker_sets_the_centers_current_period(site: Site, browser: Brow
         title = browser.evaluate("document.querySelector('#counters th[data-col=change]').title")
         assert shown["previous"]["from"] in title and shown["previous"]["to"] in title
         assert browser.evaluate("document.documentElement.lang") == lang
+    assert browser.errors == []
+
+
+APRIL = {"from": "2026-04-01", "to": "2026-04-30"}  # the live test's presses land here, away from RANGE
+
+
+@pytest.mark.parametrize(("lang", "seq"), [("vi", 10), ("en", 11)])
+def test_live_update_redraws_keeping_sort_and_filter(site: Site, browser: Browser, lang: str, seq: int) -> None:
+    from zoneinfo import ZoneInfo
+
+    from tests.helpers.presses import press_payload
+
+    open_dashboard(site, browser, f"lang={lang}&from={APRIL['from']}&to={APRIL['to']}&refresh=10")
+    assert browser.evaluate("document.body.dataset.refresh") == "10"
+    before = api(site, "/api/v1/satisfaction", group="counter", **APRIL)
+    assert browser.evaluate("document.getElementById('sum-total').textContent") == str(before["total"])
+    updated = browser.evaluate("document.getElementById('updated').textContent")
+    word = "Cập nhật lúc " if lang == "vi" else "Updated "
+    assert updated.startswith(word)
+    click_header(browser, "counters", "total")
+    click_header(browser, "counters", "total")  # descending
+    type_filter(browser, "counters", "quay")
+    draws = browser.evaluate("document.body.dataset.draws")
+
+    store(site.engine, [press_payload(box="box-019", counter="19", seq=seq, level=1,
+                                      t=utc_ms(datetime(2026, 4, 20, 2, seq, tzinfo=UTC)))])
+    after = api(site, "/api/v1/satisfaction", group="counter", **APRIL)
+    assert after["total"] == before["total"] + 1
+    # no reload: the same document redraws within one refresh period (10 s, the minimum), awaited up to 20 s
+    browser.evaluate("window.sameDocument = true")
+    assert browser.wait_for(f"document.getElementById('sum-total').textContent === '{after['total']}'", timeout=20)
+    assert browser.evaluate("window.sameDocument") is True
+    assert int(browser.evaluate("document.body.dataset.draws")) > int(draws)
+    shown = browser.evaluate("[...document.querySelectorAll('#counters tbody tr[data-key]')].map(r => "
+                             "[r.dataset.key, +r.querySelector('.total').textContent])")
+    expected = sorted([(g["key"], g["total"]) for g in after["groups"]], key=lambda kv: -kv[1])
+    assert [tuple(r) for r in shown] == expected
+    assert browser.evaluate("document.querySelector('#counters th[data-col=total]').getAttribute('aria-sort')") \
+        == "descending"
+    assert browser.evaluate("document.getElementById('filter-counters').value") == "quay"
+    now = datetime.now(ZoneInfo(TZ))
+    stamps = {f"{word}{t:%H:%M}" for t in (now - timedelta(minutes=1), now)}  # the center's clock, not the browser's
+    assert browser.evaluate("document.getElementById('updated').textContent") in stamps
+    assert browser.errors == []
+
+
+def test_refresh_has_a_floor_of_ten_seconds(site: Site, browser: Browser) -> None:
+    open_dashboard(site, browser, f"from={APRIL['from']}&to={APRIL['to']}&refresh=2")
+    assert browser.evaluate("document.body.dataset.refresh") == "10"
+    browser.goto(f"{site.url}/dashboard?from={APRIL['from']}&to={APRIL['to']}")
+    assert browser.wait_for("document.body.dataset.refresh") == "60"
     assert browser.errors == []
