@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -312,4 +313,13 @@ def test_refresh_has_a_floor_of_ten_seconds(site: Site, browser: Browser) -> Non
     assert browser.evaluate("document.body.dataset.refresh") == "10"
     browser.goto(f"{site.url}/dashboard?from={APRIL['from']}&to={APRIL['to']}")
     assert browser.wait_for("document.body.dataset.refresh") == "60"
+    assert browser.errors == []
+
+
+def test_screenshot_of_the_vi_page(site: Site, browser: Browser, tmp_path: Path) -> None:
+    open_dashboard(site, browser, f"from={RANGE['from']}&to={RANGE['to']}")
+    click_header(browser, "officers", "rank")
+    shot = browser.screenshot(tmp_path / "dashboard-views-vi.png", height=1600)
+    print(f"\nscreenshot: {shot}")
+    assert shot.stat().st_size > 10_000
     assert browser.errors == []
