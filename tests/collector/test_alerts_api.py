@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from collector.api.routes import alerts as alerts_route
 from collector.app import create_app
 from collector.auth import create_token
 from collector.db import session_scope
@@ -34,10 +33,7 @@ def api(engine: Any, tmp_path: Path) -> dict[str, Any]:
                                       last_error="SMTPDataError: 451" if n == 2 else None, next_attempt_at=FIRED,
                                       delivered_at=None if n == 2 else FIRED, created_at=FIRED))
         tokens = {role: create_token(session, name=f"t-{role}", role=role) for role in ("viewer", "admin")}
-    app = create_app(Settings(data_dir=tmp_path), engine)
-    if not any(getattr(route, "path", "") == "/api/v1/alerts" for route in app.routes):
-        app.include_router(alerts_route.router)  # until collector/app.py includes it
-    return {"client": TestClient(app), "tokens": tokens}
+    return {"client": TestClient(create_app(Settings(data_dir=tmp_path), engine)), "tokens": tokens}
 
 
 def call(api: dict[str, Any], method: str, path: str, role: str | None = "viewer", **kwargs: Any) -> Any:
