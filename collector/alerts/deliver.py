@@ -31,7 +31,8 @@ def channels_from(settings: Settings, publish: Any = None) -> dict[str, Channel]
     if settings.alert_smtp_host and recipients:
         channels["email"] = Mailer(settings.alert_smtp_host, settings.alert_smtp_port, settings.alert_mail_from,
                                    recipients, settings.alert_smtp_starttls, settings.alert_smtp_user,
-                                   settings.alert_smtp_password_file, settings.alert_smtp_cafile)
+                                   settings.alert_smtp_password_file, settings.alert_smtp_cafile,
+                                   settings.timezone)
     if settings.alert_webhook_url:
         if settings.alert_webhook_secret_file is None:
             raise ValueError("RATING_ALERT_WEBHOOK_URL needs RATING_ALERT_WEBHOOK_SECRET_FILE (the HMAC key)")

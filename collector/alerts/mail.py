@@ -5,9 +5,12 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+
+from collector.clock import local_time
 
 TIMEOUT_S = 20.0
 RULE_NAMES = {
@@ -30,6 +33,11 @@ class Mailer:
     user: str = ""
     password_file: Path | None = None
     cafile: Path | None = None  # a private CA (an internal relay's certificate); else the system's
+    tz_name: str = "Asia/Ho_Chi_Minh"  # times are read by people at the center: shown in its zone
+
+    def _shown(self, utc_text: str) -> str:
+        moment = local_time(datetime.fromisoformat(utc_text), self.tz_name)
+        return f"{moment:%d/%m/%Y %H:%M} ({self.tz_name})"
 
     def message(self, event: dict[str, Any]) -> EmailMessage:
         mail = EmailMessage()
@@ -37,9 +45,9 @@ class Mailer:
         mail["Subject"] = f"[{what}] {RULE_NAMES.get(event['rule'], event['rule'])}: {event['subject']}"
         mail["From"] = self.sender
         mail["To"] = ", ".join(self.recipients)
-        lines = [event["message"], "", f"fired at (UTC): {event['fired_at']}"]
+        lines = [event["message"], "", f"Lúc / fired at: {self._shown(event['fired_at'])}"]
         if event["cleared_at"]:
-            lines.append(f"cleared at (UTC): {event['cleared_at']}")
+            lines.append(f"Hết lúc / cleared at: {self._shown(event['cleared_at'])}")
         lines.append(f"alert #{event['id']}, rule {event['rule']}")
         mail.set_content("\n".join(lines))
         return mail

@@ -203,6 +203,7 @@ def test_a_fired_alert_is_mailed_over_starttls_and_posted_signed(
     assert mail["X-Over-TLS"] == "yes"
     assert "counter:17" in mail["Subject"] and mail["To"] == "supervisor@example.org, director@example.org"
     assert "3 of 4 ratings unsatisfied" in mail.get_content()
+    assert "30/11/2026 09:00 (Asia/Ho_Chi_Minh)" in mail.get_content()  # 02:00 UTC, shown in the center's zone
     assert "Nhiều đánh giá không hài lòng" in mail["Subject"]
     assert [(e["event"], e["rule"], e["counter"], e["id"]) for e in receiver.events] == [
         ("fired", rules.UNHAPPY_WINDOW, "17", alert.id)]
