@@ -253,22 +253,27 @@ def report_command(
     week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2026-W48")] = None,
     month: Annotated[str | None, typer.Option("--month", help="month, e.g. 2026-11")] = None,
     period: Annotated[str | None, typer.Option("--period", help="or a quarter 2026-Q4 / year 2026")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="html, csv or xlsx")] = "html",
+    review: Annotated[int | None, typer.Option(
+        "--review", help="the yearly officer review of this year, e.g. 2026: per officer, ratings and rate per "
+        "month, rank within the department (by the lower end of the 95% interval), sample size and interval")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, pdf, csv or xlsx")] = "html",
     lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
     include: Annotated[str, typer.Option("--include", help="count flagged presses too: suppressed,test")] = "",
     site: Annotated[str | None, typer.Option("--site", help="only this site's departments")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="file to write (default: stdout)")] = None,
 ) -> None:
-    """Write the weekly or monthly report from the database (the server need not run)."""
+    """Write a weekly, monthly, quarterly or yearly report, or the yearly officer review, from the
+    database (the server need not run). html and pdf carry the heading of an administrative document
+    (RATING_REPORT_* settings), dated today in the center's zone."""
     import sys
 
     from collector.db import session_scope
-    from collector.reports import build_report, render
+    from collector.reports import build_report, build_review, render
     from collector.satisfaction import INCLUDABLE
 
-    chosen = [p for p in (week, month, period) if p]
+    chosen = [p for p in (week, month, period, review) if p]
     if len(chosen) != 1:
-        typer.echo("error: give exactly one of --week, --month or --period", err=True)
+        typer.echo("error: give exactly one of --week, --month, --period or --review", err=True)
         raise typer.Exit(2)
     wanted = frozenset(part.strip() for part in include.split(",") if part.strip())
     if wanted - set(INCLUDABLE):
@@ -278,7 +283,11 @@ def report_command(
         if week and "-W" not in week or month and ("-W" in month or "-Q" in month or len(month) != 7):
             raise ValueError(f"{week or month!r} is not a {'week like 2026-W48' if week else 'month like 2026-11'}")
         with session_scope(_engine(get_settings())) as session:
-            body = render(build_report(session, chosen[0], include=wanted, site=site), fmt, lang)
+            if review is not None:
+                document: Any = build_review(session, review, include=wanted, site=site)
+            else:
+                document = build_report(session, str(chosen[0]), include=wanted, site=site)
+            body = render(document, fmt, lang)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

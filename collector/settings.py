@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     alert_webhook_secret_file: Path | None = None  # the HMAC-SHA256 key, read from the file
     alert_mqtt: bool = True  # publish on rating/alerts/<site> (QoS 1)
 
+    # --- the heading and signer of a report, as a Vietnamese administrative document (collector/reports) ---
+    report_governing_body: str = "UBND TỈNH"  # e.g. "UBND TỈNH BÌNH DƯƠNG"
+    report_issuing_body: str = "TRUNG TÂM PHỤC VỤ HÀNH CHÍNH CÔNG"
+    report_symbol: str = "BC-TTPVHCC"  # printed "Số: ..../BC-TTPVHCC"; the number is given when it is issued
+    report_place: str = ""  # the place before the date, e.g. "Thủ Dầu Một"; empty: dots to fill in
+    report_signer_title: str = "GIÁM ĐỐC"
+    report_signer_name: str = ""  # empty: the name is written by hand under the signature
+    report_recipients: str = "Chủ tịch UBND tỉnh (để báo cáo);Các sở, ban, ngành;Lưu: VT"  # ';'-separated
+
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
         if not self.database_url:

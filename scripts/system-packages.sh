@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install the Debian packages the project runs for real (never mocks): Mosquitto, PostgreSQL and
-# Chromium. Installs only what is missing; where apt-get cannot run, says what to install and stops.
+# Install the Debian packages the project runs for real (never mocks): Mosquitto, PostgreSQL,
+# Chromium, Pango and a Vietnamese-capable Times New Roman for the PDF reports. Installs only what
+# is missing; where apt-get cannot run, says what to install and stops.
 set -eu
 
 need=""
@@ -8,6 +9,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$nee
 [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need="$need postgresql"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"  # the firmware's TLS tests make certificates
+# PDF reports: WeasyPrint lays pages out with Pango; Liberation Serif is metric-compatible with
+# Times New Roman (what Vietnamese documents are set in) and has every Vietnamese glyph.
+[ -n "$(ls /usr/lib/*/libpangoft2-1.0.so.0 2>/dev/null)" ] || need="$need libpango-1.0-0 libpangoft2-1.0-0"
+[ -f /usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf ] || need="$need fonts-liberation2"
 # `system-packages.sh bench` (make bench): node and npm too, for bench.firmware's 32-bit MicroPython
 # (the WebAssembly port, an npm package run under node).
 if [ "${1:-}" = bench ]; then

@@ -1,4 +1,5 @@
-"""The numbers of a report, from the rollups (collector.satisfaction)."""
+"""The numbers of a report, from the rollups (collector.satisfaction): per department, and under it
+per receiving officer (with a row for presses at a counter with no officer on duty) and per counter."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from collector.periods import parse_period, previous_range
 from collector.rollups import NOBODY
 from collector.satisfaction import Filters, Names, tally
 
+# (department id, counter code, officer id) -> counts: the finest rows a report is summed from
+Cells = dict[tuple[int, str, int], Counts]
+
 
 @dataclass
 class Row:
-    level: str  # department | officer | total
+    level: str  # department | officer | no_officer | counter | total
     code: str
     name: str
     figures: dict[str, Any]
@@ -27,7 +31,8 @@ class Row:
 @dataclass
 class Section:
     department: Row
-    officers: list[Row] = field(default_factory=list)
+    officers: list[Row] = field(default_factory=list)  # the no_officer row last, when there is one
+    counters: list[Row] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +50,42 @@ class Report:
     site: str | None = None
 
 
+def report_filters(names: Names, include: frozenset[str], site: str | None) -> Filters:
+    filters = Filters(include=include)
+    if site is not None:
+        filters.department_ids = sorted(i for i, d in names.departments.items() if d.site == site)
+    return filters
+
+
+def report_keys(names: Names, filters: Filters, counts: list[Counts]) -> list[str]:
+    """The level columns: every level of the scales of the report's counters and of its presses."""
+    counters_scales = {c.scale for c in names.counters.values()
+                       if filters.department_ids is None or c.department_id in filters.department_ids}
+    data_scales = {scale for found in counts for scale in found}
+    return scale_keys(counters_scales | data_scales or {"sat2"})
+
+
+def departments_in_order(names: Names, filters: Filters, seen: set[int]) -> list[int]:
+    """The report's departments by code (those with no registry entry last): all of the registry's
+    (or the site's), with or without ratings, and any the presses name."""
+    registered = set(names.departments) if filters.department_ids is None else set(filters.department_ids)
+    return sorted(registered | seen, key=lambda i: names.departments[i].code if i in names.departments
+                  else "\uffff")
+
+
+def _cells(session: Session, first: date, last: date, filters: Filters) -> Cells:
+    found = tally(session, first=first, last=last, group="department,counter,officer", by=None, filters=filters)
+    return {key: counts for (key, _), counts in found.items()}
+
+
+def _sum(cells: Cells, wanted: Any) -> dict[Any, Counts]:
+    """Counts summed by wanted(department, counter, officer)."""
+    sums: dict[Any, Counts] = {}
+    for (department, counter, officer), counts in cells.items():
+        add_counts(sums.setdefault(wanted(department, counter, officer), {}), counts)
+    return sums
+
+
 def build_report(
     session: Session, period: str, *, include: frozenset[str] = frozenset(), site: str | None = None
 ) -> Report:
@@ -52,50 +93,46 @@ def build_report(
     kind, first, last = parse_period(period)
     previous_first, previous_last = previous_range(first, last)
     names = Names.load(session)
-    filters = Filters(include=include)
-    if site is not None:
-        filters.department_ids = sorted(i for i, d in names.departments.items() if d.site == site)
-    now = tally(session, first=first, last=last, group="department,officer", by=None, filters=filters)
-    before = tally(session, first=previous_first, last=previous_last, group="department,officer", by=None,
-                   filters=filters)
-    per_officer: dict[tuple[int, int], Counts] = {key: found for (key, _), found in now.items()}
-    per_previous: dict[tuple[int, int], Counts] = {key: found for (key, _), found in before.items()}
-
-    counters_scales = {c.scale for c in names.counters.values()
-                       if filters.department_ids is None or c.department_id in filters.department_ids}
-    data_scales = {scale for counts in per_officer.values() for scale in counts}
-    keys = scale_keys(counters_scales | data_scales or {"sat2"})
+    filters = report_filters(names, include, site)
+    now = _cells(session, first, last, filters)
+    before = _cells(session, previous_first, previous_last, filters)
+    keys = report_keys(names, filters, list(now.values()))
 
     def row(level: str, code: str, name: str, counts: Counts, previous: Counts) -> Row:
         now_figures, before_figures = figures(counts, keys), figures(previous, keys)
         return Row(level, code, name, now_figures, before_figures, change(now_figures, before_figures))
 
-    departments_seen = sorted({d for d, _ in per_officer} | {d for d, _ in per_previous}
-                              | ({i for i in names.departments if i in filters.department_ids}
-                                 if filters.department_ids is not None else set(names.departments)))
+    def per(wanted: Any) -> tuple[dict[Any, Counts], dict[Any, Counts]]:
+        return _sum(now, wanted), _sum(before, wanted)
+
+    departments = per(lambda d, c, o: d)
+    officers = per(lambda d, c, o: (d, o))
+    counters = per(lambda d, c, o: (d, c))
+    seen = {d for cells in (now, before) for d, _, _ in cells}
     sections = []
-    grand_now: Counts = {}
-    grand_before: Counts = {}
-    for dept_id in sorted(departments_seen, key=lambda i: names.departments[i].code if i in names.departments
-                          else "\uffff"):
+    for dept_id in departments_in_order(names, filters, seen):
         dept = names.departments.get(dept_id)
-        dept_now: Counts = {}
-        dept_before: Counts = {}
-        officer_rows = []
-        officer_ids = {o for d, o in per_officer if d == dept_id} | {o for d, o in per_previous if d == dept_id}
+        section = Section(row("department", dept.code if dept else "", dept.name if dept else "",
+                              departments[0].get(dept_id, {}), departments[1].get(dept_id, {})))
+        officer_ids = {o for d, o in (*officers[0], *officers[1]) if d == dept_id}
         for officer_id in sorted(officer_ids, key=lambda i: (i == NOBODY, names.officers[i].code
                                                              if i in names.officers else "")):
-            counts = per_officer.get((dept_id, officer_id), {})
-            previous = per_previous.get((dept_id, officer_id), {})
-            add_counts(dept_now, counts)
-            add_counts(dept_before, previous)
             officer = names.officers.get(officer_id)
-            officer_rows.append(row("officer", officer.code if officer else "", officer.name if officer else "",
-                                    counts, previous))
-        add_counts(grand_now, dept_now)
-        add_counts(grand_before, dept_before)
-        sections.append(Section(row("department", dept.code if dept else "", dept.name if dept else "",
-                                    dept_now, dept_before), officer_rows))
-    total = row("total", "", "", grand_now, grand_before)
+            level = "no_officer" if officer_id == NOBODY else "officer"
+            section.officers.append(row(level, officer.code if officer else "", officer.name if officer else "",
+                                        officers[0].get((dept_id, officer_id), {}),
+                                        officers[1].get((dept_id, officer_id), {})))
+        for code in sorted({c for d, c in (*counters[0], *counters[1]) if d == dept_id}):
+            counter = names.counters.get(code)
+            section.counters.append(row("counter", code, counter.name if counter else code,
+                                        counters[0].get((dept_id, code), {}), counters[1].get((dept_id, code), {})))
+        sections.append(section)
+    total_now: Counts = {}
+    total_before: Counts = {}
+    for counts in departments[0].values():
+        add_counts(total_now, counts)
+    for counts in departments[1].values():
+        add_counts(total_before, counts)
+    total = row("total", "", "", total_now, total_before)
     return Report(kind, period, first, last, previous_first, previous_last, keys, sections, total,
                   sorted(include), site)
