@@ -15,10 +15,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from collector.figures import level_labels
-from collector.reports.build import Report, Row
+from collector.reports.build import Report
 from collector.reports.heading import Heading
+from collector.reports.layout import day_text, period_label, report_rows
 from collector.reports.review import Review
+from collector.reports.spreadsheet import render_review_xlsx, render_xlsx, review_header, review_lines
 from collector.reports.words import WORDS, interval_text, percent, rate_text, row_name
+from collector.settings import get_settings
 
 FORMATS = ("html", "pdf", "csv", "xlsx")
 LANGS = ("vi", "en")
@@ -28,28 +31,6 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def _date(day: Any, lang: str) -> str:
-    return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
-
-
-def period_label(report: Report | Review, lang: str) -> str:
-    words = WORDS[lang]
-    if isinstance(report, Review):
-        return f"{words['period_year']} {report.year}"
-    name = report.period
-    if report.kind == "week":
-        year, week = report.period.split("-W")
-        name = f"{int(week)}/{year}"
-    elif report.kind == "month":
-        year, month = report.period.split("-")
-        name = f"{int(month)}/{year}" if lang == "vi" else report.period
-    elif report.kind == "quarter":
-        year, quarter = report.period.split("-Q")
-        name = f"{quarter}/{year}" if lang == "vi" else report.period
-    span = words["from_to"].format(first=_date(report.first, lang), last=_date(report.last, lang))
-    return f"{words['period_' + report.kind]} {name} ({span})"
 
 
 def _context(document: Report | Review, lang: str, heading: Heading) -> dict[str, Any]:
@@ -68,8 +49,8 @@ def _context(document: Report | Review, lang: str, heading: Heading) -> dict[str
         "included": ", ".join(document.include),
     }
     if isinstance(document, Report):
-        context["previous"] = words["from_to"].format(first=_date(document.previous_first, lang),
-                                                      last=_date(document.previous_last, lang))
+        context["previous"] = words["from_to"].format(first=day_text(document.previous_first, lang),
+                                                      last=day_text(document.previous_last, lang))
     return context
 
 
@@ -91,17 +72,6 @@ def html_to_pdf(html: str) -> bytes:
     pdf = HTML(string=html).write_pdf()
     assert pdf is not None
     return pdf
-
-
-def report_rows(report: Report) -> list[Row]:
-    """The rows top to bottom: each department, its officers, its counters; the total last."""
-    rows: list[Row] = []
-    for section in report.sections:
-        rows.append(section.department)
-        rows.extend(section.officers)
-        rows.extend(section.counters)
-    rows.append(report.total)
-    return rows
 
 
 def text_cell(value: Any) -> Any:
@@ -147,8 +117,6 @@ def render_csv(report: Report, lang: str) -> bytes:
 
 
 def render_review_csv(review: Review, lang: str) -> bytes:
-    from collector.reports.spreadsheet import review_header, review_lines
-
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([WORDS[lang]["review_subject"].format(year=review.year)])
@@ -161,16 +129,12 @@ def render_review_csv(review: Review, lang: str) -> bytes:
 def render(document: Report | Review, fmt: str, lang: str = "vi", heading: Heading | None = None) -> bytes:
     """The file of a report (build_report) or a review (build_review). heading: the document's issuing
     body, place, date and signer; by default from the settings, dated today."""
-    from collector.reports.spreadsheet import render_review_xlsx, render_xlsx
-
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
     if fmt in ("html", "pdf"):
         if heading is None:
-            from collector.settings import get_settings
-
             heading = Heading.from_settings(get_settings())
         html = render_html(document, lang, heading)
         return html.encode("utf-8") if fmt == "html" else html_to_pdf(html)

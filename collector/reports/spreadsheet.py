@@ -14,7 +14,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from collector.figures import level_labels
 from collector.reports.build import Report
-from collector.reports.render import period_label, report_rows
+from collector.reports.layout import period_label, report_rows
 from collector.reports.review import Review
 from collector.reports.words import WORDS, row_name
 
