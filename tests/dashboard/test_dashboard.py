@@ -151,7 +151,9 @@ def test_english_and_a_report_page(server: str, browser: Browser, tmp_path: Path
         == "retired"
     print(f"\nscreenshot: {browser.screenshot(tmp_path / 'dashboard-en.png')}")
     browser.goto(f"{server}/api/v1/reports/2026-03?lang=vi")
-    assert "BÁO CÁO THÁNG" in browser.evaluate("document.body.innerText")
+    page = browser.evaluate("document.body.innerText")
+    # An official document: national title, document type, and the month in its subject.
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page and "\nBÁO CÁO\n" in page and "Tháng 3/2026" in page
     assert browser.evaluate("document.querySelectorAll('img').length") == 0
     print(f"screenshot: {browser.screenshot(tmp_path / 'report-2026-03.png', width=1123, height=794)}")
     assert browser.errors == []
