@@ -208,7 +208,6 @@ class Box:
         if self.ob.acked != mark:
             self.confirm_since = now
             self.confirm_wait = self.t["confirm_wait_s"] * 1000
-        self.heard = False  # a message from the collector since boot: a new release keeps it (ota.trial)
         if gap:
             # A later press is stored and an earlier one is not: it was lost after the broker's
             # PUBACK (or its confirmation was).
