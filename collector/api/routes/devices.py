@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep
+from collector.api.models import DevicePublic, DeviceStatusPublic
 from collector.clock import utc_now
 from collector.models import Counter, CounterBox, Device
 from collector.office_hours import OFFICE_HOURS, office_minutes
@@ -52,7 +53,8 @@ def device_status(session: Session, tz_name: str, silent_after: int, with_regist
 SilentQuery = Annotated[int, Query(ge=1, le=100_000, description="office-hour minutes without a message")]
 
 
-@router.get("/devices", summary="Every box that has reported, with its last status")
+@router.get("/devices", summary="Every box that has reported, with its last status",
+            response_model=list[DevicePublic], response_model_exclude_unset=True)
 def list_devices(
     session: SessionDep, settings: SettingsDep, _who: PrincipalDep, silent_after: SilentQuery = SILENT_AFTER_MIN
 ) -> list[dict[str, Any]]:
@@ -61,7 +63,8 @@ def list_devices(
     return device_status(session, settings.timezone, silent_after, with_registered=False)
 
 
-@router.get("/devices/status", summary="Every box in the registry or heard from, and the silent ones")
+@router.get("/devices/status", summary="Every box in the registry or heard from, and the silent ones",
+            response_model=DeviceStatusPublic, response_model_exclude_unset=True)
 def devices_status(
     session: SessionDep, settings: SettingsDep, _who: PrincipalDep, silent_after: SilentQuery = SILENT_AFTER_MIN
 ) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from collector.models import Device
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", summary="Prometheus metrics (token needed)")
+@router.get("/metrics", summary="Prometheus metrics (token needed)", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def prometheus_metrics(session: SessionDep, _who: PrincipalDep) -> Response:
     online = session.exec(select(func.count()).select_from(Device).where(Device.online == True)).one()
     metrics.DEVICES_ONLINE.set(online)

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session, col, select
 
 from collector.api.deps import PrincipalDep, SessionDep, check_range, parse_day
+from collector.api.models import PressPage
 from collector.models import Department, Officer, Press
 
 router = APIRouter(prefix="/api/v1", tags=["presses"])
@@ -99,7 +100,7 @@ class PressFilter:
 FilterDep = Annotated[PressFilter, Depends()]
 
 
-@router.get("/presses", summary="Stored presses, oldest first, a page at a time")
+@router.get("/presses", summary="Stored presses, oldest first, a page at a time", response_model=PressPage)
 def list_presses(
     session: SessionDep,
     _who: PrincipalDep,

@@ -14,6 +14,13 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, col, select
 
 from collector.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep
+from collector.api.models import (
+    BoxAssignmentPublic,
+    CounterPublic,
+    DepartmentPublic,
+    OfficerAssignmentPublic,
+    OfficerPublic,
+)
 from collector.models import Counter, CounterBox, CounterOfficer, Department, Officer
 from collector.registry import Entry, RegistryError, apply_entries
 
@@ -82,13 +89,15 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-@router.get("/departments", summary="Departments (units)")
+@router.get("/departments", summary="Departments (units)",
+            response_model=list[DepartmentPublic])
 def list_departments(session: SessionDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     return [{"code": d.code, "name": d.name, "site": d.site}
             for d in session.exec(select(Department).order_by(col(Department.code))).all()]
 
 
-@router.post("/departments", status_code=201, summary="Add or rename a department (admin)")
+@router.post("/departments", status_code=201, summary="Add or rename a department (admin)",
+             response_model=DepartmentPublic)
 def put_department(body: DepartmentIn, session: SessionDep, settings: SettingsDep, _admin: AdminDep) -> dict[str, Any]:
     _apply(session, "department", {"code": body.code, "name": body.name}, settings.timezone)
     department = session.exec(select(Department).where(Department.code == body.code)).one()
@@ -98,35 +107,40 @@ def put_department(body: DepartmentIn, session: SessionDep, settings: SettingsDe
     return {"code": department.code, "name": department.name, "site": department.site}
 
 
-@router.get("/counters", summary="Counters, their department and scale")
+@router.get("/counters", summary="Counters, their department and scale",
+            response_model=list[CounterPublic])
 def list_counters(session: SessionDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     departments = {d.id: d.code for d in session.exec(select(Department)).all()}
     return [{"code": c.code, "name": c.name, "department": departments.get(c.department_id), "scale": c.scale}
             for c in session.exec(select(Counter).order_by(col(Counter.code))).all()]
 
 
-@router.post("/counters", status_code=201, summary="Add or change a counter (admin)")
+@router.post("/counters", status_code=201, summary="Add or change a counter (admin)",
+             response_model=CounterPublic)
 def put_counter(body: CounterIn, session: SessionDep, settings: SettingsDep, _admin: AdminDep) -> dict[str, Any]:
     _apply(session, "counter", body.model_dump(), settings.timezone)
     session.commit()
     return body.model_dump()
 
 
-@router.get("/officers", summary="Officers and their department")
+@router.get("/officers", summary="Officers and their department",
+            response_model=list[OfficerPublic])
 def list_officers(session: SessionDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     departments = {d.id: d.code for d in session.exec(select(Department)).all()}
     return [{"code": o.code, "name": o.name, "department": departments.get(o.department_id)}
             for o in session.exec(select(Officer).order_by(col(Officer.code))).all()]
 
 
-@router.post("/officers", status_code=201, summary="Add or change an officer (admin)")
+@router.post("/officers", status_code=201, summary="Add or change an officer (admin)",
+             response_model=OfficerPublic)
 def put_officer(body: OfficerIn, session: SessionDep, settings: SettingsDep, _admin: AdminDep) -> dict[str, Any]:
     _apply(session, "officer", body.model_dump(), settings.timezone)
     session.commit()
     return body.model_dump()
 
 
-@router.get("/officer-assignments", summary="Who staffs which counter when (to: exclusive, null: still)")
+@router.get("/officer-assignments", summary="Who staffs which counter when (to: exclusive, null: still)",
+            response_model=list[OfficerAssignmentPublic])
 def list_officer_assignments(session: SessionDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     rows = session.exec(
         select(CounterOfficer, Counter, Officer).join(Counter).join(Officer)
@@ -136,7 +150,8 @@ def list_officer_assignments(session: SessionDep, _who: PrincipalDep) -> list[di
             for a, c, o in rows]
 
 
-@router.post("/officer-assignments", status_code=201, summary="Put an officer on a counter, or close it (admin)")
+@router.post("/officer-assignments", status_code=201, summary="Put an officer on a counter, or close it (admin)",
+             response_model=OfficerAssignmentPublic)
 def put_officer_assignment(
     body: OfficerAssignmentIn, session: SessionDep, settings: SettingsDep, _admin: AdminDep
 ) -> dict[str, Any]:
@@ -146,7 +161,8 @@ def put_officer_assignment(
     return body.model_dump(by_alias=True)
 
 
-@router.get("/boxes", summary="Which box sits at which counter when (to: exclusive, null: still)")
+@router.get("/boxes", summary="Which box sits at which counter when (to: exclusive, null: still)",
+            response_model=list[BoxAssignmentPublic])
 def list_boxes(session: SessionDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     rows = session.exec(
         select(CounterBox, Counter).join(Counter).order_by(col(CounterBox.box), col(CounterBox.valid_from))
@@ -154,7 +170,8 @@ def list_boxes(session: SessionDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     return [{"box": b.box, "counter": c.code, "from": _when(b.valid_from), "to": _when(b.valid_to)} for b, c in rows]
 
 
-@router.post("/boxes", status_code=201, summary="Install a box at a counter, or close it (admin)")
+@router.post("/boxes", status_code=201, summary="Install a box at a counter, or close it (admin)",
+             response_model=BoxAssignmentPublic)
 def put_box(body: BoxAssignmentIn, session: SessionDep, settings: SettingsDep, _admin: AdminDep) -> dict[str, Any]:
     _apply(session, "box", {"box": body.box, "counter": body.counter, "from": body.from_, "to": body.to},
            settings.timezone)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session, col, select
 
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, check_range, parse_day
+from collector.api.models import CounterSatisfactionPublic, GridPublic, SatisfactionPublic
 from collector.clock import local_day, utc_now
 from collector.figures import Counts, add_counts, change, figures
 from collector.models import Counter, Department, Officer
@@ -219,7 +220,8 @@ def _describe(group: str | None, key: Any, names: Names) -> dict[str, Any]:
     return described
 
 
-@router.get("/satisfaction", summary="Satisfaction over a range of local days, by group and period")
+@router.get("/satisfaction", summary="Satisfaction over a range of local days, by group and period",
+            response_model=SatisfactionPublic, response_model_exclude_unset=True)
 def satisfaction_report(
     session: SessionDep,
     settings: SettingsDep,
@@ -258,7 +260,8 @@ WEEKDAYS = ((1, "T2", "Mon"), (2, "T3", "Tue"), (3, "T4", "Wed"), (4, "T5", "Thu
             (6, "T7", "Sat"), (7, "CN", "Sun"))
 
 
-@router.get("/satisfaction/grid", summary="Ratings by hour of day and weekday (local time)")
+@router.get("/satisfaction/grid", summary="Ratings by hour of day and weekday (local time)",
+            response_model=GridPublic)
 def satisfaction_grid(
     session: SessionDep,
     settings: SettingsDep,
@@ -288,7 +291,8 @@ def satisfaction_grid(
     }
 
 
-@router.get("/counters/{counter}/satisfaction", summary="Satisfaction of a counter over local days")
+@router.get("/counters/{counter}/satisfaction", summary="Satisfaction of a counter over local days",
+            response_model=CounterSatisfactionPublic)
 def counter_satisfaction(
     counter: str,
     session: SessionDep,

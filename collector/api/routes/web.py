@@ -11,7 +11,7 @@ import hashlib
 import html
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -32,6 +32,10 @@ from collector.auth import SESSION_HOURS, VerifyBusy, authenticate, close_sessio
 router = APIRouter(tags=["web"])
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+# What each page answers, declared on its route (the pages stay out of /docs, which is for scripts).
+HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}}}
+REDIRECT: dict[int | str, dict[str, Any]] = {
+    303: {"description": "a redirect: to the login page, or to the page asked for"}}
 
 LOGIN_WORDS = {
     "vi": {"title": "Đăng nhập", "user": "Tên đăng nhập", "password": "Mật khẩu", "submit": "Đăng nhập",
@@ -78,12 +82,12 @@ button{{margin-top:1.2em;padding:.5em 1.5em}}.error{{color:#a4161a}}</style></he
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/login", include_in_schema=False)
+@router.get("/login", include_in_schema=False, responses=HTML)
 def login_form(request: Request) -> HTMLResponse:
     return login_page(_lang(request), _safe_next(request.query_params.get("next")))
 
 
-@router.post("/login", include_in_schema=False)
+@router.post("/login", include_in_schema=False, responses={**REDIRECT, **HTML})
 async def login(request: Request) -> Response:
     lang = _lang(request)
     raw = await request.body()
@@ -128,7 +132,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout", include_in_schema=False, dependencies=[SameOriginDep])
+@router.post("/logout", include_in_schema=False, dependencies=[SameOriginDep], responses=REDIRECT)
 def logout(request: Request, session: SessionDep) -> Response:
     # The dashboard's sign-out button is a plain form post: it cannot add CSRF_HEADER, but the browser
     # says it comes from this origin (deps.from_this_origin). Another site's form is refused.
@@ -148,12 +152,12 @@ def _page_principal(request: Request, session: SessionDep) -> Principal | None:
 PagePrincipal = Annotated[Principal | None, Depends(_page_principal)]
 
 
-@router.get("/", include_in_schema=False)
+@router.get("/", include_in_schema=False, responses=REDIRECT)
 def root() -> RedirectResponse:
     return RedirectResponse("/dashboard", status_code=303)
 
 
-@router.get("/dashboard", include_in_schema=False)
+@router.get("/dashboard", include_in_schema=False, responses={**HTML, **REDIRECT})
 def dashboard(request: Request, who: PagePrincipal) -> Response:
     if who is None:
         target = quote(str(request.url.path) + ("?" + request.url.query if request.url.query else ""), safe="")
@@ -167,14 +171,16 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
-@router.get("/static/{name}", include_in_schema=False)
+@router.get("/static/{name}", include_in_schema=False,
+            responses={200: {"content": {media_type: {} for media_type in ASSETS.values()}}})
 def asset(name: str, _who: PrincipalDep) -> FileResponse:
     if name not in ASSETS:
         raise HTTPException(404, "no such file")
     return FileResponse(STATIC / name, media_type=ASSETS[name])
 
 
-@router.get("/openapi.json", include_in_schema=False)
+@router.get("/openapi.json", include_in_schema=False,
+            responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}})
 def openapi(request: Request, _who: PrincipalDep) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
@@ -185,7 +191,8 @@ SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "
                   "favicon-32x32.png": "image/png"}
 
 
-@router.get("/docs/assets/{name}", include_in_schema=False)
+@router.get("/docs/assets/{name}", include_in_schema=False,
+            responses={200: {"content": {media_type: {} for media_type in SWAGGER_ASSETS.values()}}})
 def docs_asset(name: str, _who: PrincipalDep) -> FileResponse:
     from swagger_ui_bundle import swagger_ui_path
 
@@ -194,7 +201,7 @@ def docs_asset(name: str, _who: PrincipalDep) -> FileResponse:
     return FileResponse(Path(swagger_ui_path) / name, media_type=SWAGGER_ASSETS[name])
 
 
-@router.get("/docs", include_in_schema=False)
+@router.get("/docs", include_in_schema=False, responses={**HTML, **REDIRECT})
 def docs(request: Request, who: PagePrincipal) -> Response:
     if who is None:
         return RedirectResponse("/login?next=/docs", status_code=303)
