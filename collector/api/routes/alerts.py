@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
@@ -14,6 +14,9 @@ from collector.alerts.rules import RULES
 from collector.api.deps import AdminDep, PrincipalDep, SessionDep
 from collector.clock import utc_now
 from collector.models import Alert, AlertDelivery
+
+# An alert's id: an integer the database can hold (a larger one would overflow SQLite's, not be a 404).
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -125,7 +128,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="One alert, with its deliveries", response_model=AlertPublic)
-def get_alert(alert_id: int, session: SessionDep, _who: PrincipalDep) -> AlertPublic:
+def get_alert(alert_id: AlertId, session: SessionDep, _who: PrincipalDep) -> AlertPublic:
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id}")
@@ -134,7 +137,7 @@ def get_alert(alert_id: int, session: SessionDep, _who: PrincipalDep) -> AlertPu
 
 @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert, with a comment (admin)",
              response_model=AlertPublic)
-def acknowledge_alert(alert_id: int, body: AcknowledgeIn, session: SessionDep, who: AdminDep) -> AlertPublic:
+def acknowledge_alert(alert_id: AlertId, body: AcknowledgeIn, session: SessionDep, who: AdminDep) -> AlertPublic:
     """Acknowledging again replaces the comment and who acknowledged; the first time is kept."""
     alert = session.get(Alert, alert_id)
     if alert is None:
