@@ -122,7 +122,8 @@ def test_every_json_operation_is_requested_below() -> None:
     assert json_operations == {(method, path) for method, path, _, _ in REQUESTS}
     file_operations = {route.path_format for route in routes() if route.include_in_schema
                        and route.response_model is None}
-    assert file_operations == {"/api/v1/reports/{period}", "/api/v1/presses.csv", "/metrics"}
+    assert file_operations == {"/api/v1/reports/{period}", "/api/v1/reports/review/{year}", "/api/v1/presses.csv",
+                               "/metrics"}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from pypdf import PdfReader
 
 from collector.app import create_app
 from collector.auth import create_token
@@ -140,6 +142,21 @@ def test_report_over_http(db: dict[str, Any]) -> None:
     xlsx = client.get("/api/v1/reports/2026-11", params={"format": "xlsx", "lang": "en"}, headers=headers)
     assert xlsx.content[:2] == b"PK" and "report-2026-11.xlsx" in xlsx.headers["content-disposition"]
     assert client.get("/api/v1/reports/2026-11").status_code == 401
+
+
+def test_pdf_report_and_officer_review_over_http(db: dict[str, Any]) -> None:
+    settings = Settings(data_dir=db["tmp"], report_signer_name="Nguyễn Văn Giám")
+    client = TestClient(create_app(settings, db["engine"]))
+    headers = {"Authorization": f"Bearer {db['token']}"}
+    pdf = client.get("/api/v1/reports/2026-11", params={"format": "pdf"}, headers=headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and "bao-cao-2026-11.pdf" in pdf.headers["content-disposition"]
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Nguyễn Văn Giám" in unicodedata.normalize("NFC", text)  # the app's own settings sign it
+    review = client.get("/api/v1/reports/review/2026", params={"format": "csv", "lang": "en"}, headers=headers)
+    assert review.status_code == 200 and "report-officer-review-2026.csv" in review.headers["content-disposition"]
+    assert client.get("/api/v1/reports/review/1900", headers=headers).status_code == 422
+    assert client.get("/api/v1/reports/review/2026").status_code == 401
 
 
 def test_report_command_without_the_server(db: dict[str, Any], tmp_path: Path) -> None:

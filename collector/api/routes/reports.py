@@ -2,41 +2,82 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from collector.api.deps import PrincipalDep, SessionDep
+from collector.api.deps import PrincipalDep, SessionDep, SettingsDep
 from collector.api.routes.satisfaction import parse_include
-from collector.reports import build_report, render
+from collector.reports import Heading, Report, Review, build_report, build_review, render
 from collector.reports.render import MEDIA_TYPES, filename
+from collector.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+
+FILES: dict[int | str, dict[str, Any]] = {200: {"content": {MEDIA_TYPES[fmt].split(";")[0]: {} for fmt in ("html", "pdf", "csv", "xlsx")}}}
+FormatQuery = Annotated[Literal["html", "pdf", "csv", "xlsx"],
+                        Query(description="html prints on A4; pdf is the document to sign and send")]
+LangQuery = Annotated[Literal["vi", "en"], Query()]
+IncludeQuery = Annotated[str, Query(description="comma list of flagged presses to count: suppressed,test")]
+SiteQuery = Annotated[str | None, Query(max_length=32)]
+DownloadQuery = Annotated[bool, Query(description="as an attachment (html is shown inline otherwise)")]
+
+
+def _file(document: Report | Review, format: str, lang: str, download: bool, settings: Settings) -> Response:
+    body = render(document, format, lang, heading=Heading.from_settings(settings))
+    disposition = "attachment" if download or format != "html" else "inline"
+    return Response(body, media_type=MEDIA_TYPES[format],
+                    headers={"Content-Disposition": f'{disposition}; filename="{filename(document, format, lang)}"'})
+
+
+@router.get(
+    "/reports/review/{year}",
+    summary="The yearly officer review: ratings and rate per month, rank within the department",
+    response_class=Response,
+    responses=FILES,
+)
+def review(
+    year: Annotated[int, Path(ge=1970, le=2999)],
+    session: SessionDep,
+    settings: SettingsDep,
+    _who: PrincipalDep,
+    format: FormatQuery = "html",
+    lang: LangQuery = "vi",
+    include: IncludeQuery = "",
+    site: SiteQuery = None,
+    download: DownloadQuery = False,
+) -> Response:
+    """Per officer: ratings and satisfaction rate per month and for the year, how sure the rate is
+    (ratings, Wilson 95% interval, a mark under 30 ratings) and the rank within the department by it."""
+    try:
+        built = build_review(session, year, include=parse_include(include), site=site)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    return _file(built, format, lang, download, settings)
 
 
 @router.get(
     "/reports/{period}",
     summary="The report of a week (2026-W48), month (2026-11), quarter (2026-Q4) or year (2026)",
     response_class=Response,
-    responses={200: {"content": {"text/html": {}, "text/csv": {}, MEDIA_TYPES["xlsx"]: {}}}},
+    responses=FILES,
 )
 def report(
     period: str,
     session: SessionDep,
+    settings: SettingsDep,
     _who: PrincipalDep,
-    format: Annotated[Literal["html", "csv", "xlsx"], Query(description="html prints on A4")] = "html",
-    lang: Annotated[Literal["vi", "en"], Query()] = "vi",
-    include: Annotated[str, Query(description="comma list of flagged presses to count: suppressed,test")] = "",
-    site: Annotated[str | None, Query(max_length=32)] = None,
-    download: Annotated[bool, Query(description="as an attachment (html is shown inline otherwise)")] = False,
+    format: FormatQuery = "html",
+    lang: LangQuery = "vi",
+    include: IncludeQuery = "",
+    site: SiteQuery = None,
+    download: DownloadQuery = False,
 ) -> Response:
-    """Per department and, under it, per receiving officer: total ratings, count and share per level,
-    satisfaction rate and its change against the previous period."""
+    """Per department and, under it, per receiving officer and per counter: total ratings, count and
+    share per level, satisfaction rate with its interval, and its change against the previous period."""
     try:
         built = build_report(session, period[:20], include=parse_include(include), site=site)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    body = render(built, format, lang)
-    disposition = "attachment" if download or format != "html" else "inline"
-    return Response(body, media_type=MEDIA_TYPES[format],
-                    headers={"Content-Disposition": f'{disposition}; filename="{filename(built, format, lang)}"'})
+    return _file(built, format, lang, download, settings)
