@@ -75,9 +75,8 @@ def center(sqlite_url: str, stack_dir: Path, test_registry: dict[str, Any],
 
 
 def heading() -> Heading:
-    return Heading.from_settings(Settings(_env_file=None, **{k[len("RATING_"):].lower(): v  # type: ignore[call-arg]
-                                                              for k, v in HEADING_ENV.items()}),
-                                 issued=date(2026, 12, 2))
+    fields: dict[str, Any] = {k[len("RATING_"):].lower(): v for k, v in HEADING_ENV.items()}
+    return Heading.from_settings(Settings(**fields), issued=date(2026, 12, 2))
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -120,7 +119,7 @@ def test_pdf_embeds_vietnamese_capable_fonts(center: Any) -> None:
         pdf = render(build_report(session, "2026-11"), "pdf", "en", heading())
     reader = PdfReader(io.BytesIO(pdf))
     fonts = {str(font.get_object()["/BaseFont"]).split("+")[-1]
-             for page in reader.pages for font in page["/Resources"]["/Font"].values()}
+             for page in reader.pages for font in page["/Resources"]["/Font"].values()}  # type: ignore[index]
     assert fonts and all(name.startswith("Liberation-Serif") for name in fonts), fonts
     text = pdf_text(pdf)
     assert "SOCIALIST REPUBLIC OF VIETNAM" in text and "No officer on duty" in text
@@ -169,7 +168,7 @@ def test_review_as_pdf_and_xlsx(center: Any, tmp_path: Path) -> None:
     path.write_bytes(render(review, "xlsx", "en"))
     sheet = load_workbook(path).active
     assert sheet is not None
-    rows = {row[1].value: (row, sheet.row_dimensions[row[0].row].outline_level)
+    rows = {row[1].value: (row, sheet.row_dimensions[row[0].row or 0].outline_level)
             for row in sheet.iter_rows(min_row=4) if row[1].value}
     cb003, level = rows["cb003"]
     assert level == 1 and cb003[0].value == "TP" and cb003[2].value == "Phạm Quốc Hưng"
@@ -185,7 +184,7 @@ def test_xlsx_has_code_columns_and_an_outline(center: Any, tmp_path: Path) -> No
     assert sheet is not None
     header = [c.value for c in sheet[4]]
     assert header[3:6] == ["Mã đơn vị", "Mã công chức", "Mã quầy"]
-    lines = [([c.value for c in row], sheet.row_dimensions[row[0].row].outline_level)
+    lines = [([c.value for c in row], sheet.row_dimensions[row[0].row or 0].outline_level)
              for row in sheet.iter_rows(min_row=6) if row[2].value is not None]
     named = {values[1]: (values, level) for values, level in lines}
     department, level = named["Sở Tư pháp"]
