@@ -217,7 +217,7 @@ def test_rollups_equal_a_rebuild_from_the_presses(env: dict[str, Any]) -> None:
         ("/api/v1/presses", {"officer": "nobody"}, "unknown officer"),
         ("/api/v1/presses", {"flags": "odd"}, "suppressed"),
         ("/api/v1/reports/2026-W60", {}, "not a week"),
-        ("/api/v1/reports/2026-11", {"format": "pdf"}, "xlsx"),
+        ("/api/v1/reports/2026-11", {"format": "docx"}, "pdf"),
         ("/api/v1/devices", {"silent_after": 0}, "greater than"),
     ],
 )
