@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
@@ -136,3 +137,12 @@ def check_range(first: date | None, last: date | None, max_days: int | None = No
         raise HTTPException(422, f"from ({first}) is after to ({last}): the range is reversed")
     if first and last and max_days and (last - first).days + 1 > max_days:
         raise HTTPException(422, f"the range from {first} to {last} is longer than {max_days} days")
+
+
+@contextmanager
+def unprocessable() -> Iterator[None]:
+    """A request's mistake that the domain names (a ValueError with its reason) answered as a 422."""
+    try:
+        yield
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None

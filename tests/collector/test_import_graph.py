@@ -136,3 +136,30 @@ def test_a_cycle_is_found() -> None:
     assert cycles(edges) == []
     edges["collector.b"].add("collector.a")
     assert cycles(edges) == [["collector.a", "collector.b"]]
+
+
+def test_no_route_module_imports_another() -> None:
+    """A route module that needs another's helper means that helper is domain logic without a home."""
+    edges, inner_imports = graph()
+    routes = "collector.api.routes."
+    crossing = sorted(f"{module} imports {imported}"
+                      for module, imports in edges.items() if module.startswith(routes)
+                      for imported in imports | {i for (m, i) in inner_imports if m == module}
+                      if imported.startswith(routes))
+    assert "collector.api.routes.reports" in edges  # the route modules are read
+    assert crossing == []
+
+
+def test_the_domain_imports_no_web_framework() -> None:
+    """Queries, figures, reports and the rest are HTTP-free: they raise ValueError, routes answer 422."""
+    web = {"fastapi", "starlette", "uvicorn"}
+    found = []
+    for path in sorted(COLLECTOR.rglob("*.py")):
+        name = module_name(path, COLLECTOR)
+        if name.startswith("collector.api") or name in ("collector.app", "collector.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            roots = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{name} imports {root}" for root in roots if root.split(".")[0] in web]
+    assert found == []

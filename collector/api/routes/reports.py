@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from collector.api.deps import PrincipalDep, SessionDep, SettingsDep
-from collector.api.routes.satisfaction import parse_include
+from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, unprocessable
+from collector.queries import parse_include
 from collector.reports import Heading, Report, Review, build_report, build_review, render
 from collector.reports.render import MEDIA_TYPES, filename
 from collector.settings import Settings
@@ -50,10 +50,8 @@ def review(
 ) -> Response:
     """Per officer: ratings and satisfaction rate per month and for the year, how sure the rate is
     (ratings, Wilson 95% interval, a mark under 30 ratings) and the rank within the department by it."""
-    try:
+    with unprocessable():
         built = build_review(session, year, include=parse_include(include), site=site)
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from None
     return _file(built, format, lang, download, settings)
 
 
@@ -76,8 +74,6 @@ def report(
 ) -> Response:
     """Per department and, under it, per receiving officer and per counter: total ratings, count and
     share per level, satisfaction rate with its interval, and its change against the previous period."""
-    try:
+    with unprocessable():
         built = build_report(session, period[:20], include=parse_include(include), site=site)
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from None
     return _file(built, format, lang, download, settings)
