@@ -16,6 +16,7 @@ Fixtures for anyone's tests (names are the contract):
 - sqlite_url                 -> a fresh SQLite URL in stack_dir
 - engine                     -> SQLAlchemy engine on db_url, migrated to head
 - test_registry              -> the registry dict that collector_process loads by default
+- registered                 -> engine with test_registry loaded (the center's zone, Asia/Ho_Chi_Minh)
 - collector_process          -> factory: collector_process(db_url=None, registry=test_registry, **env)
                                 starts `python -m collector serve` against `broker`, waits for /healthz
                                 and returns a CollectorProcess (.url, .token(role), .get(path), .stop(),
@@ -123,6 +124,19 @@ def engine(db_url: str) -> Iterator[Any]:
 @pytest.fixture
 def test_registry() -> dict[str, Any]:
     return json.loads(json.dumps(TEST_REGISTRY))
+
+
+@pytest.fixture
+def registered(engine: Any, test_registry: dict[str, Any], tmp_path: Path) -> Any:
+    """The engine with test_registry loaded, as `rating-collector registry load` does."""
+    from collector.db import session_scope
+    from collector.registry import load_registry
+
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(test_registry), encoding="utf-8")
+    with session_scope(engine) as session:
+        load_registry(session, path, "Asia/Ho_Chi_Minh")
+    return engine
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from collector.clock import utc_ms
 from collector.db import make_engine, session_scope
 from collector.messages import Inbound, check
 from collector.models import Alert, AlertDelivery, Press
-from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
 
@@ -142,15 +141,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def registered(engine: Any, test_registry: dict[str, Any], tmp_path: Path) -> Any:
-    path = tmp_path / "registry.json"
-    path.write_text(json.dumps(test_registry), encoding="utf-8")
-    with session_scope(engine) as session:
-        load_registry(session, path, TZ)
-    return engine
 
 
 def settings_for(smtp_port: int, cafile: Path, webhook_url: str, tmp_path: Path, **more: Any) -> Settings:

@@ -4,29 +4,17 @@ and which never did, counted once however often they are sent, on SQLite and Pos
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import Session
 
 from collector.clock import utc_now
 from collector.db import session_scope
 from collector.messages import Inbound, check
-from collector.registry import load_registry
 from collector.sequences import SequenceAccount, gaps, sequence_accounts
 from collector.store import store_batch
 
 TZ = "Asia/Ho_Chi_Minh"
-
-
-@pytest.fixture
-def registered(engine: Any, test_registry: dict[str, Any], tmp_path: Path) -> Any:
-    path = tmp_path / "registry.json"
-    path.write_text(json.dumps(test_registry))
-    with session_scope(engine) as session:
-        load_registry(session, path, TZ)
-    return engine
 
 
 def store(engine: Any, *payloads: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ import json
 import random
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +16,9 @@ from collector.clock import utc_ms, utc_now
 from collector.db import session_scope
 from collector.messages import Inbound, check
 from collector.models import Device, Press, RejectedMessage, RollupDay
-from collector.registry import load_registry
 from collector.store import store_batch
 
 TZ = "Asia/Ho_Chi_Minh"
-
-
-@pytest.fixture
-def registered(engine: Any, test_registry: dict[str, Any], tmp_path: Path) -> Any:
-    path = tmp_path / "registry.json"
-    path.write_text(json.dumps(test_registry))
-    with session_scope(engine) as session:
-        load_registry(session, path, TZ)
-    return engine
 
 
 def inbound(payload: Any, topic: str | None = None, received_at: datetime | None = None) -> Inbound:
