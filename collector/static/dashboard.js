@@ -355,7 +355,7 @@ function reportLinks(today) {
   for (const [label, period] of [[W.week_this, isoWeek(today)], [W.week_last, isoWeek(addDays(today, -7))],
     [W.month_this, isoMonth(today)], [W.month_last, isoMonth(lastMonth)]]) {
     const item = el("li", {}, label + " (" + period + "): ");
-    for (const format of ["html", "xlsx", "csv"]) {
+    for (const format of ["html", "pdf", "xlsx", "csv"]) {
       item.append(el("a", { href: `/api/v1/reports/${period}?format=${format}&lang=${lang}`,
         class: "report-" + format }, format.toUpperCase()), " ");
     }

@@ -132,6 +132,7 @@ def test_login_then_dashboard_shows_the_api_numbers(server: str, browser: Browse
         == "đã thay thế"  # retired: replaced by the technician
     links = browser.evaluate("[...document.querySelectorAll('#reports a')].map(a => a.getAttribute('href'))")
     assert any(link.endswith("format=xlsx&lang=vi") for link in links)
+    assert any(link.endswith("format=pdf&lang=vi") for link in links)  # the document to sign and send
     assert browser.evaluate("document.querySelector('h1').textContent") == "Đánh giá mức độ hài lòng"
 
     shot = browser.screenshot(tmp_path / "dashboard-vi.png")
