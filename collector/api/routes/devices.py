@@ -12,7 +12,7 @@ from collector.api.deps import PrincipalDep, SessionDep, SettingsDep
 from collector.api.models import DevicePublic, DeviceStatusPublic
 from collector.clock import utc_now
 from collector.models import Counter, CounterBox, Device
-from collector.office_hours import OFFICE_HOURS, office_minutes
+from collector.office_hours import OfficeHours, office_minutes
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -29,11 +29,12 @@ def _current_boxes(session: Session, now: datetime) -> dict[str, str]:
     }
 
 
-def device_status(session: Session, tz_name: str, silent_after: int, with_registered: bool) -> list[dict[str, Any]]:
+def device_status(session: Session, tz_name: str, hours: OfficeHours, silent_after: int,
+                  with_registered: bool) -> list[dict[str, Any]]:
     now = utc_now()
     rows: dict[str, dict[str, Any]] = {}
     for device in session.exec(select(Device).order_by(col(Device.box))).all():
-        silent_for = office_minutes(device.last_seen, now, tz_name)
+        silent_for = office_minutes(device.last_seen, now, tz_name, hours)
         retired = device.retired_at is not None  # replaced: out of service, expected to be silent
         rows[device.box] = {
             **device.model_dump(mode="json"),
@@ -60,7 +61,8 @@ def list_devices(
 ) -> list[dict[str, Any]]:
     """Last status/presence of each box, plus `status` (online/offline/retired), `silent_office_minutes`
     (office-hour minutes since it was last heard from) and `silent` (that is >= silent_after)."""
-    return device_status(session, settings.timezone, silent_after, with_registered=False)
+    return device_status(session, settings.timezone, settings.office_schedule, silent_after,
+                         with_registered=False)
 
 
 @router.get("/devices/status", summary="Every box in the registry or heard from, and the silent ones",
@@ -71,10 +73,11 @@ def devices_status(
     """Boxes assigned to a counter now or that have reported; `silent` lists boxes not heard from for
     `silent_after` minutes of office hours (Mon-Fri 7:30-11:30, 13:30-17:00 local) or never heard from.
     A box the technician replaced is `retired` (with `retired_at`): neither online, offline nor silent."""
-    items = device_status(session, settings.timezone, silent_after, with_registered=True)
+    items = device_status(session, settings.timezone, settings.office_schedule, silent_after,
+                          with_registered=True)
     return {
         "silent_after_minutes": silent_after,
-        "office_hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in OFFICE_HOURS],
+        "office_hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.office_schedule.periods],
         "online": sum(1 for item in items if item["online"]),
         "offline": sum(1 for item in items if not item["online"] and item["status"] != "retired"),
         "retired": sum(1 for item in items if item["status"] == "retired"),
