@@ -1,9 +1,8 @@
-"""Alerts by e-mail: SMTP, with STARTTLS unless told otherwise, and a login when a user is set."""
+"""Alerts by e-mail: what an alert mail says; it goes out through the collector's SMTP relay
+(collector.mail)."""
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -11,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from collector.clock import local_time
+from collector.mail import SmtpTransport
 
-TIMEOUT_S = 20.0
 RULE_NAMES = {
     "unhappy_window": "Nhiều đánh giá không hài lòng / Unsatisfied ratings",
     "day_rate": "Tỷ lệ hài lòng trong ngày thấp / Low satisfaction today",
@@ -52,13 +51,10 @@ class Mailer:
         mail.set_content("\n".join(lines))
         return mail
 
+    @property
+    def transport(self) -> SmtpTransport:
+        return SmtpTransport(self.host, self.port, self.sender, self.starttls, self.user, self.password_file,
+                             self.cafile)
+
     def send(self, event: dict[str, Any]) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_S) as smtp:
-            smtp.ehlo()
-            if self.starttls:
-                smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
-                smtp.ehlo()
-            if self.user:
-                password = self.password_file.read_text(encoding="utf-8").strip() if self.password_file else ""
-                smtp.login(self.user, password)
-            smtp.send_message(self.message(event))
+        self.transport.send(self.message(event))

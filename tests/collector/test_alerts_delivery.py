@@ -6,20 +6,14 @@ never fails the press that set it off. The presses go through the real check and
 from __future__ import annotations
 
 import json
-import socket
-import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import Session, col, select
 
 from collector.alerts import rules
@@ -33,6 +27,7 @@ from collector.messages import Inbound, check
 from collector.models import Alert, AlertDelivery, Press
 from collector.settings import Settings
 from collector.store import store_batch
+from tests.helpers.mail import Clock, Inbox, make_certificate, running_smtp_server
 
 TZ = "Asia/Ho_Chi_Minh"
 MONDAY_9 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 09:00 local, office hours
@@ -42,57 +37,15 @@ SECRET = b"a webhook secret of the test, 32b"
 # --- a real SMTP server and a real webhook receiver ------------------------------------------------
 
 
-class Inbox:
-    """aiosmtpd handler: keeps what it accepts; while `failing`, answers 451 (try again later)."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.failing = False
-        self.refused = 0
-
-    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
-        if self.failing:
-            self.refused += 1
-            return "451 4.3.0 mailbox busy, try again later"
-        message = cast(EmailMessage, message_from_bytes(envelope.content, policy=policy.default))
-        message["X-Over-TLS"] = "yes" if session.ssl else "no"
-        self.messages.append(message)
-        return "250 OK"
-
-
-class PortZeroController(Controller):
-    """aiosmtpd's Controller on a port the system gives: the socket is bound first, then served."""
-
-    def __init__(self, handler: Any, **kwargs: Any) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        super().__init__(handler, hostname="127.0.0.1", port=self._socket.getsockname()[1], **kwargs)
-
-    def _create_server(self) -> Any:
-        return self.loop.create_server(self._factory_invoker, sock=self._socket, ssl=self.ssl_context)
-
-
 @pytest.fixture
 def certificate(tmp_path: Path) -> Path:
-    """A self-signed certificate for 127.0.0.1 (cert and key in one PEM), made with openssl."""
-    pem = tmp_path / "smtp.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(pem), "-out", str(pem)],
-                   check=True, capture_output=True)
-    return pem
+    return make_certificate(tmp_path / "smtp.pem")
 
 
 @pytest.fixture
 def smtp_server(certificate: Path) -> Iterator[tuple[Inbox, int]]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificate)
-    inbox = Inbox()
-    controller = PortZeroController(inbox, tls_context=context, require_starttls=True)
-    controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        controller.stop()
+    with running_smtp_server(certificate) as server:
+        yield server
 
 
 class Receiver:
@@ -133,14 +86,6 @@ def webhook_receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 # --- the collector's side, on a real database ------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def settings_for(smtp_port: int, cafile: Path, webhook_url: str, tmp_path: Path, **more: Any) -> Settings:
