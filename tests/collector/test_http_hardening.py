@@ -30,6 +30,7 @@ from collector.settings import Settings
 
 PASSWORD = "correct horse battery"
 WAIT_S = 20.0  # the most any step may take before the test gives up
+PROBE_S = 5.0  # /healthz answers within this, however busy the login checks keep their threads
 
 
 @pytest.fixture
@@ -98,10 +99,15 @@ def test_concurrent_logins_do_not_stall_healthz(tmp_path: Path, engine: Engine,
     app = make_app(tmp_path, engine)
     app.state.login_limiter = LoginLimiter(attempts=1000)  # this test is about the loop, not the limiter
     verifying = threading.Event()
+    release = threading.Event()
 
     class Hasher(PasswordHasher):
+        """Holds every check until the probe has its answer: a check run on the event loop would
+        hold the probe too, so the test fails by a timeout, whatever the machine's load."""
+
         def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
             verifying.set()
+            release.wait(WAIT_S)
             return super().verify(hash, password)
 
     monkeypatch.setattr(collector.auth, "_hasher", Hasher())
@@ -115,15 +121,13 @@ def test_concurrent_logins_do_not_stall_healthz(tmp_path: Path, engine: Engine,
                 return client.post("/login", data={"username": "chanh", "password": f"wrong guess {i}"}).status_code
 
         futures = [pool.submit(wrong_login, i) for i in range(logins)]
-        assert verifying.wait(WAIT_S), "no login reached the password check"
-        latencies = []
-        while not all(f.done() for f in futures):  # every probe starts while logins are being verified
-            began = time.perf_counter()
-            probe.get("/healthz")
-            latencies.append(time.perf_counter() - began)
+        try:
+            assert verifying.wait(WAIT_S), "no login reached the password check"
+            answer = probe.get("/healthz", timeout=PROBE_S)  # while the checks are held
+        finally:
+            release.set()
         assert [f.result() for f in futures] == [401] * logins
-    assert latencies and max(latencies) < 1.0, \
-        f"/healthz took up to {max(latencies):.2f} s while {logins} wrong logins were checked"
+    assert answer.json()["db"] is True, answer.text  # an answer, degraded or not: this app has no broker
 
 
 
