@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collector.api.limits import BodyLimits
 from collector.api.routes import alerts as alert_routes
 from collector.api.routes import devices, health, metrics, presses, registry, reports, satisfaction, web
+from collector.api.routes import releases as release_routes
 from collector.auth import LoginLimiter, VerifyGate
 from collector.ingest import Ingest
 from collector.settings import Settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
     app.add_middleware(BodyLimits, max_bytes=settings.http_body_max)
     app.add_middleware(SecurityHeaders)  # outside BodyLimits: its 401 and 413 get the headers too
 
-    for module in (health, satisfaction, presses, devices, registry, reports, metrics, alert_routes, web):
+    for module in (health, satisfaction, presses, devices, registry, reports, metrics, alert_routes,
+                   release_routes, web):
         app.include_router(module.router)
     return app

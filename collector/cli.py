@@ -24,6 +24,8 @@ broker_app = typer.Typer(help="The Mosquitto configuration and the collector's b
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
+releases_app = typer.Typer(help="Firmware releases served to the boxes (over-the-air update).", no_args_is_help=True)
+app.add_typer(releases_app, name="releases")
 user_app = typer.Typer(help="Dashboard users (name, role, password hashed with Argon2id).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
@@ -221,6 +223,35 @@ def ensure_password_file(path: Path) -> None:
     path.parent.chmod(0o700)
     path.touch(mode=0o600)
     path.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+
+
+@releases_app.command("add")
+def releases_add(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False,
+                                                        help="a release made by `rating-tech build --key-file`")]) -> None:
+    """Check the release in FOLDER (version, board, every file's SHA-256, a signature there) and serve
+    it to the boxes at /releases/<version>/. The same release again changes nothing."""
+    from collector.releases import ReleaseError, add_release
+
+    settings = get_settings()
+    assert settings.releases_dir is not None
+    try:
+        release, added = add_release(settings.releases_dir, folder)
+    except ReleaseError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    said = "added" if added else "already there"
+    typer.echo(f"release {release.version} ({release.board}, {len(release.files)} files, {release.size} bytes) {said}")
+
+
+@releases_app.command("list")
+def releases_list() -> None:
+    """The releases served, the newest first: version, board, files, bytes, manifest SHA-256."""
+    from collector.releases import list_releases
+
+    settings = get_settings()
+    assert settings.releases_dir is not None
+    for r in list_releases(settings.releases_dir):
+        typer.echo(f"{r.version}\t{r.board}\t{len(r.files)} files\t{r.size} bytes\t{r.manifest_sha256}")
 
 
 @user_app.command("create")

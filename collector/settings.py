@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     alert_webhook_secret_file: Path | None = None  # the HMAC-SHA256 key, read from the file
     alert_mqtt: bool = True  # publish on rating/alerts/<site> (QoS 1)
 
+    # --- over-the-air updates (collector/releases.py, collector/rollouts.py; collector/README.md, OTA) ---
+    releases_dir: Path | None = None  # default {data_dir}/releases
+    # What boxes are told to fetch from, e.g. http://10.0.0.5:8000/releases/ (plain HTTP: a box checks
+    # the signature and hashes). Empty: the address the technician reached the API at, at the rollout's start.
+    releases_url: str = ""
+    rollout_tick_s: float = Field(default=5.0, gt=0)  # how often rollouts look at the boxes' versions
+    rollout_resend_s: float = Field(default=120.0, gt=0)  # a box that has not moved is told again after this
+    # A box not on the version this long after it was first told: failed (an offline box is not told).
+    rollout_timeout_s: float = Field(default=1200.0, gt=0)
+    rollout_soak_s: float = Field(default=300.0, ge=0)  # canaries run the new version this long before --all
+
     # --- the heading and signer of a report, as a Vietnamese administrative document (collector/reports) ---
     report_governing_body: str = "UBND TỈNH"  # e.g. "UBND TỈNH BÌNH DƯƠNG"
     report_issuing_body: str = "TRUNG TÂM PHỤC VỤ HÀNH CHÍNH CÔNG"
@@ -87,6 +98,8 @@ class Settings(BaseSettings):
             self.mqtt_password_file = self.data_dir / "secrets" / "mqtt-collector.password"
         if not self.share_group:
             self.share_group = None
+        if self.releases_dir is None:
+            self.releases_dir = self.data_dir / "releases"
         return self
 
     @field_validator("trusted_proxies")

@@ -16,7 +16,7 @@ FUNCTION_LEVEL_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     **{("collector.cli", module): "each command loads only what it runs: `broker add-box` or `token create` "
                                   "need no FastAPI, uvicorn or ingest (about 1.3 s a start on the build machine)"
        for module in ("collector.app", "collector.auth", "collector.broker", "collector.db", "collector.ingest",
-                      "collector.registry", "collector.reports", "collector.reports.render",
+                      "collector.registry", "collector.releases", "collector.reports", "collector.reports.render",
                       "collector.satisfaction")},
     **{("collector.migrations.versions.0002_supervisor_rollups_and_users", module):
        "a migration reads the settings when it runs; migrations are history and are not edited"

@@ -22,8 +22,10 @@ from collector.db import make_engine, session_scope
 from collector.messages import Inbound, check
 from collector.models import Alert
 from collector.registry import load_registry
+from collector.releases import add_release
 from collector.settings import Settings
 from collector.store import store_batch
+from tests.helpers.releases import make_release
 
 TZ = "Asia/Ho_Chi_Minh"
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -60,6 +62,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/alerts", "/api/v1/alerts", {}),
     ("GET", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/1", {}),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge", "/api/v1/alerts/1/acknowledge", {"comment": "đã xem"}),
+    ("GET", "/api/v1/releases", "/api/v1/releases", {}),
 ]
 # Pages and files for the browser (login, dashboard, /docs itself): kept out of /docs, which is for
 # scripts, and out of the fuzzing of every documented operation (test_api_fuzz).
@@ -123,7 +126,7 @@ def test_every_json_operation_is_requested_below() -> None:
     file_operations = {route.path_format for route in routes() if route.include_in_schema
                        and route.response_model is None}
     assert file_operations == {"/api/v1/reports/{period}", "/api/v1/reports/review/{year}", "/api/v1/presses.csv",
-                               "/metrics"}
+                               "/metrics", "/releases/{version}/{name}"}
 
 
 @pytest.fixture
@@ -144,6 +147,7 @@ def client(engine: Any, test_registry: dict[str, Any], tmp_path: Path, make_pres
         session.add(Alert(rule="unhappy_window", subject="counter:17", counter="17", message="3 of 4 unsatisfied",
                           value=0.75, fired_at=datetime(2026, 3, 2, 3, tzinfo=UTC)))
         admin = create_token(session, name="admin", role="admin")
+    add_release(tmp_path / "releases", make_release(tmp_path / "built"))  # for the rollout's requests
     client = TestClient(create_app(Settings(data_dir=tmp_path), engine))
     client.headers["Authorization"] = f"Bearer {admin}"
     return client
