@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -74,14 +75,60 @@ def sequence_accounts(session: Session, boxes: Sequence[str] | None = None) -> d
     return {box: SequenceAccount(box, accounted, highest) for box, accounted, highest in session.execute(query)}
 
 
-def gaps(session: Session, box: str, limit: int = 20) -> list[tuple[int, int]]:
-    """The first `limit` runs of seqs (first, last) below the box's highest that never arrived."""
+def _runs(box: str) -> sa.Subquery:
+    """Every run of missing seqs of a box: (first, last), from the seqs heard (stored or rejected)."""
     heard = sa.union(
         sa.select(col(Press.seq).label("seq")).where(col(Press.box) == box),
         sa.select(col(RejectedSeq.seq).label("seq")).where(col(RejectedSeq.box) == box),
     ).subquery()
     before = sa.func.coalesce(sa.func.lag(heard.c.seq).over(order_by=heard.c.seq), 0)
     steps = sa.select(heard.c.seq, before.label("before")).subquery()
-    query = (sa.select(steps.c.before + 1, steps.c.seq - 1).where(steps.c.seq - steps.c.before > 1)
-             .order_by(steps.c.seq).limit(limit))
+    return (sa.select((steps.c.before + 1).label("first"), (steps.c.seq - 1).label("last"))
+            .where(steps.c.seq - steps.c.before > 1).subquery())
+
+
+def gaps(session: Session, box: str, limit: int = 20) -> list[tuple[int, int]]:
+    """The first `limit` runs of seqs (first, last) below the box's highest that never arrived."""
+    runs = _runs(box)
+    query = sa.select(runs.c.first, runs.c.last).order_by(runs.c.first).limit(limit)
     return [(first, last) for first, last in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class BoxLoss:
+    """What a box numbered and what of it the collector never got, for people to read."""
+
+    box: str
+    numbered: int  # the highest seq heard: the box numbered 1..numbered
+    accounted: int  # of those, how many reached the collector (stored, or rejected with their seq)
+    missing: int  # numbered - accounted
+    gap_count: int  # runs of missing seqs
+    gaps: list[tuple[int, int]]  # the first runs, (first, last)
+    open_since: datetime | None  # when the collector first held a seq above the oldest gap
+
+    @property
+    def open(self) -> bool:
+        return self.missing > 0
+
+
+def open_since(session: Session, box: str, last: int) -> datetime | None:
+    """When the collector first knew of a gap ending at `last`: the reception of the stored press
+    just above it (the uq_press_box_seq index finds it). None when only rejected seqs lie above."""
+    query = (sa.select(col(Press.received_at)).where(col(Press.box) == box, col(Press.seq) > last)
+             .order_by(col(Press.seq)).limit(1))
+    return session.execute(query).scalar()
+
+
+def box_losses(session: Session, boxes: Sequence[str] | None = None, limit: int = 20) -> dict[str, BoxLoss]:
+    """Loss figures of every box accounted (or of those named). Only a box with something missing costs
+    a look at its seqs; the others are read from box_sequence alone."""
+    found: dict[str, BoxLoss] = {}
+    for box, account in sequence_accounts(session, boxes).items():
+        if not account.missing:
+            found[box] = BoxLoss(box, account.highest, account.accounted, 0, 0, [], None)
+            continue
+        runs = gaps(session, box, limit)
+        count = session.execute(sa.select(sa.func.count()).select_from(_runs(box))).scalar_one()
+        since = open_since(session, box, runs[0][1]) if runs else None
+        found[box] = BoxLoss(box, account.highest, account.accounted, account.missing, count, runs, since)
+    return found

@@ -48,6 +48,14 @@ class DeviceView:
 
 
 @dataclass(frozen=True)
+class GapView:
+    """A box's loss accounting (collector.sequences.BoxLoss): what is missing, and since when."""
+
+    missing: int
+    open_since: datetime | None  # None: not known (only rejected seqs lie above the gap)
+
+
+@dataclass(frozen=True)
 class Transition:
     event: str  # fired | cleared
     rule: str
@@ -126,6 +134,7 @@ class Evaluator:
         self._counters: dict[str, _Counter] = {}
         self._clock = local_clock(tz_name)
         self._longest_window_us = MINUTE_US * 24 * 60  # nothing older is kept in a window
+        self._gap_seen: dict[str, datetime] = {}  # box -> first tick that saw it missing presses
 
     def place(self, counter: str) -> Place:
         return self.places.get(counter) or Place(counter)
@@ -163,15 +172,19 @@ class Evaluator:
 
     # --- on the timer ----------------------------------------------------------------------------
 
-    def tick(self, now: datetime, devices: Iterable[DeviceView]) -> list[Transition]:
+    def tick(self, now: datetime, devices: Iterable[DeviceView],
+             gaps: Mapping[str, GapView] | None = None) -> list[Transition]:
+        """gaps: the boxes missing presses (a box not named misses none)."""
         now_us = utc_us(now)
         today = self._clock.day_hour(now_us)[0]
         transitions: list[Transition] = []
         may_fire = self.office.contains(now, self.tz_name)
         for counter in list(self._counters):
             transitions.extend(self._counter_rules(counter, now, now_us, today, may_fire))
+        gaps = gaps or {}
         for device in devices:
             transitions.extend(self._box_rules(device, now, may_fire))
+            transitions.extend(self._gap_rule(device, gaps.get(device.box), now, may_fire))
         return transitions
 
     # --- the rules -------------------------------------------------------------------------------
@@ -244,6 +257,25 @@ class Evaluator:
                       value=outbox, message=lambda: f"Thiết bị {device.box} (quầy {device.counter}): {outbox} lượt bấm chờ "
                                             f"gửi / Box {device.box} (counter {device.counter}): {outbox} presses "
                                             "waiting in its outbox")
+        return out
+
+    def _gap_rule(self, device: DeviceView, gap: GapView | None, now: datetime, may_fire: bool) -> list[Transition]:
+        place = self.place(device.counter)
+        limits = self.book.for_place(place)
+        out: list[Transition] = []
+        missing = gap.missing if gap else 0
+        if not missing:
+            self._gap_seen.pop(device.box, None)
+        seen = self._gap_seen.setdefault(device.box, now) if missing else now
+        since = gap.open_since if gap and gap.open_since else seen
+        open_s = (now - since).total_seconds()
+        condition = (not device.retired and limits.gap_open_s is not None and missing > 0
+                     and open_s >= limits.gap_open_s)
+        self._observe(out, rules.SEQUENCE_GAP, f"box:{device.box}", condition, now, limits, may_fire, place,
+                      box=device.box, value=missing,
+                      message=lambda: f"Thiết bị {device.box} (quầy {device.counter}): {missing} lượt bấm chưa về "
+                              f"máy chủ từ {since:%Y-%m-%d %H:%M} UTC / Box {device.box} (counter {device.counter}): "
+                              f"{missing} numbered presses never stored, a gap open since {since:%Y-%m-%d %H:%M} UTC")
         return out
 
     def _observe(self, out: list[Transition], rule: str, subject: str, condition: bool, now: datetime,

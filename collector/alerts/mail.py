@@ -19,6 +19,7 @@ RULE_NAMES = {
     "box_silent": "Thiết bị im lặng / Box silent",
     "box_offline": "Thiết bị mất kết nối / Box offline",
     "outbox_growing": "Thiết bị tồn lượt bấm / Box outbox growing",
+    "sequence_gap": "Lượt bấm chưa về máy chủ / Presses never stored",
 }
 
 

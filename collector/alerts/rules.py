@@ -16,10 +16,15 @@ SUPPRESSED_BURST = "suppressed_burst"  # presses the box suppressed (mashing, mi
 BOX_SILENT = "box_silent"  # no message from the box for N office minutes
 BOX_OFFLINE = "box_offline"  # the box's last will / presence says offline
 OUTBOX_GROWING = "outbox_growing"  # presses waiting in the box's flash
+SEQUENCE_GAP = "sequence_gap"  # a press the box numbered and the collector never got, for too long
 COUNTER_RULES = (UNHAPPY_WINDOW, DAY_RATE, SUPPRESSED_BURST)
-BOX_RULES = (BOX_SILENT, BOX_OFFLINE, OUTBOX_GROWING)
+BOX_RULES = (BOX_SILENT, BOX_OFFLINE, OUTBOX_GROWING, SEQUENCE_GAP)
 RULES = COUNTER_RULES + BOX_RULES
 SCOPES = ("site", "department", "counter")
+# A box sends again what the collector has not confirmed after this wait (firmware/config.py,
+# TIMING_DEFAULTS["confirm_wait_s"]; a test holds the two together): a gap still open after it is
+# a press the box will not resend by itself.
+CONFIRM_WAIT_S = 20
 
 
 class Thresholds(BaseModel):
@@ -35,6 +40,7 @@ class Thresholds(BaseModel):
     silent_office_min: int | None = Field(default=30, ge=1)
     offline_min: int | None = Field(default=5, ge=0)  # offline this long (wall clock) before it counts
     outbox_above: int | None = Field(default=20, ge=1)
+    gap_open_s: int | None = Field(default=CONFIRM_WAIT_S, ge=1)  # a seq gap open this long (wall clock)
     # Hysteresis: an alert clears only once its condition has been false this long.
     clear_after_min: int = Field(default=30, ge=0, le=24 * 60)
 

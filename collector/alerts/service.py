@@ -19,10 +19,11 @@ from sqlalchemy.engine import Engine
 
 from collector.alerts import store
 from collector.alerts.deliver import Channel, channels_from, deliver_due
-from collector.alerts.evaluate import Evaluator, StoredPress, Transition
+from collector.alerts.evaluate import Evaluator, GapView, StoredPress, Transition
 from collector.alerts.rules import RuleBook
 from collector.clock import utc_now
 from collector.db import session_scope
+from collector.sequences import box_losses
 from collector.settings import Settings
 from collector.store import Pending
 from schemas.contract import scales
@@ -130,9 +131,11 @@ class AlertService:
             with session_scope(self.engine) as session:
                 places = store.places(session)
                 devices = store.devices(session)
+                gaps = {box: GapView(loss.missing, loss.open_since)
+                        for box, loss in box_losses(session, limit=1).items() if loss.missing}
             with self._lock:
                 self.evaluator.places = places
-                transitions = self.evaluator.tick(self.clock(), devices)
+                transitions = self.evaluator.tick(self.clock(), devices, gaps)
             self._transitions.extend(transitions)
         self.record_pending()
         deliver_due(self.engine, self.channels, self.clock, timedelta(seconds=self.settings.alert_retry_s))

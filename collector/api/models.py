@@ -162,6 +162,18 @@ class PressPage(PublicModel):
 # --- devices ---------------------------------------------------------------------------------------
 
 
+class LossPublic(PublicModel):
+    """Loss accounting of a box (collector.sequences): a gap is a press the box numbered and the
+    collector never got."""
+
+    numbered: int = Field(description="the highest seq heard: the box numbered presses 1..numbered")
+    accounted: int = Field(description="of those, how many reached the collector (stored or rejected)")
+    missing: int = Field(description="numbered - accounted")
+    gap_count: int = Field(description="runs of missing seqs")
+    gaps: list[list[int]] = Field(description="the first runs of missing seqs, [first, last]")
+    open_since: Timestamp | None = Field(description="when the oldest gap was first seen (null: none open)")
+
+
 class DevicePublic(PublicModel):
     """A box. One in the registry that has never reported has only the fields without a default."""
 
@@ -183,6 +195,7 @@ class DevicePublic(PublicModel):
     up: int | None = None
     last_error: str | None = None
     retired_at: Timestamp | None = None
+    loss: LossPublic | None = None
 
 
 class DeviceStatusPublic(PublicModel):
@@ -192,6 +205,7 @@ class DeviceStatusPublic(PublicModel):
     offline: int
     retired: int
     silent: list[str] = Field(description="the boxes silent for silent_after_minutes of office hours")
+    gaps_open: list[str] = Field(description="the boxes with presses numbered and never stored")
     items: list[DevicePublic]
 
 

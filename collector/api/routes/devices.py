@@ -1,4 +1,5 @@
-"""Boxes: online/offline, last seen, outbox depth, firmware, and which have gone silent in office hours."""
+"""Boxes: online/offline, last seen, outbox depth, firmware, which have gone silent in office hours, and
+what each numbered that the collector never got (loss accounting)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collector.api.models import DevicePublic, DeviceStatusPublic
 from collector.clock import utc_now
 from collector.models import Counter, CounterBox, Device
 from collector.office_hours import OfficeHours, office_minutes
+from collector.sequences import BoxLoss, box_losses
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -29,10 +31,19 @@ def _current_boxes(session: Session, now: datetime) -> dict[str, str]:
     }
 
 
+def loss_public(loss: BoxLoss) -> dict[str, Any]:
+    return {
+        "numbered": loss.numbered, "accounted": loss.accounted, "missing": loss.missing,
+        "gap_count": loss.gap_count, "gaps": [list(run) for run in loss.gaps],
+        "open_since": loss.open_since.isoformat() if loss.open_since else None,
+    }
+
+
 def device_status(session: Session, tz_name: str, hours: OfficeHours, silent_after: int,
                   with_registered: bool) -> list[dict[str, Any]]:
     now = utc_now()
     rows: dict[str, dict[str, Any]] = {}
+    losses = box_losses(session)
     for device in session.exec(select(Device).order_by(col(Device.box))).all():
         silent_for = office_minutes(device.last_seen, now, tz_name, hours)
         retired = device.retired_at is not None  # replaced: out of service, expected to be silent
@@ -43,6 +54,8 @@ def device_status(session: Session, tz_name: str, hours: OfficeHours, silent_aft
             "silent_office_minutes": silent_for,
             "silent": not retired and silent_for >= silent_after,
         }
+        if device.box in losses:
+            rows[device.box]["loss"] = loss_public(losses[device.box])
     if with_registered:
         for box, counter in _current_boxes(session, now).items():
             rows.setdefault(box, {"box": box, "counter": counter, "online": False, "status": "never_seen",
@@ -72,7 +85,9 @@ def devices_status(
 ) -> dict[str, Any]:
     """Boxes assigned to a counter now or that have reported; `silent` lists boxes not heard from for
     `silent_after` minutes of office hours (Mon-Fri 7:30-11:30, 13:30-17:00 local) or never heard from.
-    A box the technician replaced is `retired` (with `retired_at`): neither online, offline nor silent."""
+    A box the technician replaced is `retired` (with `retired_at`): neither online, offline nor silent.
+    `loss` accounts for the seqs a box numbered (missing ones, their first runs, the oldest open since);
+    `gaps_open` lists the boxes missing some."""
     items = device_status(session, settings.timezone, settings.office_schedule, silent_after,
                           with_registered=True)
     return {
@@ -82,5 +97,6 @@ def devices_status(
         "offline": sum(1 for item in items if not item["online"] and item["status"] != "retired"),
         "retired": sum(1 for item in items if item["status"] == "retired"),
         "silent": [item["box"] for item in items if item["silent"]],
+        "gaps_open": [item["box"] for item in items if item.get("loss") and item["loss"]["missing"]],
         "items": items,
     }
