@@ -58,6 +58,12 @@ class TechSettings(BaseSettings):
     # by default, or a technician account given read access in the ACL.
     mqtt_username: str = ""
     mqtt_password_file: Path | None = None
+    # The collector's HTTP API (fleet, retire, label, ota: technician/collector_client.py). Default
+    # URL: the collector's RATING_HTTP_HOST/_PORT; default token: the one `make run` writes in
+    # $RATING_DATA_DIR/secrets/admin-token. A file, never the environment, holds the token.
+    collector_url: str = ""
+    token_file: Path | None = None
+    collector_timeout_s: float = 10.0
 
     @property
     def collector(self) -> CollectorSettings:
