@@ -339,6 +339,44 @@ class WebSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
+# --- scheduled reports by e-mail (collector/reports/dispatch.py) ----------------------------------
+
+
+class ReportSchedule(SQLModel, table=True):
+    """When a recipient group of RATING_REPORT_MAIL_TO was first seen: it gets the reports due since
+    then (a group added today is not sent last year's), across restarts."""
+
+    __tablename__ = "report_schedule"
+    recipients: str = Field(max_length=64, primary_key=True)  # the group: "*", "site:HCM", "department:TP"
+    began_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ReportDispatch(SQLModel, table=True):
+    """One report (kind, period) e-mailed to one recipient group. The row is made, unique, before
+    anything is sent; a process claims it (status sending) before it sends, and marks it sent after:
+    two collectors or a restart never send it twice (collector/reports/dispatch.py). Failures stay on
+    the row (attempts, last error, next attempt) until it is sent."""
+
+    __tablename__ = "report_dispatch"
+    __table_args__ = (sa.UniqueConstraint("kind", "period", "recipients", name="uq_report_dispatch"),
+                      sa.Index("ix_report_dispatch_due", "status", "next_attempt_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8)  # week | month
+    period: str = Field(max_length=16)  # 2026-W48 | 2026-11
+    recipients: str = Field(max_length=64)  # the group (ReportSchedule.recipients)
+    status: str = Field(max_length=8)  # pending | sending | sent
+    due_at: datetime = Field(sa_type=UTCDateTime)  # when it became due (report_schedule.due_reports)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)  # host:pid of the collector sending it
+    addresses: str | None = Field(default=None, max_length=2000)  # whom it went to, as sent
+    message_id: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 # --- alerts for supervisors (collector/alerts) ----------------------------------------------------
 
 

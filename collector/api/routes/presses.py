@@ -1,3 +1,7 @@
+"""Stored presses, a page at a time or as CSV, with the filters a supervisor counts by. The flags
+follow the reports' rule: a press flagged suppressed or test counts only where `include` names its
+flag (collector.satisfaction.INCLUDABLE); the CSV says of each press whether it counts."""
+
 from __future__ import annotations
 
 import csv
@@ -13,6 +17,8 @@ from sqlmodel import Session, col, select
 from collector.api.deps import PrincipalDep, SessionDep, check_range, parse_day
 from collector.api.models import PressPage
 from collector.models import Department, Officer, Press
+from collector.queries import parse_include
+from collector.satisfaction import INCLUDABLE
 
 router = APIRouter(prefix="/api/v1", tags=["presses"])
 
@@ -42,7 +48,12 @@ def _public(press: Press) -> dict[str, Any]:
 
 FlagsQuery = Annotated[
     Literal["none", "suppressed", "test"] | None,
-    Query(description="none: only presses that count; suppressed or test: only those flagged so"),
+    Query(description="none: only presses without a flag; suppressed or test: only those flagged so"),
+]
+IncludeQuery = Annotated[
+    str | None,
+    Query(max_length=64, description="as the reports: comma list of flags whose presses count (suppressed,test); "
+                                     "given (even empty), only the presses a report with it counts"),
 ]
 LevelQuery = Annotated[int | None, Query(ge=0, le=9, description="the level index (0 = least satisfied)")]
 FromQuery = Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD")]
@@ -60,6 +71,7 @@ class PressFilter:
     department: Code = None
     level: LevelQuery = None
     flags: FlagsQuery = None
+    include: IncludeQuery = None
     from_: FromQuery = None
     to: ToQuery = None
 
@@ -90,11 +102,30 @@ class PressFilter:
             query = query.where(Press.suppressed == True)
         elif self.flags == "test":
             query = query.where(Press.test == True)
+        if self.include is not None:
+            if self.flags is not None:
+                raise HTTPException(422, "give flags or include, not both")
+            for flag in INCLUDABLE:
+                if flag not in self.counted_flags():
+                    query = query.where(getattr(Press, flag) == False)
         if first:
             query = query.where(col(Press.day) >= first)
         if last:
             query = query.where(col(Press.day) <= last)
         return query
+
+
+    def counted_flags(self) -> frozenset[str]:
+        """The flags whose presses count, as in a report with this include (none: the reports' default)."""
+        try:
+            return parse_include(self.include or "")
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+
+
+def counted(press: Press, flags: frozenset[str]) -> bool:
+    """Whether a report counts the press: every flag it carries is one the report includes."""
+    return all(flag in flags or not getattr(press, flag) for flag in INCLUDABLE)
 
 
 FilterDep = Annotated[PressFilter, Depends()]
@@ -122,7 +153,8 @@ def list_presses(
 
 
 CSV_COLUMNS = ("id", "box", "seq", "counter", "scale", "level", "flags", "pressed_at", "day", "time_approximate",
-               "clock", "boot", "up", "fw", "received_at", "officer_id", "department_id")
+               "clock", "boot", "up", "fw", "received_at", "officer_id", "department_id", "officer_code",
+               "department_code", "counted")
 
 
 @router.get("/presses.csv", summary="Stored presses as a CSV download (same filters, no paging)",
@@ -135,6 +167,10 @@ def presses_csv(
     engine = request.app.state.engine
     with Session(engine) as session:  # fail with 422 before the download starts
         query = filters.query(session)
+        flags = filters.counted_flags()
+        # The registry's codes, for people and spreadsheets (ids are the database's): a few hundred rows.
+        officers = dict(session.exec(select(Officer.id, Officer.code)).all())
+        departments = dict(session.exec(select(Department.id, Department.code)).all())
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
@@ -147,6 +183,9 @@ def presses_csv(
                 for press in page:
                     public = _public(press)
                     public["flags"] = " ".join(public["flags"])
+                    public["officer_code"] = officers.get(press.officer_id, "")
+                    public["department_code"] = departments.get(press.department_id, "")
+                    public["counted"] = counted(press, flags)
                     writer.writerow([_csv_cell(public[name]) for name in CSV_COLUMNS])
                 yield buffer.getvalue()
                 buffer.seek(0)
