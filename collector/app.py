@@ -15,8 +15,10 @@ from collector.api.limits import BodyLimits
 from collector.api.routes import alerts as alert_routes
 from collector.api.routes import devices, health, metrics, presses, registry, reports, satisfaction, web
 from collector.api.routes import releases as release_routes
+from collector.api.routes import rollouts as rollout_routes
 from collector.auth import LoginLimiter, VerifyGate
 from collector.ingest import Ingest
+from collector.rollout_service import RolloutService
 from collector.settings import Settings
 
 # For HTML that does not bring its own policy (the login page, the printable reports): no script at all,
@@ -78,6 +80,8 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
     app.state.ingest = ingest
     app.state.login_limiter = LoginLimiter()
     app.state.verify_gate = VerifyGate()
+    # Rollouts publish update commands with the ingest's MQTT client; `serve` stops them (collector.cli).
+    app.state.rollouts = RolloutService(settings, engine, ingest.client.publish).start() if ingest else None
 
     @app.middleware("http")
     async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -91,6 +95,6 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
     app.add_middleware(SecurityHeaders)  # outside BodyLimits: its 401 and 413 get the headers too
 
     for module in (health, satisfaction, presses, devices, registry, reports, metrics, alert_routes,
-                   release_routes, web):
+                   release_routes, rollout_routes, web):
         app.include_router(module.router)
     return app

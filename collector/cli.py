@@ -71,7 +71,8 @@ def serve() -> None:
     settings = get_settings()
     engine = _engine(settings)
     ingest = Ingest(settings, engine).start()
-    server = uvicorn.Server(http_config(settings, create_app(settings, engine, ingest)))
+    asgi = create_app(settings, engine, ingest)
+    server = uvicorn.Server(http_config(settings, asgi))
     # uvicorn re-raises the stop signal after its shutdown; let it land here, not kill the process
     # before ingest has stored and acked its batch.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,6 +85,7 @@ def serve() -> None:
     try:
         server.run()
     finally:
+        asgi.state.rollouts.stop()
         log.info("stopping ingest")
         ingest.stop()
         engine.dispose()

@@ -416,3 +416,40 @@ class AlertDelivery(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- over-the-air rollouts (collector/rollouts.py) -------------------------------------------------
+
+
+class Rollout(SQLModel, table=True):
+    """Boxes told to update to one release (collector/releases.py): its canaries first, then more
+    (--all, --percent) once every canary runs it. A canary that fails stops it (state stopped)."""
+
+    __tablename__ = "rollout"
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=14, unique=True)
+    url: str = Field(max_length=200)  # the release folder the boxes fetch from (schemas/cmd.schema.json)
+    manifest_sha256: str = Field(max_length=64)
+    state: str = Field(max_length=16)  # canary | widened | stopped
+    reason: str | None = Field(default=None, max_length=300)  # why it stopped
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RolloutBox(SQLModel, table=True):
+    """One box of a rollout: pending (not told yet), sent, updated (reports the version), failed
+    (not on it in time) or rolled_back (back on another version after a reboot)."""
+
+    __tablename__ = "rollout_box"
+    rollout_id: int = Field(foreign_key="rollout.id", primary_key=True)
+    box: str = Field(max_length=32, primary_key=True)
+    canary: bool
+    state: str = Field(max_length=16)
+    from_fw: str | None = Field(default=None, max_length=32)  # what it ran when it was targeted
+    boot_at_send: int | None = Field(default=None, sa_type=sa.BigInteger)  # its boot count when first told
+    attempts: int = 0  # update commands sent
+    first_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    changed_at: datetime = Field(sa_type=UTCDateTime)  # the last change of state
+    detail: str | None = Field(default=None, max_length=200)
