@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from technician.device import MIN_VERSION, TESTED_VERSION, DeviceError
+from technician.fleet import FLAG_RULES
 from technician.settings import DEFAULT_BUTTON_PINS, TechSettings, load_settings, mask
 
 app = typer.Typer(help="Build the box firmware and provision, check and replace boxes over USB serial "
@@ -353,3 +354,38 @@ def show_settings() -> None:
     ):
         table.add_row(key, value)
     console.print(table)
+
+
+def _collector() -> Any:
+    """A client of the collector's HTTP API (technician/collector_client.py)."""
+    from technician.collector_client import CollectorClient, CollectorError
+
+    try:
+        return CollectorClient.from_settings(_settings())
+    except CollectorError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command(help="Every box as the collector last heard from it: counter, firmware, online/offline, last seen "
+                  "(the center's zone), outbox, RSSI, free heap, reset cause, boots, rollout state, flags. "
+                  f"Flagged: {FLAG_RULES}.")
+def fleet(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (times in UTC, as the collector's API gives them)")]
+    = False,
+) -> None:
+    import json
+
+    from technician.collector_client import CollectorError
+    from technician.fleet import Fleet
+
+    try:
+        with _collector() as client:
+            status = client.get("/api/v1/devices/status")
+    except CollectorError as error:
+        raise _fail(str(error)) from None
+    boxes = Fleet.from_status(status, _settings().collector.timezone)
+    if as_json:
+        typer.echo(json.dumps(boxes.as_json(), indent=1, ensure_ascii=False))
+        return
+    console.print(boxes.table())
+    console.print(boxes.footer())
