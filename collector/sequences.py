@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -132,3 +132,44 @@ def box_losses(session: Session, boxes: Sequence[str] | None = None, limit: int 
         since = open_since(session, box, runs[0][1]) if runs else None
         found[box] = BoxLoss(box, account.highest, account.accounted, account.missing, count, runs, since)
     return found
+
+
+@dataclass(frozen=True)
+class PeriodLoss:
+    """Of the presses the boxes numbered in a period, how many never reached the collector."""
+
+    numbered: int
+    missing: dict[str, int]  # box -> presses of the period it numbered and the collector never got (> 0)
+
+    @property
+    def total_missing(self) -> int:
+        return sum(self.missing.values())
+
+
+def _heard(box: str, low: int, high: int) -> sa.Subquery:
+    return sa.union(
+        sa.select(col(Press.seq).label("seq")).where(col(Press.box) == box, col(Press.seq) > low, col(Press.seq) <= high),
+        sa.select(col(RejectedSeq.seq).label("seq")).where(col(RejectedSeq.box) == box, col(RejectedSeq.seq) > low,
+                                                            col(RejectedSeq.seq) <= high),
+    ).subquery()
+
+
+def period_loss(session: Session, first: date, last: date, department_ids: Sequence[int] | None = None) -> PeriodLoss:
+    """A box numbered in [first, last] (local days) the seqs above the last one heard before the period's
+    first press and up to the period's last press: those it pressed in the period, and any lost just
+    before its first one. Heard is stored or rejected (collector.sequences' accounting)."""
+    query = (sa.select(col(Press.box), sa.func.min(col(Press.seq)), sa.func.max(col(Press.seq)))
+             .where(col(Press.day) >= first, col(Press.day) <= last).group_by(col(Press.box)))
+    if department_ids is not None:
+        query = query.where(col(Press.department_id).in_(department_ids))
+    numbered = 0
+    missing: dict[str, int] = {}
+    for box, low, high in session.execute(query).all():
+        before = [session.execute(sa.select(sa.func.max(seq)).where(key == box, seq < low)).scalar() or 0
+                  for key, seq in ((col(Press.box), col(Press.seq)), (col(RejectedSeq.box), col(RejectedSeq.seq)))]
+        start = max(before)
+        heard = session.execute(sa.select(sa.func.count()).select_from(_heard(box, start, high))).scalar_one()
+        numbered += high - start
+        if high - start > heard:
+            missing[box] = high - start - heard
+    return PeriodLoss(numbered, missing)

@@ -13,6 +13,7 @@ from collector.figures import Counts, add_counts, change, figures, scale_keys
 from collector.periods import parse_period, previous_range
 from collector.rollups import NOBODY
 from collector.satisfaction import Filters, Names, tally
+from collector.sequences import PeriodLoss, period_loss
 
 # (department id, counter code, officer id) -> counts: the finest rows a report is summed from
 Cells = dict[tuple[int, str, int], Counts]
@@ -48,6 +49,7 @@ class Report:
     total: Row
     include: list[str]
     site: str | None = None
+    loss: PeriodLoss | None = None  # presses the boxes numbered in the period, and those never stored
 
 
 def report_filters(names: Names, include: frozenset[str], site: str | None) -> Filters:
@@ -135,4 +137,4 @@ def build_report(
         add_counts(total_before, counts)
     total = row("total", "", "", total_now, total_before)
     return Report(kind, period, first, last, previous_first, previous_last, keys, sections, total,
-                  sorted(include), site)
+                  sorted(include), site, period_loss(session, first, last, filters.department_ids))

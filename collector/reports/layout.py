@@ -40,3 +40,16 @@ def report_rows(report: Report) -> list[Row]:
         rows.extend(section.counters)
     rows.append(report.total)
     return rows
+
+
+def loss_text(report: Report, lang: str) -> str:
+    """The line that says whether every press the boxes numbered in the period reached the collector."""
+    if report.loss is None:
+        return ""
+    words = WORDS[lang]
+    n = f"{report.loss.numbered:,}".replace(",", "." if lang == "vi" else ",")
+    period = words["period_" + report.kind].lower()
+    if not report.loss.missing:
+        return words["loss_all"].format(n=n, period=period)
+    boxes = ", ".join(words["loss_box"].format(box=box, count=count) for box, count in sorted(report.loss.missing.items()))
+    return words["loss_some"].format(missing=report.loss.total_missing, n=n, period=period, boxes=boxes)

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from collector.figures import level_labels
 from collector.reports.build import Report
 from collector.reports.heading import Heading
-from collector.reports.layout import day_text, period_label, report_rows
+from collector.reports.layout import day_text, loss_text, period_label, report_rows
 from collector.reports.review import Review
 from collector.reports.spreadsheet import render_review_xlsx, render_xlsx, review_header, review_lines
 from collector.reports.words import WORDS, interval_text, percent, rate_text, row_name
@@ -51,6 +51,7 @@ def _context(document: Report | Review, lang: str, heading: Heading) -> dict[str
     if isinstance(document, Report):
         context["previous"] = words["from_to"].format(first=day_text(document.previous_first, lang),
                                                       last=day_text(document.previous_last, lang))
+        context["loss"] = loss_text(document, lang)
     return context
 
 
@@ -113,6 +114,8 @@ def render_csv(report: Report, lang: str) -> bytes:
                  _share(figures["rate_low"]), _share(figures["rate_high"]),
                  int(figures["few_ratings"]) if figures["total"] else ""]
         writer.writerow([text_cell(cell) for cell in line])
+    if report.loss is not None:
+        writer.writerow([loss_text(report, lang)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # the BOM makes Excel read UTF-8
 
 

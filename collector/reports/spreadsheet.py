@@ -14,7 +14,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from collector.figures import level_labels
 from collector.reports.build import Report
-from collector.reports.layout import period_label, report_rows
+from collector.reports.layout import loss_text, period_label, report_rows
 from collector.reports.review import Review
 from collector.reports.words import WORDS, row_name
 
@@ -115,6 +115,7 @@ def render_xlsx(report: Report, lang: str) -> bytes:
     note = words["excluded"] if not report.include else words["included"].format(what=", ".join(report.include))
     _put(sheet, r + 1, 1, note)
     _put(sheet, r + 2, 1, words["few"])
+    _put(sheet, r + 3, 1, loss_text(report, lang) or None)
     widths = {1: 5, 2: 42, 3: 12}
     for c in range(1, last_col + 1):
         sheet.column_dimensions[get_column_letter(c)].width = widths.get(c, 11)
