@@ -11,6 +11,7 @@ const WORDS = {
     counter: "Quầy", department: "Đơn vị", code: "Mã", name: "Tên", box: "Thiết bị",
     status: "Trạng thái", last_seen: "Lần cuối", outbox: "Hàng đợi", firmware: "Phần mềm",
     silent: "Im lặng (phút giờ hành chính)", online: "trực tuyến", offline: "mất kết nối",
+    lost: "Lượt bấm thất lạc", lost_title: "Thiết bị đã đánh số {missing} lượt bấm máy chủ chưa nhận (số {gaps}), từ {since}",
     never_seen: "chưa kết nối", retired: "đã thay thế", hour: "Giờ", week_this: "Báo cáo tuần này", week_last: "Báo cáo tuần trước",
     month_this: "Báo cáo tháng này", month_last: "Báo cáo tháng trước", no_data: "Chưa có đánh giá",
     devices_summary: "{online} trực tuyến, {offline} mất kết nối, {silent} im lặng quá {minutes} phút",
@@ -30,6 +31,7 @@ const WORDS = {
     counter: "Counter", department: "Department", code: "Code", name: "Name", box: "Device",
     status: "Status", last_seen: "Last seen", outbox: "Outbox", firmware: "Firmware",
     silent: "Silent (office minutes)", online: "online", offline: "offline",
+    lost: "Presses lost", lost_title: "The box numbered {missing} presses the collector never got (seq {gaps}), since {since}",
     never_seen: "never seen", retired: "retired", hour: "Hour", week_this: "This week's report", week_last: "Last week's report",
     month_this: "This month's report", month_last: "Last month's report", no_data: "No ratings yet",
     devices_summary: "{online} online, {offline} offline, {silent} silent for over {minutes} minutes",
@@ -328,10 +330,22 @@ function heatmap(box, grid) {
   box.replaceChildren(chart);
 }
 
+// A box's presses numbered and never stored (the devices API's loss), flagged while a gap is open.
+function lossCell(loss, timeZone) {
+  if (!loss) return el("td", { class: "n lost" }, "-");
+  if (!loss.missing) return el("td", { class: "n lost" }, "0");
+  const since = loss.open_since ? new Date(loss.open_since).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB", { timeZone }) : "-";
+  const gaps = loss.gaps.map(([first, last]) => first === last ? String(first) : `${first}-${last}`).join(", ");
+  return el("td", { class: "n lost gap-open", title: W.lost_title.replace("{missing}", loss.missing)
+    .replace("{gaps}", gaps + (loss.gap_count > loss.gaps.length ? ", ..." : "")).replace("{since}", since) },
+    String(loss.missing));
+}
+
 function devicesTable(status, timeZone) {
   const table = document.getElementById("devices");
   table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.box), el("th", {}, W.counter), el("th", {}, W.status),
-    el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.silent)));
+    el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.silent),
+    el("th", {}, W.lost)));
   const body = table.tBodies[0];
   body.replaceChildren();
   for (const d of status.items) {
@@ -341,7 +355,8 @@ function devicesTable(status, timeZone) {
       el("td", {}, d.box), el("td", {}, d.counter || ""), el("td", { class: "status" }, W[d.status] || d.status),
       el("td", {}, seen), el("td", { class: "n" }, d.outbox === null ? "-" : String(d.outbox)),
       el("td", {}, d.fw || "-"),
-      el("td", { class: "n" }, d.silent_office_minutes === null ? "-" : String(d.silent_office_minutes))));
+      el("td", { class: "n" }, d.silent_office_minutes === null ? "-" : String(d.silent_office_minutes)),
+      lossCell(d.loss, timeZone)));
   }
   document.getElementById("device-summary").textContent = W.devices_summary
     .replace("{online}", status.online).replace("{offline}", status.offline)

@@ -1,0 +1,93 @@
+"""The dashboard's devices page in headless Chromium, in vi and en: each box's lost presses (numbered,
+never stored), flagged while a gap is open, with the missing seqs and since when in its title."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import uvicorn
+
+from collector.app import create_app
+from collector.auth import create_user
+from collector.clock import utc_ms
+from collector.db import make_engine, session_scope, upgrade
+from collector.messages import Inbound, check
+from collector.models import Device
+from collector.registry import load_registry
+from collector.settings import Settings
+from collector.store import store_batch
+from tests.helpers.browser import Browser
+from tests.helpers.presses import press_payload
+from tests.helpers.registry import TEST_REGISTRY
+
+TZ = "Asia/Ho_Chi_Minh"
+PASSWORD = "devices password"
+SINCE = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 09:00 local
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """box-017 numbered 1..6 and 3 and 4 never came; box-018 lost nothing."""
+    tmp = tmp_path_factory.mktemp("devices")
+    engine = make_engine(f"sqlite:///{tmp / 'collector.sqlite3'}")
+    upgrade(engine)
+    path = tmp / "registry.json"
+    path.write_text(json.dumps(TEST_REGISTRY))
+    payloads = [press_payload(seq=seq, t=utc_ms(SINCE)) for seq in (1, 2, 5, 6)]
+    payloads += [press_payload(box="box-018", seq=1, scale="vn3", level=2, t=utc_ms(SINCE))]
+    with session_scope(engine) as session:
+        load_registry(session, path, TZ)
+        create_user(session, username="truongphong", role="viewer", password=PASSWORD)
+        store_batch(session, [check(Inbound(f"rating/{p['box']}/press", json.dumps(p).encode(), SINCE))
+                              for p in payloads], TZ)
+        for box, counter in (("box-017", "17"), ("box-018", "18")):
+            session.add(Device(box=box, counter=counter, online=True, last_seen=SINCE + timedelta(minutes=1)))
+    app = create_app(Settings(data_dir=tmp), engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the dashboard's server did not start"
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    instance = Browser()
+    yield instance
+    instance.close()
+
+
+CELLS = """Object.fromEntries([...document.querySelectorAll('#devices tbody tr')].map(r => [r.dataset.box,
+    {lost: r.querySelector('td.lost').textContent, open: r.querySelector('td.lost').classList.contains('gap-open'),
+     title: r.querySelector('td.lost').title}]))"""
+HEADERS = "[...document.querySelectorAll('#devices thead th')].map(h => h.textContent)"
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_devices_table_flags_a_box_with_lost_presses(site: str, browser: Browser, lang: str) -> None:
+    browser.call("Network.clearBrowserCookies")
+    browser.goto(f"{site}/login?next=/dashboard")
+    browser.evaluate(f"""document.getElementById('username').value = 'truongphong';
+        document.getElementById('password').value = {json.dumps(PASSWORD)};
+        document.querySelector('form').submit(); true""")
+    browser.wait_for("location.pathname === '/dashboard'")
+    browser.goto(f"{site}/dashboard?lang={lang}")
+    assert browser.wait_for("document.body.dataset.loaded") == "true"
+    assert ("Lượt bấm thất lạc" if lang == "vi" else "Presses lost") in browser.evaluate(HEADERS)
+    cells = browser.evaluate(CELLS)
+    assert cells["box-018"] == {"lost": "0", "open": False, "title": ""}
+    lost = cells["box-017"]
+    assert (lost["lost"], lost["open"]) == ("2", True)
+    assert "3-4" in lost["title"] and ("09:00" in lost["title"] or "9:00" in lost["title"])
+    assert ("chưa nhận" if lang == "vi" else "never got") in lost["title"]
