@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote_plus
 
@@ -28,6 +29,7 @@ HTML_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self
             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+from collector.reports.dispatch import ReportDispatcher
 class SecurityHeaders:
     """nosniff on every response; on HTML, a CSP (unless the route set one) and X-Frame-Options: DENY.
     Pure ASGI, keyed on the response's content type, so it covers routes of every module. A route
@@ -88,6 +90,12 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
         # PostgreSQL text cannot hold NUL: refuse it in every parameter up front, for every route.
         if "\x00" in unquote_plus(request.url.query) or "\x00" in unquote_plus(request.url.path):
             return JSONResponse({"detail": "parameters must not contain NUL characters"}, status_code=422)
+    # The serving collector (the one that ingests; tests' apps do not) mails the scheduled reports. Its
+    # state is all in the database, so a stop mid-mail is a crash it recovers from; at exit it is let
+    # finish the mail in hand (collector.reports.dispatch_store).
+    app.state.report_dispatcher = ReportDispatcher.configured(settings, engine) if ingest else None
+    if app.state.report_dispatcher is not None:
+        atexit.register(app.state.report_dispatcher.start().stop)
         return await call_next(request)
 
     # Outside FastAPI's own layers: it answers before anything reads the body (collector.api.limits).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import time
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from collector.alerts.rules import RuleBook
 from collector.office_hours import OfficeHours
 from collector.rejections import KEPT_DEFAULT
+from collector.report_recipients import parse_recipients
 
 
 class Settings(BaseSettings):
@@ -89,6 +91,14 @@ class Settings(BaseSettings):
     report_signer_title: str = "GIÁM ĐỐC"
     report_signer_name: str = ""  # empty: the name is written by hand under the signature
     report_recipients: str = "Chủ tịch UBND tỉnh (để báo cáo);Các sở, ban, ngành;Lưu: VT"  # ';'-separated
+    # --- the weekly and monthly reports by e-mail (collector/reports/dispatch.py; collector/README.md) ---
+    # JSON: recipient groups, {"*": [...], "site:HCM": [...], "department:TP": [...]} (collector.report_recipients).
+    # Empty: no reports are mailed. Sent through the RATING_ALERT_SMTP_* relay, from RATING_ALERT_MAIL_FROM.
+    report_mail_to: str = ""
+    report_mail_at: time = time(7, 0)  # local time, on Mondays (the week before) and the 1st (the month before)
+    report_mail_lang: str = "vi"  # vi | en: a group may say otherwise
+    report_mail_tick_s: float = Field(default=30.0, gt=0)  # how often what is due is looked at
+    report_mail_retry_s: float = Field(default=60.0, gt=0)  # the first retry of a failed mail; doubles to 1 h
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
@@ -118,6 +128,12 @@ class Settings(BaseSettings):
     def _alert_rules(cls, value: str) -> str:
         RuleBook.parse(value)
         return value
+
+    @model_validator(mode="after")
+    def _report_mail(self) -> Settings:
+        if parse_recipients(self.report_mail_to, self.report_mail_lang) and not self.alert_smtp_host:
+            raise ValueError("RATING_REPORT_MAIL_TO needs an SMTP relay: set RATING_ALERT_SMTP_HOST")
+        return self
 
     @model_validator(mode="after")
     def _office_hours(self) -> Settings:

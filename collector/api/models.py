@@ -255,3 +255,28 @@ class HealthPublic(PublicModel):
     ingest: bool = Field(description="false when messages have waited ingest_stall_s with nothing committed")
     stalled_s: float
     queue_depth: int | None
+
+
+# --- scheduled reports by e-mail (collector.reports.dispatch) ---------------------------------------
+
+
+class ReportDispatchPublic(PublicModel):
+    id: int
+    kind: Literal["week", "month"]
+    period: str = Field(description="2026-W48 | 2026-11")
+    recipients: str = Field(description='the recipient group of RATING_REPORT_MAIL_TO: "*", "site:<code>", '
+                                        '"department:<code>"')
+    status: Literal["pending", "sending", "sent"] = Field(
+        description="pending: due, waiting for its (next) attempt; sending: claimed by a collector; sent")
+    due_at: Timestamp
+    attempts: int
+    last_error: str | None = Field(description="why the last attempt failed; null once sent")
+    next_attempt_at: Timestamp | None = Field(description="null once sent")
+    sent_at: Timestamp | None
+    addresses: list[str] = Field(description="whom it went to; empty until sent")
+    message_id: str | None
+
+
+class ReportDispatchPage(PublicModel):
+    items: list[ReportDispatchPublic]
+    unsent: int = Field(description="reports due and not sent yet, over all groups")

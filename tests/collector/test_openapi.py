@@ -63,6 +63,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/1", {}),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge", "/api/v1/alerts/1/acknowledge", {"comment": "đã xem"}),
     ("GET", "/api/v1/releases", "/api/v1/releases", {}),
+    ("GET", "/api/v1/reports/dispatches", "/api/v1/reports/dispatches", {}),
     ("POST", "/api/v1/rollouts", "/api/v1/rollouts", {"version": "0.2.0", "canary": ["box-017"]}),
     ("GET", "/api/v1/rollouts", "/api/v1/rollouts", {}),
     ("GET", "/api/v1/rollouts/{version}", "/api/v1/rollouts/0.2.0", {}),

@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, unprocessable
+from collector.api.models import ReportDispatchPage
 from collector.queries import parse_include
-from collector.reports import Heading, Report, Review, build_report, build_review, render
+from collector.reports import Heading, Report, Review, build_report, build_review, dispatch_store, render
 from collector.reports.render import MEDIA_TYPES, filename
 from collector.settings import Settings
 
@@ -53,6 +54,26 @@ def review(
     with unprocessable():
         built = build_review(session, year, include=parse_include(include), site=site)
     return _file(built, format, lang, download, settings)
+
+
+@router.get("/reports/dispatches", summary="The scheduled reports e-mailed, due or failing, newest first",
+            response_model=ReportDispatchPage)
+def dispatches(
+    session: SessionDep,
+    _who: PrincipalDep,
+    status: Annotated[Literal["pending", "sending", "sent"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """What went out by itself (collector/README.md, Reports by e-mail): each weekly and monthly report
+    per recipient group, its attempts and last error until it is sent, and whom it went to."""
+    rows = dispatch_store.latest(session, limit, status)
+    return {"unsent": dispatch_store.unsent_count(session), "items": [
+        {"id": row.id, "kind": row.kind, "period": row.period, "recipients": row.recipients, "status": row.status,
+         "due_at": row.due_at.isoformat(), "attempts": row.attempts, "last_error": row.last_error,
+         "next_attempt_at": None if row.status == "sent" else row.next_attempt_at.isoformat(),
+         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+         "addresses": row.addresses.split(", ") if row.addresses else [], "message_id": row.message_id}
+        for row in rows]}
 
 
 @router.get(
