@@ -356,6 +356,59 @@ def show_settings() -> None:
     console.print(table)
 
 
+@app.command()
+def ota(
+    version: Annotated[str | None, typer.Argument(help="the release's version, e.g. 0.2.0")] = None,
+    canary: Annotated[str | None, typer.Option(
+        "--canary", help="start the rollout with these boxes (comma list, e.g. box-017,box-018)")] = None,
+    all_boxes: Annotated[bool, typer.Option("--all", help="widen to every box behind the version")] = False,
+    percent: Annotated[int | None, typer.Option("--percent", help="widen to this share (1-100) of the boxes left")] = None,
+    status: Annotated[bool, typer.Option("--status", help="show the rollouts (or VERSION's), change nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rollouts as JSON")] = False,
+    wait_s: Annotated[float, typer.Option(
+        "--wait", help="then follow the rollout up to this many seconds, until no box is pending or sent")] = 0.0,
+) -> None:
+    """Update boxes over the air: `ota 0.2.0 --canary box-017,box-018`, then, once the canaries run
+    it (RATING_ROLLOUT_SOAK_S on the collector), `ota 0.2.0 --all` or `--percent 10`. A canary that
+    fails or rolls back stops the rollout by itself. Needs an admin token (technician/README.md).
+    Exit 1 when the rollout stopped or a box failed or rolled back."""
+    import json
+
+    from technician import ota as rollout
+
+    stages = sum((canary is not None, all_boxes, percent is not None))
+    if status and stages or not status and (stages != 1 or version is None):
+        raise _fail("give VERSION and one of --canary, --all or --percent; or --status [VERSION]", 2)
+    settings = _settings()
+    tz_name = settings.collector.timezone
+
+    def show(found: list[dict[str, Any]]) -> None:
+        if as_json:
+            console.print_json(json.dumps(found))
+            return
+        for item in found:
+            console.print(rollout.rollout_table(item, tz_name))
+        if not found:
+            console.print("no rollouts")
+
+    try:
+        with rollout.CollectorClient.from_settings(settings) as client:
+            if status:
+                found = rollout.rollouts(client, version)
+            else:
+                assert version is not None
+                boxes = [b.strip() for b in canary.split(",") if b.strip()] if canary is not None else None
+                found = [rollout.request_stage(client, version, canary=boxes, all_boxes=all_boxes, percent=percent)]
+            if wait_s > 0 and version is not None:
+                found = [rollout.wait(client, version, wait_s, lambda r: None if as_json else errors.print(
+                    f"{r['version']}: {r['state']}, " + ", ".join(f"{n} {s}" for s, n in r["counts"].items() if n)))]
+    except rollout.CollectorError as error:
+        raise _fail(str(error), 2 if error.status == 422 else 1) from None
+    show(found)
+    if any(r["state"] == "stopped" or r["counts"].get("failed") or r["counts"].get("rolled_back") for r in found):
+        raise typer.Exit(1)
+
+
 def _collector() -> Any:
     """A client of the collector's HTTP API (technician/collector_client.py)."""
     from technician.collector_client import CollectorClient, CollectorError
@@ -389,3 +442,24 @@ def fleet(
         return
     console.print(boxes.table())
     console.print(boxes.footer())
+
+
+@app.command()
+def retire(box: Annotated[str, typer.Argument(help="the box id, e.g. box-017")]) -> None:
+    """Take a box out of service for good: the collector revokes its broker account, closes its
+    current assignment to a counter and marks it retired; its presses and history stay. Needs an
+    admin token. Again on a retired box: nothing changes. Exit 1 for a box the collector does not know."""
+    from technician.collector_client import CollectorError
+    from technician.retire import report
+    from technician.retire import retire as do_retire
+
+    try:
+        with _collector() as client:
+            done = do_retire(client, box)
+    except CollectorError as error:
+        raise _fail(str(error), 2 if error.status == 422 else 1) from None
+    said, warnings = report(done, _settings().collector.timezone)
+    for line in said:
+        console.print(line)
+    for line in warnings:
+        errors.print(f"[yellow]warning:[/] {line}")

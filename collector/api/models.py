@@ -245,6 +245,18 @@ class OfficerAssignmentPublic(PublicModel):
     to: str | None = Field(description="exclusive; null: still on duty")
 
 
+class RetiredBoxPublic(PublicModel):
+    """What retiring a box did (collector.retirement); again on a retired box, nothing."""
+
+    box: str
+    counter: str | None = Field(description="the counter it served last")
+    assignment_closed_at: Timestamp | None = Field(description="null: it had no open assignment")
+    retired_at: Timestamp | None = Field(description="null: never heard from, no device to mark")
+    account_revoked: bool = Field(description="false: no broker account for it in this collector's broker files")
+    broker_reloaded: bool = Field(description="the broker running here re-read its accounts (the box is cut off)")
+    already_retired: bool = Field(description="nothing was left to do")
+
+
 # --- health ----------------------------------------------------------------------------------------
 
 

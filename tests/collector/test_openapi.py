@@ -68,6 +68,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/rollouts", "/api/v1/rollouts", {}),
     ("GET", "/api/v1/rollouts/{version}", "/api/v1/rollouts/0.2.0", {}),
     ("POST", "/api/v1/rollouts/{version}/stop", "/api/v1/rollouts/0.2.0/stop", {}),
+    ("POST", "/api/v1/registry/boxes/{box}/retire", "/api/v1/registry/boxes/box-018/retire", {}),  # last: it ends box-018
 ]
 # Pages and files for the browser (login, dashboard, /docs itself): kept out of /docs, which is for
 # scripts, and out of the fuzzing of every documented operation (test_api_fuzz).

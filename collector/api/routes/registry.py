@@ -20,9 +20,12 @@ from collector.api.models import (
     DepartmentPublic,
     OfficerAssignmentPublic,
     OfficerPublic,
+    RetiredBoxPublic,
 )
+from collector.clock import utc_now
 from collector.models import Counter, CounterBox, CounterOfficer, Department, Officer
 from collector.registry import Entry, RegistryError, apply_entries
+from collector.retirement import RetireError, retire_box
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
@@ -177,3 +180,20 @@ def put_box(body: BoxAssignmentIn, session: SessionDep, settings: SettingsDep, _
            settings.timezone)
     session.commit()
     return body.model_dump(by_alias=True)
+
+
+@router.post("/boxes/{box}/retire", summary="Take a box out of service for good (admin)",
+             response_model=RetiredBoxPublic)
+def post_retire_box(box: str, session: SessionDep, settings: SettingsDep, _admin: AdminDep) -> dict[str, Any]:
+    """Revoke the box's broker account (the broker running here re-reads it: a connected box is cut
+    off), close its current assignment and mark it retired; its presses and history stay. Again on a
+    retired box: nothing changes (`already_retired`). 404 for a box neither registered nor heard from."""
+    if len(box) > 32:
+        raise HTTPException(422, "a box id has at most 32 characters")
+    try:
+        done = retire_box(session, box, broker_dir=settings.broker_dir, tz_name=settings.timezone, now=utc_now())
+    except RetireError as error:
+        session.rollback()
+        raise HTTPException(error.status, str(error)) from None
+    return {**done.__dict__, "assignment_closed_at": _when(done.assignment_closed_at),
+            "retired_at": _when(done.retired_at)}
