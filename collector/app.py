@@ -19,6 +19,7 @@ from collector.api.routes import releases as release_routes
 from collector.api.routes import rollouts as rollout_routes
 from collector.auth import LoginLimiter, VerifyGate
 from collector.ingest import Ingest
+from collector.reports.dispatch import ReportDispatcher
 from collector.rollout_service import RolloutService
 from collector.settings import Settings
 
@@ -29,7 +30,6 @@ HTML_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self
             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
-from collector.reports.dispatch import ReportDispatcher
 class SecurityHeaders:
     """nosniff on every response; on HTML, a CSP (unless the route set one) and X-Frame-Options: DENY.
     Pure ASGI, keyed on the response's content type, so it covers routes of every module. A route
@@ -80,6 +80,12 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.ingest = ingest
+    # The serving collector (the one that ingests; tests' apps do not) mails the scheduled reports. Its
+    # state is all in the database, so a stop mid-mail is a crash it recovers from; at exit it is let
+    # finish the mail in hand (collector.reports.dispatch_store).
+    app.state.report_dispatcher = ReportDispatcher.configured(settings, engine) if ingest else None
+    if app.state.report_dispatcher is not None:
+        atexit.register(app.state.report_dispatcher.start().stop)
     app.state.login_limiter = LoginLimiter()
     app.state.verify_gate = VerifyGate()
     # Rollouts publish update commands with the ingest's MQTT client; `serve` stops them (collector.cli).
@@ -90,12 +96,6 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
         # PostgreSQL text cannot hold NUL: refuse it in every parameter up front, for every route.
         if "\x00" in unquote_plus(request.url.query) or "\x00" in unquote_plus(request.url.path):
             return JSONResponse({"detail": "parameters must not contain NUL characters"}, status_code=422)
-    # The serving collector (the one that ingests; tests' apps do not) mails the scheduled reports. Its
-    # state is all in the database, so a stop mid-mail is a crash it recovers from; at exit it is let
-    # finish the mail in hand (collector.reports.dispatch_store).
-    app.state.report_dispatcher = ReportDispatcher.configured(settings, engine) if ingest else None
-    if app.state.report_dispatcher is not None:
-        atexit.register(app.state.report_dispatcher.start().stop)
         return await call_next(request)
 
     # Outside FastAPI's own layers: it answers before anything reads the body (collector.api.limits).
