@@ -54,7 +54,12 @@ def _connects(stack: Stack, box: str, password: str) -> bool:
     reasons: list[Any] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=box)
     client.username_pw_set(box, password)
-    client.on_connect = lambda c, u, f, rc, p: (reasons.append(rc), answered.set())
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        reasons.append(reason)
+        answered.set()
+
+    client.on_connect = on_connect
     client.connect(stack.broker.host, stack.broker.port)
     client.loop_start()
     try:
