@@ -14,7 +14,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector.api.limits import BodyLimits
 from collector.api.routes import alerts as alert_routes
-from collector.api.routes import devices, health, metrics, presses, registry, reports, satisfaction, web
+from collector.api.routes import (
+    devices,
+    health,
+    lobby,
+    metrics,
+    presses,
+    registry,
+    reports,
+    satisfaction,
+    web,
+)
 from collector.api.routes import releases as release_routes
 from collector.api.routes import rollouts as rollout_routes
 from collector.auth import LoginLimiter, VerifyGate
@@ -102,7 +112,7 @@ def create_app(settings: Settings, engine: Engine, ingest: Ingest | None = None)
     app.add_middleware(BodyLimits, max_bytes=settings.http_body_max)
     app.add_middleware(SecurityHeaders)  # outside BodyLimits: its 401 and 413 get the headers too
 
-    for module in (health, satisfaction, presses, devices, registry, reports, metrics, alert_routes,
+    for module in (health, satisfaction, presses, devices, registry, reports, metrics, alert_routes, lobby,
                    release_routes, rollout_routes, web):
         app.include_router(module.router)
     return app

@@ -37,7 +37,11 @@ from sqlmodel import Session, select
 from collector.clock import utc_now
 from collector.models import ApiToken, User, WebSession
 
-ROLES = ("viewer", "admin")
+ROLES = ("viewer", "admin")  # of people and of scripts
+# A token only, for a screen in the lobby: it reads the lobby's figures (no officer, no export) and
+# nothing else, so the screen's browser holds no key to the rest (collector.api.deps).
+DISPLAY = "display"
+TOKEN_ROLES = (*ROLES, DISPLAY)
 PREFIX = "rct_"  # makes a leaked token easy to recognise in logs and secret scanners
 SESSION_HOURS = 12
 USERNAME_MAX = 64
@@ -57,16 +61,16 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> None:
+    if role not in allowed:
+        raise ValueError(f"role must be one of {', '.join(allowed)}, not {role!r}")
 
 
 # --- API tokens -----------------------------------------------------------------------------------
 
 
 def create_token(session: Session, *, name: str, role: str) -> str:
-    _check_role(role)
+    _check_role(role, TOKEN_ROLES)
     if session.exec(select(ApiToken).where(ApiToken.name == name)).first():
         raise ValueError(f"a token named {name!r} exists already")
     token = PREFIX + secrets.token_urlsafe(32)

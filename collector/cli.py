@@ -102,7 +102,7 @@ def migrate() -> None:
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option("--name", help="who or what uses the token")],
-    role: Annotated[str, typer.Option("--role", help="viewer or admin")] = "viewer",
+    role: Annotated[str, typer.Option("--role", help="viewer, admin, or display (the lobby screen only)")] = "viewer",
 ) -> None:
     """Create a token and print it once; only its SHA-256 is stored."""
     from collector.auth import create_token

@@ -87,6 +87,16 @@ def _level_meanings(scale: str) -> tuple[tuple[str, bool, float], ...]:
     return tuple((key, level >= satisfied_from, 100.0 * level / top) for level, key in enumerate(level_keys))
 
 
+def level_meaning(scale: str, level: int) -> tuple[str, str, str, bool] | None:
+    """(key, label vi, label en, satisfied or better) of one level of a scale; None if unknown."""
+    meanings = _level_meanings(scale)
+    if not 0 <= level < len(meanings):
+        return None
+    key, good, _ = meanings[level]
+    vi, en = level_labels().get(key, (key, key))
+    return key, vi, en, good
+
+
 @cache
 def _columns(keys: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
     """(key, label vi, label en) of report columns, in report order."""

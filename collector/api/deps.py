@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from collector.auth import find_token, session_user
+from collector.auth import DISPLAY, find_token, session_user
 from collector.periods import check_day_bounds
 from collector.settings import Settings
 
@@ -65,16 +65,24 @@ def find_principal(request: Request, session: Session) -> Principal | None:
     return None
 
 
-def require_principal(
+def require_reader(
     request: Request,
     session: SessionDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     _session_cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
+    """Anyone known, the lobby's display token too: for what a lobby screen may show."""
     principal = find_principal(request, session)
     if principal is None:
         detail = "invalid token" if request.headers.get("authorization") else "missing bearer token or login"
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require_principal(request: Request, principal: Annotated[Principal, Depends(require_reader)]) -> Principal:
+    """A viewer or an admin: what every route but the lobby's asks for."""
+    if principal.role == DISPLAY:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a display token shows the lobby screen (/lobby) only")
     if principal.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS") \
             and not request.headers.get(CSRF_HEADER):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"a change made with the login cookie needs {CSRF_HEADER}")
@@ -106,6 +114,7 @@ def require_same_origin(request: Request) -> None:
 
 SameOriginDep = Depends(require_same_origin)
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
+ReaderDep = Annotated[Principal, Depends(require_reader)]
 
 
 def require_admin(principal: PrincipalDep) -> Principal:

@@ -292,3 +292,29 @@ class ReportDispatchPublic(PublicModel):
 class ReportDispatchPage(PublicModel):
     items: list[ReportDispatchPublic]
     unsent: int = Field(description="reports due and not sent yet, over all groups")
+
+
+# --- the lobby screen (collector.api.routes.lobby) --------------------------------------------------
+
+
+class LobbyCounterPublic(RatesPublic):
+    code: str | None
+    name: str | None
+
+
+class LobbyRatingPublic(PublicModel):
+    at: Timestamp = Field(description="when it was pressed, in the center's zone")
+    counter: str
+    key: str
+    label_vi: str
+    label_en: str
+    satisfied: bool
+
+
+class LobbyPublic(PublicModel):
+    day: Day
+    timezone: str
+    today: RatesPublic
+    month: RatesPublic = Field(description="from the 1st of this month to today")
+    counters: list[LobbyCounterPublic] = Field(description="today, the counters rated, by code")
+    recent: list[LobbyRatingPublic] = Field(description="today's latest ratings, newest first")

@@ -46,6 +46,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/presses", "/api/v1/presses", {"flags": "test"}),
     ("GET", "/api/v1/devices", "/api/v1/devices", {}),
     ("GET", "/api/v1/devices/status", "/api/v1/devices/status", {}),
+    ("GET", "/api/v1/lobby", "/api/v1/lobby", {}),
     ("POST", "/api/v1/registry/departments", "/api/v1/registry/departments",
      {"code": "CA", "name": "Công an tỉnh", "site": "hcc-tinh"}),
     ("POST", "/api/v1/registry/counters", "/api/v1/registry/counters",
@@ -62,8 +63,8 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/alerts", "/api/v1/alerts", {}),
     ("GET", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/1", {}),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge", "/api/v1/alerts/1/acknowledge", {"comment": "đã xem"}),
-    ("GET", "/api/v1/releases", "/api/v1/releases", {}),
     ("GET", "/api/v1/reports/dispatches", "/api/v1/reports/dispatches", {}),
+    ("GET", "/api/v1/releases", "/api/v1/releases", {}),
     ("POST", "/api/v1/rollouts", "/api/v1/rollouts", {"version": "0.2.0", "canary": ["box-017"]}),
     ("GET", "/api/v1/rollouts", "/api/v1/rollouts", {}),
     ("GET", "/api/v1/rollouts/{version}", "/api/v1/rollouts/0.2.0", {}),
@@ -73,7 +74,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
 # Pages and files for the browser (login, dashboard, /docs itself): kept out of /docs, which is for
 # scripts, and out of the fuzzing of every documented operation (test_api_fuzz).
 BROWSER_PATHS = {"/", "/login", "/logout", "/dashboard", "/static/{name}", "/openapi.json", "/docs",
-                 "/docs/assets/{name}"}
+                 "/docs/assets/{name}", "/lobby", "/lobby/{name}"}
 
 
 def routes() -> list[APIRoute]:

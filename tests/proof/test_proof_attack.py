@@ -36,7 +36,8 @@ from tests.helpers.proof import rss_kb
 
 PATH_VALUES = {"counter": "17", "period": "2026-W48", "name": "dashboard.js"}
 PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/"),
-          ("GET", "/releases/x/dashboard.js")}  # as _routes() fills them; boxes fetch signed releases without a login
+          ("GET", "/releases/x/dashboard.js"),  # as _routes() fills them; boxes fetch signed releases without a login
+          ("GET", "/lobby"), ("GET", "/lobby/dashboard.js")}  # the lobby screen's page: its data needs a token
 PAGES = {"/dashboard", "/docs"}  # a stranger is sent to the login page, with nothing of the page
 STRANGERS = [{}, {"Authorization": "Bearer rct_wrong"}, {"Authorization": "Bearer"},
              {"Authorization": "Basic dXNlcjpwdw=="}, {"Cookie": "rating_session=forged"},
