@@ -453,3 +453,17 @@ class RolloutBox(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     changed_at: datetime = Field(sa_type=UTCDateTime)  # the last change of state
     detail: str | None = Field(default=None, max_length=200)
+
+
+class BoxDowntime(SQLModel, table=True):
+    """A span a box was down: offline (its presence said so) or silent (no message for a while), from
+    when it was last heard to when it was seen back (None: still down). Written by collector.downtime
+    on the alerts' tick; reports and the devices page count its office hours."""
+
+    __tablename__ = "box_downtime"
+    __table_args__ = (sa.Index("ix_box_downtime_box_started", "box", "started_at"),)
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    box: str = Field(max_length=32)
+    cause: str = Field(max_length=8)  # offline | silent
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)

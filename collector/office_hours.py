@@ -50,10 +50,12 @@ class OfficeHours:
 STANDARD = OfficeHours()
 
 
-def office_minutes(since: datetime, until: datetime, tz_name: str, hours: OfficeHours = STANDARD) -> int:
-    """Minutes of office hours (local time) between two moments."""
+def office_minutes(since: datetime, until: datetime, tz_name: str, hours: OfficeHours = STANDARD,
+                   lookback_days: int | None = LOOKBACK_DAYS) -> int:
+    """Minutes of office hours (local time) between two moments, counted back at most lookback_days
+    (None: the whole span, as a report's period needs)."""
     tz = zone(tz_name)
-    start = max(since, until - timedelta(days=LOOKBACK_DAYS)).astimezone(tz)
+    start = (since if lookback_days is None else max(since, until - timedelta(days=lookback_days))).astimezone(tz)
     end = until.astimezone(tz)
     total = 0.0
     day = start.date()

@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import Counter as PromCounter
 from sqlalchemy.engine import Engine
 
+from collector import downtime
 from collector.alerts import store
 from collector.alerts.deliver import Channel, channels_from, deliver_due
 from collector.alerts.evaluate import Evaluator, GapView, StoredPress, Transition
@@ -133,6 +134,7 @@ class AlertService:
                 devices = store.devices(session)
                 gaps = {box: GapView(loss.missing, loss.open_since)
                         for box, loss in box_losses(session, limit=1).items() if loss.missing}
+                downtime.observe(session, devices, self.clock())  # the boxes' down spans, for reports
             with self._lock:
                 self.evaluator.places = places
                 transitions = self.evaluator.tick(self.clock(), devices, gaps)

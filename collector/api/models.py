@@ -196,6 +196,7 @@ class DevicePublic(PublicModel):
     last_error: str | None = None
     retired_at: Timestamp | None = None
     loss: LossPublic | None = None
+    down_office_minutes: int = Field(description="office minutes the box was offline or silent in the days asked")
 
 
 class DeviceStatusPublic(PublicModel):
@@ -206,6 +207,8 @@ class DeviceStatusPublic(PublicModel):
     retired: int
     silent: list[str] = Field(description="the boxes silent for silent_after_minutes of office hours")
     gaps_open: list[str] = Field(description="the boxes with presses numbered and never stored")
+    down_from: Day = Field(description="first local day of down_office_minutes")
+    down_to: Day = Field(description="last local day of down_office_minutes")
     items: list[DevicePublic]
 
 

@@ -4,16 +4,20 @@ per receiving officer (with a row for presses at a counter with no officer on du
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
+from collector.clock import local_midnight_utc, utc_now
+from collector.downtime import counter_downtime
 from collector.figures import Counts, add_counts, change, figures, scale_keys
+from collector.office_hours import OfficeHours
 from collector.periods import parse_period, previous_range
 from collector.rollups import NOBODY
 from collector.satisfaction import Filters, Names, tally
 from collector.sequences import PeriodLoss, period_loss
+from collector.settings import get_settings
 
 # (department id, counter code, officer id) -> counts: the finest rows a report is summed from
 Cells = dict[tuple[int, str, int], Counts]
@@ -27,6 +31,7 @@ class Row:
     figures: dict[str, Any]
     previous: dict[str, Any]
     change: dict[str, Any]
+    down_minutes: int | None = None  # a counter's: office minutes its box was offline or silent
 
 
 @dataclass
@@ -89,10 +94,18 @@ def _sum(cells: Cells, wanted: Any) -> dict[Any, Counts]:
 
 
 def build_report(
-    session: Session, period: str, *, include: frozenset[str] = frozenset(), site: str | None = None
+    session: Session, period: str, *, include: frozenset[str] = frozenset(), site: str | None = None,
+    tz_name: str | None = None, office: OfficeHours | None = None, as_of: datetime | None = None,
 ) -> Report:
-    """period: '2026-W48', '2026-11', '2026-Q4', '2026' (raises ValueError on anything else)."""
+    """period: '2026-W48', '2026-11', '2026-Q4', '2026' (raises ValueError on anything else). The
+    counters' downtime counts the office hours of tz_name and office (by default the settings') up to
+    as_of (now)."""
     kind, first, last = parse_period(period)
+    if tz_name is None or office is None:
+        settings = get_settings()
+        tz_name, office = tz_name or settings.timezone, office or settings.office_schedule
+    down = counter_downtime(session, local_midnight_utc(first, tz_name),
+                            local_midnight_utc(last + timedelta(days=1), tz_name), as_of or utc_now(), tz_name, office)
     previous_first, previous_last = previous_range(first, last)
     names = Names.load(session)
     filters = report_filters(names, include, site)
@@ -124,10 +137,13 @@ def build_report(
             section.officers.append(row(level, officer.code if officer else "", officer.name if officer else "",
                                         officers[0].get((dept_id, officer_id), {}),
                                         officers[1].get((dept_id, officer_id), {})))
-        for code in sorted({c for d, c in (*counters[0], *counters[1]) if d == dept_id}):
+        # Every counter of the department, with or without ratings: one without is told from one whose box was down.
+        registered = {code for code, c in names.counters.items() if c.department_id == dept_id}
+        for code in sorted(registered | {c for d, c in (*counters[0], *counters[1]) if d == dept_id}):
             counter = names.counters.get(code)
             section.counters.append(row("counter", code, counter.name if counter else code,
                                         counters[0].get((dept_id, code), {}), counters[1].get((dept_id, code), {})))
+            section.counters[-1].down_minutes = down.get(code, 0)
         sections.append(section)
     total_now: Counts = {}
     total_before: Counts = {}

@@ -20,7 +20,7 @@ from collector.reports.heading import Heading
 from collector.reports.layout import day_text, loss_text, period_label, report_rows
 from collector.reports.review import Review
 from collector.reports.spreadsheet import render_review_xlsx, render_xlsx, review_header, review_lines
-from collector.reports.words import WORDS, interval_text, percent, rate_text, row_name
+from collector.reports.words import WORDS, duration_text, interval_text, percent, rate_text, row_name
 from collector.settings import get_settings
 
 FORMATS = ("html", "pdf", "csv", "xlsx")
@@ -46,6 +46,7 @@ def _context(document: Report | Review, lang: str, heading: Heading) -> dict[str
         "rate": lambda figure: rate_text(figure, lang),
         "interval": lambda figure: interval_text(figure, lang),
         "name": lambda row: row_name(row.level, row.name, lang),
+        "duration": lambda minutes: duration_text(minutes, lang),
         "included": ", ".join(document.include),
     }
     if isinstance(document, Report):
@@ -97,7 +98,7 @@ def render_csv(report: Report, lang: str) -> bytes:
     for level in level_names:
         header += [f"{level} - {words['count']}", f"{level} - {words['share']}"]
     header += [words["rate"], words["index"], words["previous_rate"], words["change"], words["rate_low"],
-               words["rate_high"], words["few_ratings"]]
+               words["rate_high"], words["few_ratings"], words["down_minutes"]]
     writer.writerow(header)
     department = ""
     for row in report_rows(report):
@@ -112,7 +113,8 @@ def render_csv(report: Report, lang: str) -> bytes:
         line += [_share(figures["satisfaction_rate"]), "" if figures["index"] is None else figures["index"],
                  _share(row.previous["satisfaction_rate"]), "" if delta is None else f"{delta:+.4f}",
                  _share(figures["rate_low"]), _share(figures["rate_high"]),
-                 int(figures["few_ratings"]) if figures["total"] else ""]
+                 int(figures["few_ratings"]) if figures["total"] else "",
+                 "" if row.down_minutes is None else row.down_minutes]
         writer.writerow([text_cell(cell) for cell in line])
     if report.loss is not None:
         writer.writerow([loss_text(report, lang)])

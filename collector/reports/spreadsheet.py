@@ -54,7 +54,7 @@ def _saved(book: Workbook) -> bytes:
 
 def render_xlsx(report: Report, lang: str) -> bytes:
     """Columns: #, name, total, department / officer / counter codes, count and share per level, the
-    rate's 95% interval and few-ratings mark, the rate, its change."""
+    rate's 95% interval and few-ratings mark, the rate, its change, a counter's box downtime."""
     words = WORDS[lang]
     labels = level_labels()
     book = Workbook()
@@ -64,6 +64,7 @@ def render_xlsx(report: Report, lang: str) -> bytes:
     first_level = 7
     after_levels = first_level + 2 * len(report.keys)
     last_col = after_levels + 4
+    down_col = last_col + 1  # a counter's box downtime, in office minutes
     _put(sheet, 1, 1, f"{words['title_' + report.kind]} - {words['subtitle']}", font=Font(bold=True, size=14))
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last_col)
     _put(sheet, 2, 1, period_label(report, lang))
@@ -71,7 +72,8 @@ def render_xlsx(report: Report, lang: str) -> bytes:
     single = {1: "#", 2: f"{words['unit']} / {words['officer']} / {words['counter']}", 3: words["total_ratings"],
               4: words["department_code"], 5: words["officer_code"], 6: words["counter_code"],
               after_levels: words["rate_low"], after_levels + 1: words["rate_high"],
-              after_levels + 2: words["few_ratings"], after_levels + 3: words["rate"], last_col: words["change"]}
+              after_levels + 2: words["few_ratings"], after_levels + 3: words["rate"], last_col: words["change"],
+              down_col: words["down_minutes"]}
     for col, text in single.items():
         _put(sheet, 4, col, text, font=BOLD, alignment=CENTER, border=BOX)
         sheet.merge_cells(start_row=4, start_column=col, end_row=5, end_column=col)
@@ -106,8 +108,9 @@ def render_xlsx(report: Report, lang: str) -> bytes:
         _put(sheet, r, after_levels + 2, "*" if figures["total"] and figures["few_ratings"] else None, border=BOX)
         _put(sheet, r, after_levels + 3, figures["satisfaction_rate"], border=BOX, number_format=PERCENT, font=BOLD)
         _put(sheet, r, last_col, row.change["satisfaction_rate"], border=BOX, number_format="+0.0%;-0.0%;0.0%")
+        _put(sheet, r, down_col, row.down_minutes, border=BOX)
         if is_group:
-            for c in range(1, last_col + 1):
+            for c in range(1, down_col + 1):
                 sheet.cell(row=r, column=c).fill = SHADE
         else:
             sheet.row_dimensions[r].outline_level = 1
@@ -116,8 +119,9 @@ def render_xlsx(report: Report, lang: str) -> bytes:
     _put(sheet, r + 1, 1, note)
     _put(sheet, r + 2, 1, words["few"])
     _put(sheet, r + 3, 1, loss_text(report, lang) or None)
+    _put(sheet, r + 4, 1, words["down_note"])
     widths = {1: 5, 2: 42, 3: 12}
-    for c in range(1, last_col + 1):
+    for c in range(1, down_col + 1):
         sheet.column_dimensions[get_column_letter(c)].width = widths.get(c, 11)
     sheet.freeze_panes = "C6"
     _print_setup(sheet, "4:5")

@@ -25,6 +25,9 @@ WORDS: dict[str, dict[str, str]] = {
         "loss_all": "Tất cả {n} lượt bấm của {period} đều được ghi nhận.",
         "loss_some": "{missing} trong {n} lượt bấm của {period} chưa về máy chủ: {boxes}.",
         "loss_box": "thiết bị {box} thiếu {count}",
+        "down": "thiết bị ngừng {time}", "down_minutes": "Thiết bị ngừng (phút giờ hành chính)",
+        "down_note": "Thiết bị ngừng: thời gian trong giờ hành chính thiết bị của quầy mất kết nối hoặc im lặng "
+                     "(quầy không có phiếu lúc đó không phải vì không có người đánh giá).",
         "excluded": "Không tính các lượt bấm bị chặn (bấm liên tục) và lượt thử.",
         "included": "Có tính: {what}.", "generated": "Lập lúc", "points": "điểm %",
         "few": f"(*) Dưới {FEW_RATINGS} phiếu: tỷ lệ còn ít cơ sở, chỉ để tham khảo (không bị ẩn).",
@@ -55,6 +58,9 @@ WORDS: dict[str, dict[str, str]] = {
         "loss_all": "All {n} presses of the {period} accounted for.",
         "loss_some": "{missing} of the {n} presses of the {period} never reached the collector: {boxes}.",
         "loss_box": "box {box} missing {count}",
+        "down": "box down {time}", "down_minutes": "Box down (office minutes)",
+        "down_note": "Box down: office hours in which the counter's box was offline or silent (no ratings then "
+                     "does not mean nobody rated).",
         "excluded": "Suppressed (repeated) and test presses are not counted.",
         "included": "Counted as well: {what}.", "generated": "Generated", "points": "pp",
         "few": f"(*) Fewer than {FEW_RATINGS} ratings: the rate rests on few ratings (shown, not hidden).",
@@ -88,6 +94,13 @@ def interval_text(figure: dict[str, Any], lang: str) -> str:
     if figure["rate_low"] is None:
         return "-"
     return f"{percent(figure['rate_low'], lang)[:-1]}-{percent(figure['rate_high'], lang)}"
+
+
+def duration_text(minutes: int, lang: str) -> str:
+    """'2 giờ 05 phút' / '2 h 05 min'; under an hour only the minutes."""
+    hours, rest = divmod(minutes, 60)
+    unit_h, unit_m = ("giờ", "phút") if lang == "vi" else ("h", "min")
+    return f"{hours} {unit_h} {rest:02d} {unit_m}" if hours else f"{rest} {unit_m}"
 
 
 def row_name(level: str, name: str, lang: str) -> str:

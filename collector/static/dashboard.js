@@ -11,6 +11,7 @@ const WORDS = {
     counter: "Quầy", department: "Đơn vị", code: "Mã", name: "Tên", box: "Thiết bị",
     status: "Trạng thái", last_seen: "Lần cuối", outbox: "Hàng đợi", firmware: "Phần mềm",
     silent: "Im lặng (phút giờ hành chính)", online: "trực tuyến", offline: "mất kết nối",
+    down: "Ngừng (phút giờ hành chính)", down_title: "Thời gian trong giờ hành chính thiết bị mất kết nối hoặc im lặng, {from} – {to}",
     lost: "Lượt bấm thất lạc", lost_title: "Thiết bị đã đánh số {missing} lượt bấm máy chủ chưa nhận (số {gaps}), từ {since}",
     never_seen: "chưa kết nối", retired: "đã thay thế", hour: "Giờ", week_this: "Báo cáo tuần này", week_last: "Báo cáo tuần trước",
     month_this: "Báo cáo tháng này", month_last: "Báo cáo tháng trước", no_data: "Chưa có đánh giá",
@@ -31,6 +32,7 @@ const WORDS = {
     counter: "Counter", department: "Department", code: "Code", name: "Name", box: "Device",
     status: "Status", last_seen: "Last seen", outbox: "Outbox", firmware: "Firmware",
     silent: "Silent (office minutes)", online: "online", offline: "offline",
+    down: "Down (office minutes)", down_title: "Office minutes the box was offline or silent, {from} – {to}",
     lost: "Presses lost", lost_title: "The box numbered {missing} presses the collector never got (seq {gaps}), since {since}",
     never_seen: "never seen", retired: "retired", hour: "Hour", week_this: "This week's report", week_last: "Last week's report",
     month_this: "This month's report", month_last: "Last month's report", no_data: "No ratings yet",
@@ -345,6 +347,7 @@ function devicesTable(status, timeZone) {
   const table = document.getElementById("devices");
   table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.box), el("th", {}, W.counter), el("th", {}, W.status),
     el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.silent),
+    el("th", { title: W.down_title.replace("{from}", status.down_from).replace("{to}", status.down_to) }, W.down),
     el("th", {}, W.lost)));
   const body = table.tBodies[0];
   body.replaceChildren();
@@ -356,6 +359,7 @@ function devicesTable(status, timeZone) {
       el("td", {}, seen), el("td", { class: "n" }, d.outbox === null ? "-" : String(d.outbox)),
       el("td", {}, d.fw || "-"),
       el("td", { class: "n" }, d.silent_office_minutes === null ? "-" : String(d.silent_office_minutes)),
+      el("td", { class: d.down_office_minutes ? "n down-time is-down" : "n down-time" }, String(d.down_office_minutes)),
       lossCell(d.loss, timeZone)));
   }
   document.getElementById("device-summary").textContent = W.devices_summary
@@ -421,7 +425,7 @@ async function draw() {
     api("/api/v1/satisfaction", { from, to, group: "officer" }),
     api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
     api("/api/v1/satisfaction/grid", { from, to }),
-    api("/api/v1/devices/status"),
+    api("/api/v1/devices/status", { from, to }),
   ]);
   if (!counters) return false;
   document.getElementById("sum-total").textContent = String(counters.total);

@@ -190,7 +190,7 @@ def test_xlsx_has_code_columns_and_an_outline(center: Any, tmp_path: Path) -> No
     department, level = named["Sở Tư pháp"]
     assert level == 0 and department[3] == "TP" and department[2] == 305
     officer, level = named["Phạm Quốc Hưng"]
-    assert level == 1 and officer[3:6] == ["TP", "cb003", None] and officer[-3] == "*"
+    assert level == 1 and officer[3:6] == ["TP", "cb003", None] and officer[-4] == "*"  # then rate, change, downtime
     counter, level = named["Quầy 20"]
     assert level == 1 and counter[3:6] == ["TP", None, "20"] and counter[2] == 2
     nobody, level = named["Không có cán bộ trực"]
