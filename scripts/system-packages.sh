@@ -13,6 +13,9 @@ command -v openssl >/dev/null 2>&1 || need="$need openssl"  # the firmware's TLS
 # Times New Roman (what Vietnamese documents are set in) and has every Vietnamese glyph.
 [ -n "$(ls /usr/lib/*/libpangoft2-1.0.so.0 2>/dev/null)" ] || need="$need libpango-1.0-0 libpangoft2-1.0-0"
 [ -f /usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf ] || need="$need fonts-liberation2"
+# The tests read the boxes' stickers as a technician's phone would: the PDF as a picture, its QR code.
+command -v pdftoppm >/dev/null 2>&1 || need="$need poppler-utils"
+command -v zbarimg >/dev/null 2>&1 || need="$need zbar-tools"
 # `system-packages.sh bench` (make bench): node and npm too, for bench.firmware's 32-bit MicroPython
 # (the WebAssembly port, an npm package run under node).
 if [ "${1:-}" = bench ]; then

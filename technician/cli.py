@@ -463,3 +463,40 @@ def retire(box: Annotated[str, typer.Argument(help="the box id, e.g. box-017")])
         console.print(line)
     for line in warnings:
         errors.print(f"[yellow]warning:[/] {line}")
+
+
+@app.command()
+def label(
+    boxes: Annotated[list[str] | None, typer.Argument(help="box ids, e.g. box-017 box-018")] = None,
+    all_boxes: Annotated[bool, typer.Option("--all", help="every box the registry has at a counter now")] = False,
+    size: Annotated[str, typer.Option("--size", help="sticker width x height in mm (the label printer's roll)")]
+    = "62x29",
+    out: Annotated[Path, typer.Option("--out", help="the PDF to write")] = Path("labels.pdf"),
+) -> None:
+    """Stickers for boxes as a PDF, one page per sticker at the label printer's size: box id, counter,
+    the day it was installed there (the center's zone) and a QR code of the box id. From the
+    collector's registry (any token)."""
+    from datetime import UTC, datetime
+
+    from technician.collector_client import CollectorError
+    from technician.label import LabelError, parse_size, render_pdf, stickers
+
+    if bool(boxes) == all_boxes:
+        raise _fail("give box ids or --all", 2)
+    try:
+        parse_size(size)
+    except LabelError as error:
+        raise _fail(str(error), 2) from None
+    try:
+        with _collector() as client:
+            registry, counters = client.get("/api/v1/registry/boxes"), client.get("/api/v1/registry/counters")
+        made = stickers(registry, counters, None if all_boxes else list(boxes or []), _settings().collector.timezone,
+                        datetime.now(UTC))
+        pdf = render_pdf(made, size)
+    except (CollectorError, LabelError) as error:
+        raise _fail(str(error)) from None
+    try:
+        out.write_bytes(pdf)
+    except OSError as error:
+        raise _fail(f"cannot write {out}: {error.strerror}") from None
+    console.print(f"{len(made)} stickers ({size} mm) in {out}: " + ", ".join(s.box for s in made))
