@@ -182,5 +182,5 @@ def test_a_fleet_is_updated_with_no_press_lost_or_doubled(fleet: Any, wait_for: 
     for box, (count, distinct, top) in stored().items():
         assert count == distinct == top, (box, count, distinct, top)
         assert citizens.taken[box] <= count <= citizens.tried[box], (box, citizens.taken, citizens.tried)
-    assert sum(citizens.taken.values()) > 20
+    assert min(citizens.taken.values()) >= 3, citizens.taken  # every box took presses through its update
     engine.dispose()

@@ -57,8 +57,11 @@ def test_the_table_shows_every_box_in_the_centers_zone_and_flags(tech: Tech) -> 
     assert "2026-12-01 09:05" in rows["box-018"]  # 02:05 UTC is 09:05 in Asia/Ho_Chi_Minh
     for text in ("0.1.0", "offline", "-70 dBm", "50000 B", "power_on", " 3 "):
         assert text in rows["box-018"], text
-    for text in ("0.2.0", "online", "-61 dBm", "watchdog", " 41 ", " 12 ", "1 min ago", "reboots, outbox"):
+    for text in ("0.2.0", "online", "-61 dBm", "watchdog", " 41 ", " 12 ", "reboots, outbox"):
         assert text in rows["box-017"], text
+    # heard a minute before the module was loaded; a busy machine may take minutes to get here
+    minutes = (datetime.now(UTC) - DEVICES[0]["last_seen"]) // timedelta(minutes=1)
+    assert any(f"({m} min ago)" in rows["box-017"] for m in (minutes - 1, minutes)), rows["box-017"]
     assert "retired" in rows["box-016"] and "reboots" not in rows["box-016"]
     assert "1 online, 1 offline, 1 retired; 1 flagged: box-017" in ran.stdout
 
