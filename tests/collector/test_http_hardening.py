@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +25,7 @@ from collector.auth import LoginLimiter, create_token, create_user
 from collector.cli import http_config
 from collector.db import make_engine, session_scope, upgrade
 from collector.settings import Settings
+from tests.helpers.serving import serving
 
 PASSWORD = "correct horse battery"
 WAIT_S = 20.0  # the most any step may take before the test gives up
@@ -48,25 +47,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def admin_token(engine: Engine) -> str:
     with session_scope(engine) as session:
         return create_token(session, name="hardening-admin", role="admin")
-
-
-@contextmanager
-def running(config: uvicorn.Config) -> Iterator[str]:
-    """A uvicorn server on `config` (port 0) in a thread; yields its base URL."""
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        assert thread.is_alive(), "the server stopped before it started"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
 
 
 def plain_config(app: FastAPI) -> uvicorn.Config:
@@ -112,7 +92,7 @@ def test_concurrent_logins_do_not_stall_healthz(tmp_path: Path, engine: Engine,
 
     monkeypatch.setattr(collector.auth, "_hasher", Hasher())
     logins = 12
-    with running(plain_config(app)) as url, ThreadPoolExecutor(logins) as pool, \
+    with serving(plain_config(app)) as url, ThreadPoolExecutor(logins) as pool, \
             httpx.Client(base_url=url, timeout=WAIT_S) as probe:
         probe.get("/healthz")  # the probe's connection is open before the logins start
 
@@ -172,7 +152,7 @@ def test_verifications_beyond_the_bound_wait_and_beyond_the_queue_are_refused() 
 def test_a_forged_forwarded_for_does_not_choose_the_limited_address(tmp_path: Path, engine: Engine) -> None:
     app = make_app(tmp_path, engine)  # RATING_TRUSTED_PROXIES empty: nobody's X-Forwarded-For counts
     app.state.login_limiter = LoginLimiter(attempts=3, address_attempts=4)
-    with running(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
+    with serving(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
         for i in range(4):  # four names, four made-up addresses: all of it from 127.0.0.1
             assert login(client, f"nobody{i}", "wrong guess", forwarded_for=f"203.0.113.{i + 1}") == 401
         assert login(client, "chanh", PASSWORD, forwarded_for="198.51.100.9") == 429
@@ -182,7 +162,7 @@ def test_a_forged_forwarded_for_does_not_choose_the_limited_address(tmp_path: Pa
 def test_forwarded_for_counts_from_a_trusted_proxy_only(tmp_path: Path, engine: Engine) -> None:
     app = make_app(tmp_path, engine, trusted_proxies="10.9.0.0/16, 127.0.0.1")
     app.state.login_limiter = LoginLimiter(attempts=3, address_attempts=4)
-    with running(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
+    with serving(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
         for i in range(4):
             assert login(client, f"nobody{i}", "wrong guess", forwarded_for="203.0.113.7") == 401
         assert login(client, "chanh", PASSWORD, forwarded_for="203.0.113.7") == 429
@@ -192,7 +172,7 @@ def test_forwarded_for_counts_from_a_trusted_proxy_only(tmp_path: Path, engine: 
 def test_an_attacker_cannot_lock_a_user_out_for_other_addresses(tmp_path: Path, engine: Engine) -> None:
     app = make_app(tmp_path, engine, trusted_proxies="127.0.0.1")  # the proxy says who is who
     app.state.login_limiter = LoginLimiter(attempts=3)
-    with running(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
+    with serving(serve_config(app)) as url, httpx.Client(base_url=url, timeout=WAIT_S) as client:
         attacker, supervisor = "203.0.113.66", "198.51.100.17"
         assert [login(client, "chanh", "wrong guess", attacker) for _ in range(4)] == [401, 401, 401, 429]
         assert login(client, "chanh", PASSWORD, attacker) == 429  # throttled, even with the right password
@@ -242,7 +222,7 @@ def post_head(path: str, headers: dict[str, str]) -> str:
 
 
 def test_a_body_without_credentials_is_refused_unread(tmp_path: Path, engine: Engine) -> None:
-    with running(serve_config(make_app(tmp_path, engine))) as url:
+    with serving(serve_config(make_app(tmp_path, engine))) as url:
         # 60 MB promised, not one byte sent: only an answer that reads nothing can come back
         status, headers, body = raw_exchange(url, post_head(REGISTRY_POST, {"Content-Length": "60000000"}))
         assert status == 401 and headers["www-authenticate"] == "Bearer" and headers["connection"] == "close"
@@ -259,7 +239,7 @@ def test_a_body_without_credentials_is_refused_unread(tmp_path: Path, engine: En
 def test_an_oversized_body_gets_413_whether_announced_or_streamed(tmp_path: Path, engine: Engine,
                                                                    admin_token: str) -> None:
     cap = 64 * 1024
-    with running(serve_config(make_app(tmp_path, engine, http_body_max=cap))) as url:
+    with serving(serve_config(make_app(tmp_path, engine, http_body_max=cap))) as url:
         auth = {"Authorization": f"Bearer {admin_token}"}
         status, headers, _ = raw_exchange(url, post_head(REGISTRY_POST, {**auth, "Content-Length": str(cap + 1)}))
         assert status == 413 and headers["connection"] == "close"
@@ -339,7 +319,7 @@ def test_a_route_that_fails_answers_500_with_the_security_headers(tmp_path: Path
         raise RuntimeError("a secret in the traceback")
 
     app.add_api_route("/fails", fails)
-    with running(plain_config(app)) as url:
+    with serving(plain_config(app)) as url:
         response = httpx.get(f"{url}/fails", timeout=WAIT_S)
     assert response.status_code == 500
     assert response.headers["x-content-type-options"] == "nosniff", response.headers
@@ -359,7 +339,7 @@ def sessions_open(engine: Engine) -> int:
 
 
 def test_another_site_cannot_log_a_user_out(tmp_path: Path, engine: Engine) -> None:
-    with running(serve_config(make_app(tmp_path, engine))) as url, \
+    with serving(serve_config(make_app(tmp_path, engine))) as url, \
             httpx.Client(base_url=url, timeout=WAIT_S) as browser:
         assert login(browser, "chanh", PASSWORD) == 303
         form = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -391,7 +371,7 @@ def test_the_dashboards_sign_out_button_still_logs_out(tmp_path: Path, engine: E
     """In Chromium, as a supervisor does: sign in, open the dashboard, press its sign-out button."""
     from tests.helpers.browser import Browser
 
-    with running(serve_config(make_app(tmp_path, engine))) as url:
+    with serving(serve_config(make_app(tmp_path, engine))) as url:
         browser = Browser()
         try:
             browser.goto(f"{url}/login?next=/dashboard")

@@ -5,8 +5,6 @@ speaks Vietnamese and English; a screenshot of each is saved in the test's tmp d
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import select
 
 from collector.app import create_app
@@ -26,6 +23,7 @@ from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
 from tests.helpers.browser import Browser
+from tests.helpers.serving import serving_app
 
 TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "dashboard password"
@@ -60,17 +58,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
                            retired_at=now - timedelta(days=1)))
         create_user(session, username="giamdoc", role="viewer", password=PASSWORD)
     app = create_app(Settings(data_dir=tmp), engine)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the dashboard's server did not start"
-    port = uv.servers[0].sockets[0].getsockname()[1]  # bound to port 0: the system chose a free one
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with serving_app(app) as url:
+        yield url
     engine.dispose()
 
 

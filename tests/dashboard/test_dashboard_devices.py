@@ -4,13 +4,10 @@ never stored), flagged while a gap is open, with the missing seqs and since when
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from collector.app import create_app
 from collector.auth import create_user
@@ -24,6 +21,7 @@ from collector.store import store_batch
 from tests.helpers.browser import Browser
 from tests.helpers.presses import press_payload
 from tests.helpers.registry import TEST_REGISTRY
+from tests.helpers.serving import serving_app
 
 TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "devices password"
@@ -48,16 +46,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for box, counter in (("box-017", "17"), ("box-018", "18")):
             session.add(Device(box=box, counter=counter, online=True, last_seen=SINCE + timedelta(minutes=1)))
     app = create_app(Settings(data_dir=tmp), engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the dashboard's server did not start"
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with serving_app(app) as url:
+        yield url
     engine.dispose()
 
 

@@ -5,15 +5,12 @@ period picker, and live updates by short polling."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from collector.app import create_app
 from collector.auth import create_user
@@ -24,6 +21,7 @@ from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
 from tests.helpers.browser import Browser
+from tests.helpers.serving import serving_app
 
 TZ = "Asia/Ho_Chi_Minh"
 PASSWORD = "views password"
@@ -71,17 +69,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
                          t=utc_ms(datetime(2026, 3, 2 + i, 2, 0, tzinfo=UTC))) for i in range(3)]
     store(engine, presses_from_january_to_april(press_payload) + few)
     app = create_app(Settings(data_dir=tmp), engine)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the dashboard's server did not start"
-    port = uv.servers[0].sockets[0].getsockname()[1]  # port 0: the system chose a free one
-    yield Site(f"http://127.0.0.1:{port}", engine)
-    uv.should_exit = True
-    thread.join(10)
+    with serving_app(app) as url:
+        yield Site(url, engine)
     engine.dispose()
 
 

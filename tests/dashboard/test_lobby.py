@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import select
 
 import collector.api.routes.lobby
@@ -32,6 +29,7 @@ from tests.helpers.browser import Browser
 from tests.helpers.paths import REPO
 from tests.helpers.presses import press_payload
 from tests.helpers.registry import TEST_REGISTRY
+from tests.helpers.serving import serving_app
 
 TZ = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 10:00 on Monday 2 March at the center
@@ -65,17 +63,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     app = create_app(Settings(data_dir=tmp, timezone=TZ), engine)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(collector.api.routes.lobby, "utc_now", lambda: NOW)  # "today" is 2 March
-        uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=uv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not uv.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert uv.started, "the lobby's server did not start"
-        port = uv.servers[0].sockets[0].getsockname()[1]  # bound to port 0
-        yield {"url": f"http://127.0.0.1:{port}", **tokens}
-        uv.should_exit = True
-        thread.join(10)
+        with serving_app(app) as url:
+            yield {"url": url, **tokens}
     engine.dispose()
 
 
