@@ -8,6 +8,13 @@ const WORDS = {
     api: "API", total: "Tổng số phiếu", rate: "Tỷ lệ hài lòng", index: "Chỉ số (0-100)", change: "So với kỳ trước",
     by_counter: "Theo quầy", by_department: "Theo đơn vị", trend: "Xu hướng tỷ lệ hài lòng",
     heatmap: "Số phiếu theo giờ và thứ", devices: "Thiết bị", reports: "Báo cáo",
+    alerts: "Cảnh báo", alert_at: "Lúc", alert_what: "Nơi", alert_message: "Nội dung", alert_state: "Tình trạng",
+    alert_ack: "Xác nhận", alert_sent: "Đã gửi", alert_active: "đang diễn ra", alert_cleared: "đã hết {time}",
+    alert_ack_button: "Xác nhận", alert_comment: "Ghi chú", alert_by: "{who}, {time}", alert_more: "Cũ hơn",
+    alert_none: "Không có cảnh báo.", alert_summary: "{active} đang diễn ra, {open} chưa xác nhận (trong {n} cảnh báo gần nhất)",
+    alert_forbidden: "Chỉ quản trị viên xác nhận được cảnh báo.", alert_filter: "Hiện",
+    alert_all: "tất cả", alert_only_active: "đang diễn ra", alert_unacknowledged: "chưa xác nhận",
+    delivered: "đã gửi", retrying: "đang gửi lại ({n} lần)", recent: "Đánh giá gần đây (hôm nay)", recent_none: "Hôm nay chưa có đánh giá.",
     counter: "Quầy", department: "Đơn vị", code: "Mã", name: "Tên", box: "Thiết bị",
     status: "Trạng thái", last_seen: "Lần cuối", outbox: "Hàng đợi", firmware: "Phần mềm",
     silent: "Im lặng (phút giờ hành chính)", online: "trực tuyến", offline: "mất kết nối",
@@ -29,6 +36,13 @@ const WORDS = {
     api: "API", total: "Total ratings", rate: "Satisfaction rate", index: "Index (0-100)", change: "Change vs previous",
     by_counter: "By counter", by_department: "By department", trend: "Satisfaction rate trend",
     heatmap: "Ratings by hour and weekday", devices: "Devices", reports: "Reports",
+    alerts: "Alerts", alert_at: "When", alert_what: "Where", alert_message: "Message", alert_state: "State",
+    alert_ack: "Acknowledged", alert_sent: "Sent", alert_active: "active", alert_cleared: "cleared {time}",
+    alert_ack_button: "Acknowledge", alert_comment: "Comment", alert_by: "{who}, {time}", alert_more: "Older",
+    alert_none: "No alerts.", alert_summary: "{active} active, {open} unacknowledged (of the latest {n} alerts)",
+    alert_forbidden: "Only an admin can acknowledge an alert.", alert_filter: "Show",
+    alert_all: "all", alert_only_active: "active", alert_unacknowledged: "unacknowledged",
+    delivered: "delivered", retrying: "retrying ({n} attempts)", recent: "Latest ratings (today)", recent_none: "No ratings yet today.",
     counter: "Counter", department: "Department", code: "Code", name: "Name", box: "Device",
     status: "Status", last_seen: "Last seen", outbox: "Outbox", firmware: "Firmware",
     silent: "Silent (office minutes)", online: "online", offline: "offline",
@@ -367,6 +381,99 @@ function devicesTable(status, timeZone) {
     .replace("{silent}", status.silent.length).replace("{minutes}", status.silent_after_minutes);
 }
 
+// --- alerts: the latest, live, acknowledged with a comment (admin), each delivery's state ---------
+
+const ALERT_PAGE = 20;
+let alertLimit = ALERT_PAGE; // "Older" shows another page; a redraw keeps what is shown
+let alertState = "all";
+
+// An alert's message is "Vietnamese / English" (collector/alerts/evaluate.py): the page's half.
+function alertText(message) {
+  const cut = message.indexOf(" / ");
+  if (cut < 0) return message;
+  return lang === "vi" ? message.slice(0, cut) : message.slice(cut + 3);
+}
+
+function when(iso, timeZone) {
+  return new Date(iso).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB", { timeZone, day: "2-digit", month: "2-digit",
+    hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+function deliveriesText(deliveries) {
+  const last = new Map(); // channel -> its latest delivery (fired, then cleared)
+  for (const d of deliveries) last.set(d.channel, d);
+  return [...last.values()].map((d) => d.delivered_at ? `${d.channel}: ${W.delivered}`
+    : `${d.channel}: ${W.retrying.replace("{n}", d.attempts)}${d.last_error ? " - " + d.last_error : ""}`).join("; ");
+}
+
+async function acknowledge(alert, comment) {
+  const response = await fetch(`/api/v1/alerts/${alert.id}/acknowledge`, { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-Requested-With": "dashboard" },
+    body: JSON.stringify({ comment }) });
+  if (response.status === 403) throw new Error(W.alert_forbidden);
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(typeof body.detail === "string" ? body.detail : `acknowledge: ${response.status}`);
+  }
+}
+
+function ackCell(alert, timeZone) {
+  if (alert.acknowledged_at) {
+    const by = W.alert_by.replace("{who}", alert.acknowledged_by || "").replace("{time}", when(alert.acknowledged_at, timeZone));
+    return el("td", { class: "ack" }, alert.comment ? `${by}: ${alert.comment}` : by);
+  }
+  const comment = el("input", { type: "text", maxlength: "1000", "aria-label": W.alert_comment, placeholder: W.alert_comment });
+  const form = el("form", { class: "ack-form" }, comment, el("button", { type: "submit" }, W.alert_ack_button));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await acknowledge(alert, comment.value);
+      await drawAlerts(timeZone);
+    } catch (error) {
+      showError(error);
+    }
+  });
+  return el("td", { class: "ack" }, form);
+}
+
+async function drawAlerts(timeZone) {
+  const page = await api("/api/v1/alerts", { state: alertState, limit: alertLimit });
+  if (!page) return;
+  const table = document.getElementById("alerts");
+  table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.alert_at), el("th", {}, W.alert_what),
+    el("th", {}, W.alert_message), el("th", {}, W.alert_state), el("th", {}, W.alert_ack), el("th", {}, W.alert_sent)));
+  const body = table.tBodies[0];
+  // a comment being typed survives the redraw of a live page
+  const typing = document.activeElement && body.contains(document.activeElement) ? document.activeElement : null;
+  if (typing) return;
+  body.replaceChildren();
+  for (const a of page.items) {
+    const state = a.active ? W.alert_active : W.alert_cleared.replace("{time}", when(a.cleared_at, timeZone));
+    body.append(el("tr", { class: a.active ? "alert active" : "alert cleared", "data-alert": a.id, "data-rule": a.rule },
+      el("td", {}, when(a.fired_at, timeZone)), el("td", {}, a.counter ? `${W.counter} ${a.counter}` : a.box || a.subject),
+      el("td", {}, alertText(a.message)), el("td", { class: "state" }, state), ackCell(a, timeZone),
+      el("td", { class: "sent" }, deliveriesText(a.deliveries))));
+  }
+  if (!page.items.length) body.append(el("tr", {}, el("td", { colspan: "6" }, W.alert_none)));
+  const active = page.items.filter((a) => a.active).length;
+  const open = page.items.filter((a) => !a.acknowledged_at).length;
+  document.getElementById("alert-summary").textContent = W.alert_summary.replace("{active}", active)
+    .replace("{open}", open).replace("{n}", page.items.length);
+  document.getElementById("alerts-more").hidden = page.next_before === null || alertLimit >= 500;
+}
+
+// --- the ticker: today's latest ratings (the lobby's figures, which name no officer) ---------------
+
+async function drawTicker(timeZone) {
+  const lobby = await api("/api/v1/lobby");
+  if (!lobby) return;
+  const list = document.getElementById("ticker");
+  list.replaceChildren(...lobby.recent.map((r) => el("li", { class: r.satisfied ? "up" : "down" },
+    `${new Date(r.at).toLocaleTimeString(lang === "vi" ? "vi-VN" : "en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hour12: false })}`
+    + ` ${W.counter} ${r.counter}: ${lang === "vi" ? r.label_vi : r.label_en}`)));
+  if (!lobby.recent.length) list.append(el("li", {}, W.recent_none));
+}
+
 function reportLinks(today) {
   const lastMonth = addDays(dayOf(isoMonth(today) + "-01"), -1);
   const list = document.getElementById("reports");
@@ -444,6 +551,7 @@ async function draw() {
   trendChart(document.getElementById("trend"), trend.series);
   heatmap(document.getElementById("heatmap"), grid);
   devicesTable(devices, grid.timezone);
+  await Promise.all([drawAlerts(grid.timezone), drawTicker(grid.timezone)]);
   const time = new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB",
     { timeZone: grid.timezone, hour: "2-digit", minute: "2-digit", hour12: false }).format(new Date());
   document.getElementById("updated").textContent = W.updated.replace("{time}", time);
@@ -502,6 +610,15 @@ document.addEventListener("DOMContentLoaded", () => {
     link.href = "?" + next.toString();
   }
   for (const id of ["counters", "departments", "officers"]) sortable(document.getElementById(id));
+  document.getElementById("alerts-more").addEventListener("click", () => {
+    alertLimit = Math.min(500, alertLimit + ALERT_PAGE);
+    draw().catch(showError);
+  });
+  document.getElementById("alert-state").addEventListener("change", (event) => {
+    alertState = event.target.value;
+    alertLimit = ALERT_PAGE;
+    draw().catch(showError);
+  });
   document.getElementById("range").addEventListener("submit", (event) => {
     event.preventDefault();
     const next = new URLSearchParams({ lang, from: document.getElementById("from").value,
