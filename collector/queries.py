@@ -118,15 +118,16 @@ def resolve_filters(
 
 def summarize(
     session: Session, names: Names, *, first: date, last: date, group: str | None, by: str | None,
-    filters: Filters, compare: bool,
+    filters: Filters, compare: bool, against: tuple[date, date] | None = None,
 ) -> dict[str, Any]:
-    """The body of GET /api/v1/satisfaction (also what the dashboard draws)."""
+    """The body of GET /api/v1/satisfaction (also what the dashboard draws). With compare, each
+    figure is set against the period `against` (first, last day), by default the previous one."""
+    prev_first, prev_last = against or previous_range(first, last)
     sites = ({r.id: r.site for r in _rows(session, select(Department.id, Department.site))}
              if group == "site" else None)
     counts = tally(session, first=first, last=last, group=group, by=by, filters=filters, sites=sites)
     before = None
     if compare:
-        prev_first, prev_last = previous_range(first, last)
         before = tally(session, first=prev_first, last=prev_last, group=group, by=None, filters=filters, sites=sites)
     keys = sorted({k for k, _ in counts} | {k for k, _ in (before or {})}, key=lambda k: (k is None, str(k)))
     if group is None:
@@ -165,7 +166,6 @@ def summarize(
     if group is None and by:
         body["series"] = groups[0]["series"] if groups else []
     if compare:
-        prev_first, prev_last = previous_range(first, last)
         body["previous"] = {"from": prev_first.isoformat(), "to": prev_last.isoformat(), **figures(overall_before)}
         body["change"] = change(body, body["previous"])
     return body

@@ -26,6 +26,7 @@ const WORDS = {
     error: "Không tải được dữ liệu: ",
     by_officer: "Theo cán bộ", officer: "Cán bộ", rank: "Hạng", interval: "Khoảng tin cậy 95%",
     few: "ít phiếu", few_title: "Chỉ có {n} phiếu: tỷ lệ còn ít cơ sở, khoảng tin cậy rộng; chỉ để tham khảo (không bị ẩn).",
+    compare_with: "So sánh với", compare_from: "từ", compare_to: "đến", compared: "So sánh với: {from} – {to}",
     period: "Kỳ", period_custom: "Tùy chọn", period_week: "Tuần này", period_month: "Tháng này",
     period_quarter: "Quý này", period_year: "Năm nay", previous: "Kỳ trước: {from} – {to}",
     updated: "Cập nhật lúc {time}", filter: "Lọc theo mã hoặc tên", no_match: "Không có dòng nào khớp",
@@ -54,6 +55,7 @@ const WORDS = {
     error: "Could not load data: ",
     by_officer: "By officer", officer: "Officer", rank: "Rank", interval: "95% interval",
     few: "few ratings", few_title: "Only {n} ratings: the rate rests on few ratings and its interval is wide; for reference (not hidden).",
+    compare_with: "Compare with", compare_from: "from", compare_to: "to", compared: "Compared with: {from} – {to}",
     period: "Period", period_custom: "Custom", period_week: "This week", period_month: "This month",
     period_quarter: "This quarter", period_year: "This year", previous: "Previous period: {from} – {to}",
     updated: "Updated {time}", filter: "Filter by code or name", no_match: "No row matches",
@@ -519,17 +521,20 @@ async function pickRange() {
     to = params.get("to") || isoDay(today);
     from = params.get("from") || isoDay(addDays(dayOf(to), -29));
   }
-  return { from, to, period };
+  const cfrom = params.get("cfrom") || "", cto = params.get("cto") || "";
+  return { from, to, period, cfrom, cto };
 }
 
 async function draw() {
   const { from, to } = range;
   const days = (dayOf(to) - dayOf(from)) / 86400000 + 1;
   const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
+  // ?cfrom=&cto=: the period every change is measured against (else the previous one)
+  const against = range.cfrom && range.cto ? { compare_from: range.cfrom, compare_to: range.cto } : {};
   const [counters, departments, officers, trend, grid, devices] = await Promise.all([
-    api("/api/v1/satisfaction", { from, to, group: "counter" }),
-    api("/api/v1/satisfaction", { from, to, group: "department" }),
-    api("/api/v1/satisfaction", { from, to, group: "officer" }),
+    api("/api/v1/satisfaction", { from, to, group: "counter", ...against }),
+    api("/api/v1/satisfaction", { from, to, group: "department", ...against }),
+    api("/api/v1/satisfaction", { from, to, group: "officer", ...against }),
     api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
     api("/api/v1/satisfaction/grid", { from, to }),
     api("/api/v1/devices/status", { from, to }),
@@ -543,6 +548,8 @@ async function draw() {
     const previous = W.previous.replace("{from}", counters.previous.from).replace("{to}", counters.previous.to);
     document.getElementById("sum-change").parentNode.title = previous;
     previousLabel = previous;
+    document.getElementById("compared").textContent = W.compared.replace("{from}", counters.previous.from)
+      .replace("{to}", counters.previous.to);
   }
   // the tables keep the user's sort (views) and filter (the boxes' text) across redraws
   figuresTable(document.getElementById("counters"), counters, W.counter, false);
@@ -564,6 +571,17 @@ function showRange() {
   document.getElementById("from").value = range.from;
   document.getElementById("to").value = range.to;
   document.getElementById("period").value = range.period;
+  document.getElementById("cfrom").value = range.cfrom;
+  document.getElementById("cto").value = range.cto;
+}
+
+// The query of the page asked for: the dates, and the compared period when both its days are set.
+function pageQuery(base) {
+  const next = new URLSearchParams({ lang, ...base });
+  const cfrom = document.getElementById("cfrom").value, cto = document.getElementById("cto").value;
+  if (cfrom && cto) { next.set("cfrom", cfrom); next.set("cto", cto); }
+  if (params.get("refresh")) next.set("refresh", params.get("refresh"));
+  return next.toString();
 }
 
 async function load() {
@@ -621,10 +639,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("range").addEventListener("submit", (event) => {
     event.preventDefault();
-    const next = new URLSearchParams({ lang, from: document.getElementById("from").value,
-      to: document.getElementById("to").value });
-    if (params.get("refresh")) next.set("refresh", params.get("refresh"));
-    location.search = next.toString();
+    location.search = pageQuery({ from: document.getElementById("from").value, to: document.getElementById("to").value });
   });
   for (const id of ["from", "to"]) {
     document.getElementById(id).addEventListener("input", () => { document.getElementById("period").value = "custom"; });
@@ -635,9 +650,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const [from, to] = periodRange(centerDay, kind);
     document.getElementById("from").value = from;
     document.getElementById("to").value = to;
-    const next = new URLSearchParams({ lang, period: kind });
-    if (params.get("refresh")) next.set("refresh", params.get("refresh"));
-    location.search = next.toString();
+    location.search = pageQuery({ period: kind });
   });
   load();
 });

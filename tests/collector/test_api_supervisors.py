@@ -168,6 +168,28 @@ def test_flags_previous_period_and_site(env: dict[str, Any]) -> None:
     assert levels == {"very_satisfied", "satisfied", "unsatisfied"}
 
 
+def test_any_two_periods_compare(env: dict[str, Any]) -> None:
+    client = env["client"]()
+    april = {"from": "2026-04-01", "to": "2026-04-30", "group": "department"}
+    body = client.get("/api/v1/satisfaction", params={**april, "compare_from": "2026-01-05",
+                                                      "compare_to": "2026-02-14"}).json()
+    assert (body["previous"]["from"], body["previous"]["to"]) == ("2026-01-05", "2026-02-14")
+    then = client.get("/api/v1/satisfaction", params={**april, "from": "2026-01-05", "to": "2026-02-14"}).json()
+    expected = recount(env["engine"], date(2026, 1, 5), date(2026, 2, 14), "counter")
+    assert body["previous"]["total"] == then["total"] == sum(sum(c.values()) for c in expected.values()) > 0
+    for group in body["groups"]:
+        earlier = next((g for g in then["groups"] if g["key"] == group["key"]), None)
+        assert group["previous"]["total"] == (earlier["total"] if earlier else 0)
+    assert body["change"]["satisfaction_rate"] == pytest.approx(
+        body["satisfaction_rate"] - then["satisfaction_rate"], abs=1e-4)
+    for wrong, says in (({"compare_from": "2026-01-05"}, "both"), ({"compare_to": "2026-01-05"}, "both"),
+                        ({"compare_from": "2026-02-14", "compare_to": "2026-01-05"}, "reversed"),
+                        ({"compare_from": "5/1/2026", "compare_to": "2026-02-14"}, "compare_from must be a date"),
+                        ({"compare_from": "2026-01-05", "compare_to": "2026-02-14", "compare": "false"}, "compare=true")):
+        refused = client.get("/api/v1/satisfaction", params={**april, **wrong})
+        assert refused.status_code == 422 and says in refused.text, (wrong, refused.text)
+
+
 def test_index_maps_levels_evenly(env: dict[str, Any]) -> None:
     body = env["client"]().get("/api/v1/satisfaction", params={"from": "2026-02-01", "to": "2026-02-28",
                                                                   "counter": "18"}).json()

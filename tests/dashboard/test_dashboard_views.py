@@ -312,3 +312,35 @@ def test_screenshot_of_the_vi_page(site: Site, browser: Browser, tmp_path: Path)
     print(f"\nscreenshot: {shot}")
     assert shot.stat().st_size > 10_000
     assert browser.errors == []
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_any_two_periods_compare(site: Site, browser: Browser, lang: str) -> None:
+    open_dashboard(site, browser, f"lang={lang}&from=2026-03-01&to=2026-03-31")
+    # as a supervisor does: the compared period typed into the form, then "show"
+    browser.evaluate("""document.getElementById('cfrom').value = '2026-01-05';
+        document.getElementById('cto').value = '2026-01-25';
+        document.getElementById('range').requestSubmit(); true""")
+    browser.wait_for("location.search.includes('cfrom=2026-01-05') && document.body.dataset.loaded === 'true'")
+    assert browser.evaluate("[document.getElementById('cfrom').value, document.getElementById('cto').value]") == [
+        "2026-01-05", "2026-01-25"]
+    expected = api(site, "/api/v1/satisfaction", group="counter", **{"from": "2026-03-01", "to": "2026-03-31",
+                   "compare_from": "2026-01-05", "compare_to": "2026-01-25"})
+    assert expected["previous"]["total"] > 0
+    assert browser.evaluate("document.getElementById('sum-change').textContent") == pct_points(
+        expected["change"]["satisfaction_rate"], lang)
+    compared = browser.evaluate("document.getElementById('compared').textContent")
+    assert compared == ("So sánh với: " if lang == "vi" else "Compared with: ") + "2026-01-05 – 2026-01-25"
+    change = browser.evaluate("""(() => { const i = [...document.querySelectorAll('#counters thead th')]
+        .findIndex(h => h.dataset.col === 'change');
+        return Object.fromEntries([...document.querySelectorAll('#counters tbody tr')]
+          .map(r => [r.dataset.key, r.children[i].textContent])); })()""")
+    assert change == {g["key"]: pct_points(g["change"]["satisfaction_rate"], lang) for g in expected["groups"]}
+
+
+def pct_points(value: float | None, lang: str) -> str:
+    """A change as the dashboard writes it: '+2,5 điểm %' / '-1.0 pp'."""
+    if value is None:
+        return "-"
+    text = ("+" if value > 0 else "") + f"{value * 100:.1f}"
+    return text.replace(".", ",") + " điểm %" if lang == "vi" else text + " pp"

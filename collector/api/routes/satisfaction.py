@@ -50,12 +50,26 @@ def satisfaction_report(
     site: Annotated[str | None, Query(description="only the departments of this site", max_length=32)] = None,
     include: IncludeQuery = "",
     compare: Annotated[bool, Query(description="add the previous period of the same length")] = True,
+    compare_from: Annotated[str | None, Query(description="compare with this period instead: its first local "
+                                                          "day, YYYY-MM-DD (with compare_to)")] = None,
+    compare_to: Annotated[str | None, Query(description="the compared period's last local day")] = None,
 ) -> dict[str, Any]:
     """Counts per level, satisfaction rate (0..1, share satisfied or better) and index (0..100) per
     group, with an optional series per period and the change against the previous period (a whole
-    month's is the previous whole month; otherwise the same number of days just before). Suppressed
-    and test presses are left out unless `include` names them."""
+    month's is the previous whole month; otherwise the same number of days just before; or any
+    period: compare_from..compare_to). Suppressed and test presses are left out unless `include`
+    names them."""
     first, last = day_range(from_, to, settings.timezone)
+    against = None
+    if compare_from or compare_to:
+        if not (compare_from and compare_to):
+            raise HTTPException(422, "give both compare_from and compare_to, or neither")
+        if not compare:
+            raise HTTPException(422, "compare_from and compare_to need compare=true")
+        compare_first, compare_last = parse_day(compare_from, "compare_from"), parse_day(compare_to, "compare_to")
+        assert compare_first and compare_last  # both given: parse_day answers a date or a 422
+        check_range(compare_first, compare_last, MAX_DAYS)
+        against = compare_first, compare_last
     with unprocessable():
         wanted = parse_include(include)
     by_value = None if by == "none" else by
@@ -66,7 +80,7 @@ def satisfaction_report(
         filters = resolve_filters(names, counter=counter, department=department, officer=officer, site=site,
                                   include=wanted)
     return summarize(session, names, first=first, last=last, group=None if group == "none" else group,
-                     by=by_value, filters=filters, compare=compare)
+                     by=by_value, filters=filters, compare=compare, against=against)
 
 
 WEEKDAYS = ((1, "T2", "Mon"), (2, "T3", "Tue"), (3, "T4", "Wed"), (4, "T5", "Thu"), (5, "T6", "Fri"),
