@@ -1,4 +1,4 @@
-"""Over the air, end to end: a small fleet of virtual boxes (the real firmware on the MicroPython
+"""Over the air, end to end: a fleet of 10 virtual boxes (the real firmware on the MicroPython
 unix port) updated by `rating-tech ota` through the real collector and Mosquitto, with citizens
 pressing all along. Every press a box took (its feedback LED lit) is stored once, and each box's
 seqs have no gap; a canary of a release that raises at import rolls itself back and stops that
@@ -28,7 +28,8 @@ from tests.helpers.paths import REPO
 from tests.helpers.registry import TEST_REGISTRY
 
 BIN = Path(sys.executable).parent
-BOXES = {"box-017": "17", "box-018": "18", "box-019": "18"}
+# The issue's fleet of 10: box-018 is the broken release's canary, box-017 the good one's.
+BOXES = {f"box-{n:03d}": "17" if n % 2 else "18" for n in range(11, 21)}
 REGISTRY = {**TEST_REGISTRY, "boxes": [{"box": b, "counter": c} for b, c in BOXES.items()]}
 PRESS_EVERY_S = 1.8  # per box: beyond the lockout and the 1.5 s feedback, so each press lights it anew
 LOCKOUT_MS = 300
