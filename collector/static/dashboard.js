@@ -26,6 +26,8 @@ const WORDS = {
     error: "Không tải được dữ liệu: ",
     by_officer: "Theo cán bộ", officer: "Cán bộ", rank: "Hạng", interval: "Khoảng tin cậy 95%",
     few: "ít phiếu", few_title: "Chỉ có {n} phiếu: tỷ lệ còn ít cơ sở, khoảng tin cậy rộng; chỉ để tham khảo (không bị ẩn).",
+    counter_page: "Quầy {code}: {name}", all_counters: "← Tất cả các quầy", officers_over_time: "Cán bộ theo thời gian",
+    officer_period_title: "{n} phiếu, tỷ lệ hài lòng {rate}",
     compare_with: "So sánh với", compare_from: "từ", compare_to: "đến", compared: "So sánh với: {from} – {to}",
     period: "Kỳ", period_custom: "Tùy chọn", period_week: "Tuần này", period_month: "Tháng này",
     period_quarter: "Quý này", period_year: "Năm nay", previous: "Kỳ trước: {from} – {to}",
@@ -55,6 +57,8 @@ const WORDS = {
     error: "Could not load data: ",
     by_officer: "By officer", officer: "Officer", rank: "Rank", interval: "95% interval",
     few: "few ratings", few_title: "Only {n} ratings: the rate rests on few ratings and its interval is wide; for reference (not hidden).",
+    counter_page: "Counter {code}: {name}", all_counters: "← All counters", officers_over_time: "Officers over time",
+    officer_period_title: "{n} ratings, satisfaction {rate}",
     compare_with: "Compare with", compare_from: "from", compare_to: "to", compared: "Compared with: {from} – {to}",
     period: "Period", period_custom: "Custom", period_week: "This week", period_month: "This month",
     period_quarter: "This quarter", period_year: "This year", previous: "Previous period: {from} – {to}",
@@ -177,7 +181,7 @@ function ranks(groups) {
 function columns(data, firstColumn, ranked) {
   const cols = [];
   if (ranked) cols.push({ id: "rank", label: W.rank, value: (g, r) => r.get(g), cls: "n rank" });
-  cols.push({ id: "code", label: W.code, value: (g) => g.code, text: true },
+  cols.push({ id: "code", label: W.code, value: (g) => g.code, text: true, link: firstColumn === W.counter && !COUNTER },
     { id: "name", label: firstColumn, value: (g) => g.name, text: true },
     { id: "total", label: W.total, value: (g) => g.total, cls: "n total" });
   for (const level of levelColumns(data)) {
@@ -193,7 +197,10 @@ function columns(data, firstColumn, ranked) {
 }
 
 function cell(col, g, rank) {
-  if (col.id === "code") return el("td", {}, g.code === null ? "" : String(g.code));
+  if (col.id === "code") {
+    if (col.link && g.code !== null) return el("td", {}, el("a", { href: "?" + counterQuery(g.code) }, String(g.code)));
+    return el("td", {}, g.code === null ? "" : String(g.code));
+  }
   if (col.id === "name") return el("td", {}, g.name || "");
   if (col.id === "rank") { const r = rank.get(g); return el("td", { class: col.cls }, r === null ? "-" : String(r)); }
   if (col.id === "total") return el("td", { class: col.cls }, String(g.total));
@@ -216,6 +223,35 @@ function cell(col, g, rank) {
   if (col.id === "index") return el("td", { class: col.cls }, num(g.index));
   const delta = col.value(g);
   return el("td", { class: col.cls + (delta > 0 ? " up" : delta < 0 ? " down" : "") }, pct(delta, true));
+}
+
+// ?counter=CODE: the counter page, every view of that one counter (its trend, heatmap, officers over
+// time, box and alerts); the counters table links each code to it.
+const COUNTER = params.get("counter") || "";
+
+function counterQuery(code) {
+  const next = new URLSearchParams(location.search);
+  next.set("counter", code);
+  return next.toString();
+}
+
+// One row per officer who staffed the counter, one column per period: the rate and, on hover, its ratings.
+function officersOverTime(data) {
+  const table = document.getElementById("officer-periods");
+  const periods = [...new Set(data.groups.flatMap((g) => g.series.map((s) => s.period)))].sort();
+  table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.officer), ...periods.map((p) => el("th", {}, p))));
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const g of data.groups) {
+    const byPeriod = new Map(g.series.map((s) => [s.period, s]));
+    body.append(el("tr", { "data-key": String(g.key) }, el("td", {}, g.name || ""), ...periods.map((p) => {
+      const s = byPeriod.get(p);
+      if (!s || !s.total) return el("td", { class: "n" }, "-");
+      return el("td", { class: "n", title: W.officer_period_title.replace("{n}", s.total).replace("{rate}", pct(s.satisfaction_rate)) },
+        `${pct(s.satisfaction_rate)} (${s.total})`);
+    })));
+  }
+  if (!data.groups.length) body.append(el("tr", {}, el("td", {}, W.no_data)));
 }
 
 let previousLabel = ""; // the compared period, shown as the change column's title
@@ -439,7 +475,7 @@ function ackCell(alert, timeZone) {
 }
 
 async function drawAlerts(timeZone) {
-  const page = await api("/api/v1/alerts", { state: alertState, limit: alertLimit });
+  const page = await api("/api/v1/alerts", { state: alertState, limit: alertLimit, ...(COUNTER ? { counter: COUNTER } : {}) });
   if (!page) return;
   const table = document.getElementById("alerts");
   table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.alert_at), el("th", {}, W.alert_what),
@@ -531,13 +567,16 @@ async function draw() {
   const by = days <= 62 ? "day" : days <= 400 ? "week" : "month";
   // ?cfrom=&cto=: the period every change is measured against (else the previous one)
   const against = range.cfrom && range.cto ? { compare_from: range.cfrom, compare_to: range.cto } : {};
-  const [counters, departments, officers, trend, grid, devices] = await Promise.all([
-    api("/api/v1/satisfaction", { from, to, group: "counter", ...against }),
-    api("/api/v1/satisfaction", { from, to, group: "department", ...against }),
-    api("/api/v1/satisfaction", { from, to, group: "officer", ...against }),
-    api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false" }),
-    api("/api/v1/satisfaction/grid", { from, to }),
+  const one = COUNTER ? { counter: COUNTER } : {};
+  const officerBy = days <= 62 ? "week" : days <= 400 ? "month" : "quarter";
+  let [counters, departments, officers, trend, grid, devices, overTime] = await Promise.all([
+    api("/api/v1/satisfaction", { from, to, group: "counter", ...against, ...one }),
+    COUNTER ? null : api("/api/v1/satisfaction", { from, to, group: "department", ...against }),
+    api("/api/v1/satisfaction", { from, to, group: "officer", ...against, ...one }),
+    api("/api/v1/satisfaction", { from, to, group: "none", by, compare: "false", ...one }),
+    api("/api/v1/satisfaction/grid", { from, to, ...one }),
     api("/api/v1/devices/status", { from, to }),
+    COUNTER ? api("/api/v1/satisfaction", { from, to, group: "officer", by: officerBy, compare: "false", ...one }) : null,
   ]);
   if (!counters) return false;
   document.getElementById("sum-total").textContent = String(counters.total);
@@ -553,7 +592,14 @@ async function draw() {
   }
   // the tables keep the user's sort (views) and filter (the boxes' text) across redraws
   figuresTable(document.getElementById("counters"), counters, W.counter, false);
-  figuresTable(document.getElementById("departments"), departments, W.department, false);
+  if (departments) figuresTable(document.getElementById("departments"), departments, W.department, false);
+  if (overTime) officersOverTime(overTime);
+  if (COUNTER) {
+    const named = counters.groups.find((g) => g.code === COUNTER);
+    document.getElementById("counter-title").textContent = W.counter_page.replace("{code}", COUNTER)
+      .replace("{name}", named ? named.name : "");
+    devices = { ...devices, items: devices.items.filter((d) => d.counter === COUNTER) }; // its box, then and now
+  }
   figuresTable(document.getElementById("officers"), officers, W.officer, true);
   trendChart(document.getElementById("trend"), trend.series);
   heatmap(document.getElementById("heatmap"), grid);
@@ -591,6 +637,7 @@ async function load() {
     reportLinks(centerDay);
     showRange();
     if (!(await draw())) return;
+    performance.mark("dashboard-drawn"); // the first meaningful paint: every view drawn (bench.dashboard)
     document.body.dataset.loaded = "true";
   } catch (error) {
     showError(error);
@@ -628,6 +675,13 @@ document.addEventListener("DOMContentLoaded", () => {
     link.href = "?" + next.toString();
   }
   for (const id of ["counters", "departments", "officers"]) sortable(document.getElementById(id));
+  if (COUNTER) {
+    document.getElementById("counter-page").hidden = false;
+    document.getElementById("departments-section").hidden = true;
+    const back = new URLSearchParams(location.search);
+    back.delete("counter");
+    document.getElementById("all-counters").href = "?" + back.toString();
+  }
   document.getElementById("alerts-more").addEventListener("click", () => {
     alertLimit = Math.min(500, alertLimit + ALERT_PAGE);
     draw().catch(showError);

@@ -17,6 +17,7 @@ from collector.auth import create_user
 from collector.clock import utc_ms
 from collector.db import make_engine, session_scope, upgrade
 from collector.messages import Inbound, check
+from collector.models import Device
 from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
@@ -65,6 +66,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with session_scope(engine) as session:
         load_registry(session, path, TZ)
         create_user(session, username="truongphong", role="viewer", password=PASSWORD)
+        for box, counter in (("box-017", "17"), ("box-018", "18")):
+            session.add(Device(box=box, counter=counter, online=True, last_seen=datetime.now(UTC)))
     few = [press_payload(box="box-019", counter="19", seq=i + 1, level=1,
                          t=utc_ms(datetime(2026, 3, 2 + i, 2, 0, tzinfo=UTC))) for i in range(3)]
     store(engine, presses_from_january_to_april(press_payload) + few)
@@ -344,3 +347,35 @@ def pct_points(value: float | None, lang: str) -> str:
         return "-"
     text = ("+" if value > 0 else "") + f"{value * 100:.1f}"
     return text.replace(".", ",") + " điểm %" if lang == "vi" else text + " pp"
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_counters_page_shows_its_officers_over_time_and_its_box(site: Site, browser: Browser, lang: str) -> None:
+    open_dashboard(site, browser, f"lang={lang}&from={RANGE['from']}&to={RANGE['to']}")
+    # the counters table links each code to its page: followed as a supervisor clicks it
+    browser.evaluate("document.querySelector('#counters tbody tr[data-key=\"17\"] a').click(); true")
+    browser.wait_for("new URLSearchParams(location.search).get('counter') === '17' && document.body.dataset.loaded")
+    title = browser.evaluate("document.getElementById('counter-title').textContent")
+    assert title == ("Quầy 17: " if lang == "vi" else "Counter 17: ") + "Quầy 17"
+    assert browser.evaluate("document.getElementById('departments-section').hidden") is True
+    assert [row["key"] for row in browser.evaluate(ROWS.replace("TABLE", "counters"))] == ["17"]
+    one = api(site, "/api/v1/satisfaction", group="counter", counter="17", **RANGE)
+    assert browser.evaluate("document.getElementById('sum-total').textContent") == str(one["total"])
+    assert browser.evaluate("[...document.querySelectorAll('#devices tbody tr')].map(r => r.dataset.box)") == [
+        "box-017"]
+    # officers over time: one row per officer who staffed the counter, a column per week
+    expected = api(site, "/api/v1/satisfaction", group="officer", counter="17", by="week", compare="false", **RANGE)
+    assert len(expected["groups"]) >= 2  # cb001 until 15 March, then cb003 (registry_with_reassignments)
+    table = browser.evaluate("""(() => { const t = document.getElementById('officer-periods');
+        return {head: [...t.tHead.rows[0].cells].map(c => c.textContent).slice(1),
+                rows: Object.fromEntries([...t.tBodies[0].rows].map(r => [r.dataset.key,
+                      [...r.cells].slice(1).map(c => c.textContent)]))}; })()""")
+    weeks = sorted({s["period"] for g in expected["groups"] for s in g["series"]})
+    assert table["head"] == weeks
+    for group in expected["groups"]:
+        series = {s["period"]: s for s in group["series"]}
+        assert table["rows"][str(group["key"])] == [
+            f"{pct(series[w]['satisfaction_rate'], lang)} ({series[w]['total']})" if w in series and series[w]["total"]
+            else "-" for w in weeks]
+    back = browser.evaluate("document.getElementById('all-counters').getAttribute('href')")
+    assert "counter=" not in back and f"from={RANGE['from']}" in back
