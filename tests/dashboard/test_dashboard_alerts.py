@@ -183,7 +183,7 @@ def test_on_a_phone_the_page_does_not_scroll_sideways(site: Site, browser: Brows
         width = browser.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width} px wide on a 390 px phone"
         cards = browser.evaluate("[...document.querySelectorAll('.card')].map(c => c.getBoundingClientRect().left)")
-        assert len(set(round(left) for left in cards)) == 2  # two cards a row
+        assert len({round(left) for left in cards}) == 2  # two cards a row
         wide = browser.evaluate("""[...document.querySelectorAll('.scroll')].filter(s => s.scrollWidth > s.clientWidth)
             .map(s => s.firstElementChild.id)""")
         assert "officers" in wide  # the widest table scrolls inside its own box
