@@ -232,6 +232,20 @@ class RollupHour(LevelCounts, table=True):
     test: bool = Field(primary_key=True)
 
 
+class RollupHourMonth(LevelCounts, table=True):
+    """Per month, ISO weekday and local hour, the whole center: the grid of whole months without a
+    counter or department filter, which from rollup_hour would read a row per day, hour and counter
+    (a year of 3,000 counters: millions). A filtered grid reads rollup_hour by its indexes."""
+
+    __tablename__ = "rollup_hour_month"
+    month: date = Field(primary_key=True)  # its first day
+    weekday: int = Field(sa_type=sa.SmallInteger, primary_key=True)  # ISO: 1 = Monday
+    hour: int = Field(sa_type=sa.SmallInteger, primary_key=True)
+    scale: str = Field(max_length=16, primary_key=True)
+    suppressed: bool = Field(primary_key=True)
+    test: bool = Field(primary_key=True)
+
+
 class Device(SQLModel, table=True):
     box: str = Field(max_length=32, primary_key=True)
     counter: str = Field(max_length=16)

@@ -160,39 +160,47 @@ def _fetch(connection: sa.Connection, sql: str, params: tuple[Any, ...]) -> list
 
 
 @lru_cache(maxsize=128)
-def _grid_statement(dialect: str, filters: tuple[tuple[str, int], ...], include: frozenset[str]) -> str:
+def _grid_statement(dialect: str, table: str, filters: tuple[tuple[str, int], ...], include: frozenset[str]) -> str:
+    """rollup_hour (its days' weekdays computed) or rollup_hour_month (months, weekday kept) over a
+    range of its first column."""
     mark = "?" if dialect == "sqlite" else "%s"
     false = "0" if dialect == "sqlite" else "false"
-    if dialect == "sqlite":
-        weekday = "CAST(strftime('%w', day) AS INTEGER)"
+    if table == "rollup_hour_month":
+        weekday, column = "weekday", "month"
+    elif dialect == "sqlite":
+        weekday, column = "CAST(strftime('%w', day) AS INTEGER)", "day"
     else:
-        weekday = "CAST(EXTRACT(dow FROM day) AS INTEGER)"
-    where = [f"day >= {mark}", f"day <= {mark}"]
-    for column, count in filters:
-        where.append(f"{column} IN ({', '.join([mark] * count)})")
+        weekday, column = "CAST(EXTRACT(dow FROM day) AS INTEGER)", "day"
+    where = [f"{column} >= {mark}", f"{column} <= {mark}"]
+    for name, count in filters:
+        where.append(f"{name} IN ({', '.join([mark] * count)})")
     for flag in ("suppressed", "test"):
         if flag not in include:
             where.append(f"{flag} = {false}")
-    sql = (f"SELECT {weekday} AS dow, hour, scale, {_sums(dialect)} FROM rollup_hour WHERE {' AND '.join(where)} "
+    sql = (f"SELECT {weekday} AS dow, hour, scale, {_sums(dialect)} FROM {table} WHERE {' AND '.join(where)} "
            f"GROUP BY dow, hour, scale")
     return sql if dialect == "sqlite" else sql.replace("%w", "%%w")
 
 
 def read_grid(
-    connection: sa.Connection, *, first: date, last: date, counters: Sequence[str] | None,
+    connection: sa.Connection, segments: Sequence[tuple[str, str, date, date]], *, counters: Sequence[str] | None,
     department_ids: Sequence[int] | None, include: frozenset[str],
 ) -> dict[tuple[int, int], Counts]:
-    """(ISO weekday 1..7, local hour 0..23) -> counts per scale and level, from rollup_hour."""
+    """(ISO weekday 1..7, local hour 0..23) -> counts per scale and level, over segments (table, time
+    column, first, last) of rollup_hour and, without a filter, rollup_hour_month."""
     dialect = connection.dialect.name
     wanted = [(column, values) for column, values in (("counter", counters), ("department_id", department_ids))
               if values is not None]
     cells: dict[tuple[int, int], Counts] = {}
     if any(not values for _, values in wanted):
         return cells
-    sql = _grid_statement(dialect, tuple((c, len(v)) for c, v in wanted), include)
-    bounds: list[Any] = [first.isoformat(), last.isoformat()] if dialect == "sqlite" else [first, last]
-    params = tuple(bounds + [v for _, vs in wanted for v in vs])
-    for dow, hour, scale, *numbers in _fetch(connection, sql, params):
-        iso = 7 if int(dow) == 0 else int(dow)  # both databases count 0 = Sunday
-        add_scale_counts(cells.setdefault((iso, int(hour)), {}), scale, numbers)
+    shape = tuple((c, len(v)) for c, v in wanted)
+    for table, _, lo, hi in segments:
+        if table == "rollup_hour_month" and wanted:
+            raise ValueError("rollup_hour_month has no counter or department: a filtered grid reads rollup_hour")
+        sql = _grid_statement(dialect, table, shape, include)
+        bounds: list[Any] = [lo.isoformat(), hi.isoformat()] if dialect == "sqlite" else [lo, hi]
+        for dow, hour, scale, *numbers in _fetch(connection, sql, tuple(bounds + [v for _, vs in wanted for v in vs])):
+            iso = 7 if int(dow) == 0 else int(dow)  # rollup_hour's weekday counts 0 = Sunday
+            add_scale_counts(cells.setdefault((iso, int(hour)), {}), scale, numbers)
     return cells

@@ -34,6 +34,7 @@ ROLLUP_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollup_month", ("month", *_KEYED)),
     ("rollup_year", ("year", *_KEYED)),
     ("rollup_hour", ("day", "hour", "counter", "department_id", *_FLAGS)),
+    ("rollup_hour_month", ("month", "weekday", "hour", *_FLAGS)),
 )
 
 
@@ -41,7 +42,7 @@ def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[
     """(table, key columns, rows (*key, *counts per level)) for each of ROLLUP_TABLES from a tally over
     ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
     key appears once (one statement may not touch a row twice on PostgreSQL)."""
-    per_table: tuple[dict[tuple[Any, ...], list[int]], ...] = ({}, {}, {}, {})
+    per_table: tuple[dict[tuple[Any, ...], list[int]], ...] = ({}, {}, {}, {}, {})
     months: dict[date, date] = {}
     for (day, hour, counter, officer_id, department_id, scale, level, suppressed, test), count in counts.items():
         officer_id = officer_id or NOBODY
@@ -53,7 +54,8 @@ def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[
         keys = ((day, counter, officer_id, department_id, *rest),
                 (month, counter, officer_id, department_id, *rest),
                 (month.replace(month=1), counter, officer_id, department_id, *rest),
-                (day, hour, counter, department_id, *rest))
+                (day, hour, counter, department_id, *rest),
+                (month, day.isoweekday(), hour, *rest))
         for rows, key in zip(per_table, keys, strict=True):
             numbers = rows.get(key)
             if numbers is None:
@@ -114,7 +116,7 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
     dialect = connection.dialect.name
     # (table, its period, the table it sums, that one's period): a month sums days, a year months
     periods = [("rollup_month", "month", "rollup_day", "day"), ("rollup_year", "year", "rollup_month", "month")]
-    for table in ("rollup_hour", *(p[0] for p in periods), "rollup_day"):
+    for table in ("rollup_hour_month", "rollup_hour", *(p[0] for p in periods), "rollup_day"):
         connection.execute(sa.text(f"DELETE FROM {table}"))
     levels = ", ".join(LEVEL_COLUMNS)
     counted = ", ".join(f"SUM(CASE WHEN level = {i} THEN 1 ELSE 0 END)" for i in range(len(LEVEL_COLUMNS)))
@@ -136,12 +138,28 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
     hour = local_hour_sql(dialect, "pressed_at", tz_name)
     if hour is None:
         _rebuild_hours_in_python(connection, tz_name)
-        return
+    else:
+        connection.execute(sa.text(
+            f"INSERT INTO rollup_hour (day, hour, counter, department_id, scale, suppressed, test, {levels}) "
+            f"SELECT day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test, {counted} "
+            f"FROM press GROUP BY day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test"
+        ), {"tz": tz_name})
+    fill_hour_months(connection)
+
+
+def fill_hour_months(connection: sa.Connection) -> None:
+    """rollup_hour_month summed from rollup_hour (empty before: rebuild_rollups and migration 0015)."""
+    sqlite = connection.dialect.name == "sqlite"
+    month = "date(day, 'start of month')" if sqlite else "CAST(date_trunc('month', day) AS DATE)"
+    weekday = ("CASE CAST(strftime('%w', day) AS INTEGER) WHEN 0 THEN 7 ELSE CAST(strftime('%w', day) AS INTEGER) END"
+               if sqlite else "CAST(EXTRACT(isodow FROM day) AS INTEGER)")
+    levels = ", ".join(LEVEL_COLUMNS)
+    summed = ", ".join(f"SUM({c})" for c in LEVEL_COLUMNS)
     connection.execute(sa.text(
-        f"INSERT INTO rollup_hour (day, hour, counter, department_id, scale, suppressed, test, {levels}) "
-        f"SELECT day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test, {counted} "
-        f"FROM press GROUP BY day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test"
-    ), {"tz": tz_name})
+        f"INSERT INTO rollup_hour_month (month, weekday, hour, scale, suppressed, test, {levels}) "
+        f"SELECT {month}, {weekday}, hour, scale, suppressed, test, {summed} FROM rollup_hour "
+        f"GROUP BY {month}, {weekday}, hour, scale, suppressed, test"
+    ))
 
 
 def _rebuild_hours_in_python(connection: sa.Connection, tz_name: str) -> None:

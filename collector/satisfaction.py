@@ -3,7 +3,8 @@
 A range of local days is read as the whole calendar years inside it from `rollup_year`, the whole
 months around them from `rollup_month` and the days at its edges from `rollup_day`, so a year costs one
 row per group and level; month and quarter buckets read months, day and ISO-week buckets days; the
-hour-by-weekday grid reads `rollup_hour` (collector.rollup_read runs the queries). The rollups are
+hour-by-weekday grid reads `rollup_hour` and, for the whole center's whole months,
+`rollup_hour_month` (collector.rollup_read runs the queries). The rollups are
 written and rebuilt by collector.rollups; figures come from counts by collector.figures.
 """
 
@@ -42,6 +43,7 @@ class Filters:
 # Whole-period rollups, coarsest last: (table, its first-day column, first day of the period of a day,
 # first day of the next period).
 MONTHS = ("rollup_month", "month", month_start, next_month)
+HOUR_MONTHS = ("rollup_hour_month", "month", month_start, next_month)
 YEARS = ("rollup_year", "year", year_start, next_year)
 
 
@@ -53,21 +55,23 @@ def _segments(first: date, last: date, by: str | None) -> list[tuple[str, str, d
     return _split(first, last, periods)
 
 
-def _split(first: date, last: date, periods: tuple[tuple[Any, ...], ...]) -> list[tuple[str, str, date, date]]:
-    """The whole periods of the coarsest kind inside [first, last], its ends split by the finer kinds."""
+def _split(first: date, last: date, periods: tuple[tuple[Any, ...], ...],
+           days: str = "rollup_day") -> list[tuple[str, str, date, date]]:
+    """The whole periods of the coarsest kind inside [first, last], its ends split by the finer kinds
+    and, at the finest, read from the table of days `days`."""
     if first > last:
         return []
     if not periods:
-        return [("rollup_day", "day", first, last)]
+        return [(days, "day", first, last)]
     table, column, start_of, next_start = periods[-1]
     whole_first = first if start_of(first) == first else next_start(first)
     after_whole = next_start(last) if next_start(last) - timedelta(days=1) == last else start_of(last)
     if whole_first >= after_whole:
-        return _split(first, last, periods[:-1])
+        return _split(first, last, periods[:-1], days)
     return [
-        *_split(first, whole_first - timedelta(days=1), periods[:-1]),
+        *_split(first, whole_first - timedelta(days=1), periods[:-1], days),
         (table, column, whole_first, start_of(after_whole - timedelta(days=1))),
-        *_split(after_whole, last, periods[:-1]),
+        *_split(after_whole, last, periods[:-1], days),
     ]
 
 
@@ -85,8 +89,12 @@ def tally(
 
 
 def grid(session: Session, *, first: date, last: date, filters: Filters) -> dict[tuple[int, int], Counts]:
-    """(ISO weekday 1..7, local hour 0..23) -> counts per scale and level."""
-    return read_grid(session.connection(), first=first, last=last, counters=filters.counters,
+    """(ISO weekday 1..7, local hour 0..23) -> counts per scale and level. The whole center's whole
+    months come from rollup_hour_month, everything else from rollup_hour (by its counter and
+    department indexes when filtered)."""
+    filtered = filters.counters is not None or filters.department_ids is not None
+    segments = _split(first, last, () if filtered else (HOUR_MONTHS,), days="rollup_hour")
+    return read_grid(session.connection(), segments, counters=filters.counters,
                      department_ids=filters.department_ids, include=filters.include)
 
 

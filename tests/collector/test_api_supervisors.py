@@ -19,7 +19,15 @@ from collector.app import create_app
 from collector.auth import create_token, create_user
 from collector.db import session_scope
 from collector.messages import Inbound, check
-from collector.models import Department, Press, RollupDay, RollupHour, RollupMonth, RollupYear
+from collector.models import (
+    Department,
+    Press,
+    RollupDay,
+    RollupHour,
+    RollupHourMonth,
+    RollupMonth,
+    RollupYear,
+)
 from collector.registry import load_registry
 from collector.rollups import rebuild_rollups
 from collector.settings import Settings
@@ -206,6 +214,11 @@ def test_hour_by_weekday_grid(env: dict[str, Any]) -> None:
     got = {(c["weekday"], c["hour"]): c["total"] for c in body["cells"]}
     assert got == dict(expected)
     assert {h for _, h in got} <= {7, 8, 9, 10, 14, 15, 16, 23}
+    # a counter's grid reads rollup_hour by day; the whole center's whole months rollup_hour_month
+    one = env["client"]().get("/api/v1/satisfaction/grid", params={"from": "2026-01-20", "to": "2026-04-10",
+                                                                 "counter": "17"}).json()
+    assert {(c["weekday"], c["hour"]): c["total"] for c in one["cells"]} == dict(
+        Tally((p.day.isoweekday(), (p.pressed_at + timedelta(hours=7)).hour) for p in rows if p.counter == "17"))
 
 
 def test_rollups_equal_a_rebuild_from_the_presses(env: dict[str, Any]) -> None:
@@ -214,7 +227,7 @@ def test_rollups_equal_a_rebuild_from_the_presses(env: dict[str, Any]) -> None:
     def snapshot() -> list[Any]:
         with Session(engine) as session:
             return [sorted(repr(r.model_dump()) for r in session.exec(select(table)).all())
-                    for table in (RollupDay, RollupMonth, RollupYear, RollupHour)]
+                    for table in (RollupDay, RollupMonth, RollupYear, RollupHour, RollupHourMonth)]
 
     before = snapshot()
     with engine.begin() as connection:
