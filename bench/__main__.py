@@ -10,7 +10,7 @@ from typing import Any
 
 from bench import Row, print_table
 
-BENCHMARKS = ["firmware", "simulator", "collector", "queries", "fuzz", "load"]
+BENCHMARKS = ["firmware", "simulator", "collector", "queries", "fuzz", "load", "alerts", "reports", "ota", "dashboard"]
 
 
 def _as_row(item: Row | tuple[Any, ...]) -> Row:
