@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from collector.device_flags import FLAG_RULES
 from technician.device import MIN_VERSION, TESTED_VERSION, DeviceError
-from technician.fleet import FLAG_RULES
 from technician.settings import DEFAULT_BUTTON_PINS, TechSettings, load_settings, mask
 
 app = typer.Typer(help="Build the box firmware and provision, check and replace boxes over USB serial "

@@ -1,13 +1,6 @@
 """`rating-tech fleet`: every box as the collector last heard it (GET /api/v1/devices/status), as a
-table or JSON, with the boxes that need a technician flagged.
-
-The flags have one home, `flags()`. The devices API gives each box's last status only, not its
-history, so both rules read that one status:
-- "reboots": the box's last reset was a crash (watchdog) or a power dip (brownout), less than
-  REBOOT_WINDOW_S ago. A box that keeps crashing is always inside that window.
-- "outbox": the box holds OUTBOX_BACKLOG presses or more not yet confirmed. A box that reaches the
-  collector holds 0 to a few in flight; a backlog means its presses are not getting through.
-"""
+table or JSON, with the boxes that need a technician flagged: the API's `flags`, whose rule has its
+home in collector/device_flags.py (FLAG_RULES says it)."""
 
 from __future__ import annotations
 
@@ -18,25 +11,7 @@ from zoneinfo import ZoneInfo
 
 from rich.table import Table
 
-REBOOT_WINDOW_S = 3600
-CRASH_RESETS = ("watchdog", "brownout")
-OUTBOX_BACKLOG = 10
-
-FLAG_RULES = (f"reboots: last reset by {' or '.join(CRASH_RESETS)} less than {REBOOT_WINDOW_S // 60} min ago; "
-              f"outbox: {OUTBOX_BACKLOG} or more presses not yet confirmed")
-
-
-def flags(item: dict[str, Any]) -> list[str]:
-    """What needs a technician at this box (FLAG_RULES); a retired box needs nobody."""
-    if item.get("status") == "retired":
-        return []
-    found = []
-    up_ms = item.get("up")
-    if item.get("reset_cause") in CRASH_RESETS and up_ms is not None and up_ms < REBOOT_WINDOW_S * 1000:
-        found.append("reboots")
-    if (item.get("outbox") or 0) >= OUTBOX_BACKLOG:
-        found.append("outbox")
-    return found
+from collector.device_flags import FLAG_RULES
 
 
 def rollout_state(item: dict[str, Any]) -> str | None:
@@ -55,7 +30,7 @@ class Fleet:
 
     @classmethod
     def from_status(cls, status: dict[str, Any], timezone: str) -> Fleet:
-        items = [{**item, "flags": flags(item), "rollout": rollout_state(item)} for item in status["items"]]
+        items = [{**item, "flags": item.get("flags", []), "rollout": rollout_state(item)} for item in status["items"]]
         summary = {key: status.get(key) for key in ("online", "offline", "retired", "silent")}
         summary["flagged"] = [item["box"] for item in items if item["flags"]]
         return cls(items, timezone, summary)

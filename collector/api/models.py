@@ -174,6 +174,11 @@ class LossPublic(PublicModel):
     open_since: Timestamp | None = Field(description="when the oldest gap was first seen (null: none open)")
 
 
+class DeviceRolloutPublic(PublicModel):
+    version: str
+    state: Literal["pending", "sent", "updated", "failed", "rolled_back"]
+
+
 class DevicePublic(PublicModel):
     """A box. One in the registry that has never reported has only the fields without a default."""
 
@@ -197,10 +202,13 @@ class DevicePublic(PublicModel):
     retired_at: Timestamp | None = None
     loss: LossPublic | None = None
     down_office_minutes: int = Field(description="office minutes the box was offline or silent in the days asked")
+    flags: list[Literal["reboots", "outbox"]] = Field(description="what needs a technician (flag_rules)")
+    rollout: DeviceRolloutPublic | None = None
 
 
 class DeviceStatusPublic(PublicModel):
     silent_after_minutes: int
+    flag_rules: str = Field(description="when a box is flagged (collector/device_flags.py)")
     office_hours: list[str] = Field(description="local HH:MM-HH:MM spans, Monday to Friday")
     online: int
     offline: int

@@ -18,6 +18,10 @@ const WORDS = {
     counter: "Quầy", department: "Đơn vị", code: "Mã", name: "Tên", box: "Thiết bị",
     status: "Trạng thái", last_seen: "Lần cuối", outbox: "Hàng đợi", firmware: "Phần mềm",
     silent: "Im lặng (phút giờ hành chính)", online: "trực tuyến", offline: "mất kết nối",
+    rssi: "Sóng Wi-Fi", heap: "RAM trống", reset: "Khởi động lại do", boots: "Số lần khởi động", rollout: "Cập nhật",
+    flags: "Cần xem", flag_reboots: "khởi động lại", flag_outbox: "tồn phiếu",
+    rollout_pending: "chờ", rollout_sent: "đang cập nhật", rollout_updated: "đã cập nhật", rollout_failed: "lỗi",
+    rollout_rolled_back: "đã quay lại bản cũ",
     down: "Ngừng (phút giờ hành chính)", down_title: "Thời gian trong giờ hành chính thiết bị mất kết nối hoặc im lặng, {from} – {to}",
     lost: "Lượt bấm thất lạc", lost_title: "Thiết bị đã đánh số {missing} lượt bấm máy chủ chưa nhận (số {gaps}), từ {since}",
     never_seen: "chưa kết nối", retired: "đã thay thế", hour: "Giờ", week_this: "Báo cáo tuần này", week_last: "Báo cáo tuần trước",
@@ -49,6 +53,10 @@ const WORDS = {
     counter: "Counter", department: "Department", code: "Code", name: "Name", box: "Device",
     status: "Status", last_seen: "Last seen", outbox: "Outbox", firmware: "Firmware",
     silent: "Silent (office minutes)", online: "online", offline: "offline",
+    rssi: "Wi-Fi signal", heap: "Free RAM", reset: "Last reset", boots: "Boots", rollout: "Update",
+    flags: "Needs a look", flag_reboots: "reboots", flag_outbox: "outbox",
+    rollout_pending: "pending", rollout_sent: "updating", rollout_updated: "updated", rollout_failed: "failed",
+    rollout_rolled_back: "rolled back",
     down: "Down (office minutes)", down_title: "Office minutes the box was offline or silent, {from} – {to}",
     lost: "Presses lost", lost_title: "The box numbered {missing} presses the collector never got (seq {gaps}), since {since}",
     never_seen: "never seen", retired: "retired", hour: "Hour", week_this: "This week's report", week_last: "Last week's report",
@@ -398,7 +406,9 @@ function lossCell(loss, timeZone) {
 function devicesTable(status, timeZone) {
   const table = document.getElementById("devices");
   table.tHead.replaceChildren(el("tr", {}, el("th", {}, W.box), el("th", {}, W.counter), el("th", {}, W.status),
-    el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.silent),
+    el("th", {}, W.last_seen), el("th", {}, W.outbox), el("th", {}, W.firmware), el("th", {}, W.rssi),
+    el("th", {}, W.heap), el("th", {}, W.reset), el("th", {}, W.boots), el("th", {}, W.rollout),
+    el("th", { title: status.flag_rules }, W.flags), el("th", {}, W.silent),
     el("th", { title: W.down_title.replace("{from}", status.down_from).replace("{to}", status.down_to) }, W.down),
     el("th", {}, W.lost)));
   const body = table.tBodies[0];
@@ -410,6 +420,12 @@ function devicesTable(status, timeZone) {
       el("td", {}, d.box), el("td", {}, d.counter || ""), el("td", { class: "status" }, W[d.status] || d.status),
       el("td", {}, seen), el("td", { class: "n" }, d.outbox === null ? "-" : String(d.outbox)),
       el("td", {}, d.fw || "-"),
+      el("td", { class: "n" }, d.rssi === null || d.rssi === undefined ? "-" : `${d.rssi} dBm`),
+      el("td", { class: "n" }, d.heap_free === null || d.heap_free === undefined ? "-" : `${Math.round(d.heap_free / 1024)} KB`),
+      el("td", {}, d.reset_cause || "-"),
+      el("td", { class: "n" }, d.boot === null || d.boot === undefined ? "-" : String(d.boot)),
+      el("td", { class: "rollout" }, d.rollout ? `${d.rollout.version}: ${W["rollout_" + d.rollout.state] || d.rollout.state}` : "-"),
+      el("td", { class: d.flags.length ? "flags flagged" : "flags" }, d.flags.map((f) => W["flag_" + f] || f).join(", ")),
       el("td", { class: "n" }, d.silent_office_minutes === null ? "-" : String(d.silent_office_minutes)),
       el("td", { class: d.down_office_minutes ? "n down-time is-down" : "n down-time" }, String(d.down_office_minutes)),
       lossCell(d.loss, timeZone)));

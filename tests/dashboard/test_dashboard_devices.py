@@ -14,7 +14,7 @@ from collector.auth import create_user
 from collector.clock import utc_ms
 from collector.db import make_engine, session_scope, upgrade
 from collector.messages import Inbound, check
-from collector.models import Device
+from collector.models import Device, Rollout, RolloutBox
 from collector.registry import load_registry
 from collector.settings import Settings
 from collector.store import store_batch
@@ -43,8 +43,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         create_user(session, username="truongphong", role="viewer", password=PASSWORD)
         store_batch(session, [check(Inbound(f"rating/{p['box']}/press", json.dumps(p).encode(), SINCE))
                               for p in payloads], TZ)
-        for box, counter in (("box-017", "17"), ("box-018", "18")):
-            session.add(Device(box=box, counter=counter, online=True, last_seen=SINCE + timedelta(minutes=1)))
+        # box-017 crashed (watchdog) 10 minutes ago and holds a backlog; box-018 took release 0.2.0
+        session.add(Device(box="box-017", counter="17", online=True, last_seen=SINCE + timedelta(minutes=1),
+                           rssi=-61, heap_free=51200, reset_cause="watchdog", boot=41, up=600_000, outbox=12))
+        session.add(Device(box="box-018", counter="18", online=True, last_seen=SINCE + timedelta(minutes=1),
+                           rssi=-70, heap_free=50000, reset_cause="power_on", boot=3, up=90_000_000, outbox=0,
+                           fw="0.2.0"))
+        rollout = Rollout(version="0.2.0", url="http://collector/releases/0.2.0/", manifest_sha256="0" * 64,
+                          state="widened", created_by="giamdoc", created_at=SINCE)
+        session.add(rollout)
+        session.flush()
+        assert rollout.id is not None
+        session.add(RolloutBox(rollout_id=rollout.id, box="box-018", canary=True, state="updated", changed_at=SINCE))
     app = create_app(Settings(data_dir=tmp), engine)
     with serving_app(app) as url:
         yield url
@@ -81,3 +91,36 @@ def test_the_devices_table_flags_a_box_with_lost_presses(site: str, browser: Bro
     assert (lost["lost"], lost["open"]) == ("2", True)
     assert "3-4" in lost["title"] and ("09:00" in lost["title"] or "9:00" in lost["title"])
     assert ("chưa nhận" if lang == "vi" else "never got") in lost["title"]
+
+
+FLEET = """Object.fromEntries([...document.querySelectorAll('#devices tbody tr')].map(r => [r.dataset.box,
+    Object.fromEntries([...r.cells].map((c, i) => [document.querySelectorAll('#devices thead th')[i].textContent,
+                                                   c.textContent]))]))"""
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_devices_table_shows_each_boxs_health_rollout_and_flags(site: str, browser: Browser, lang: str) -> None:
+    browser.call("Network.clearBrowserCookies")
+    browser.goto(f"{site}/login?next=/dashboard")
+    browser.evaluate(f"""document.getElementById('username').value = 'truongphong';
+        document.getElementById('password').value = {json.dumps(PASSWORD)};
+        document.querySelector('form').submit(); true""")
+    browser.wait_for("location.pathname === '/dashboard'")
+    browser.goto(f"{site}/dashboard?lang={lang}")
+    assert browser.wait_for("document.body.dataset.loaded") == "true"
+    rows = browser.evaluate(FLEET)
+    vi = lang == "vi"
+    crashed, updated = rows["box-017"], rows["box-018"]
+    assert crashed["Sóng Wi-Fi" if vi else "Wi-Fi signal"] == "-61 dBm"
+    assert crashed["RAM trống" if vi else "Free RAM"] == "50 KB"
+    assert crashed["Khởi động lại do" if vi else "Last reset"] == "watchdog"
+    assert crashed["Số lần khởi động" if vi else "Boots"] == "41"
+    assert crashed["Cần xem" if vi else "Needs a look"] == ("khởi động lại, tồn phiếu" if vi else "reboots, outbox")
+    assert updated["Cần xem" if vi else "Needs a look"] == ""
+    assert updated["Cập nhật" if vi else "Update"] == ("0.2.0: đã cập nhật" if vi else "0.2.0: updated")
+    assert crashed["Cập nhật" if vi else "Update"] == "-"
+    assert browser.evaluate("document.querySelector('#devices tbody tr[data-box=\"box-017\"] td.flags')"
+                            ".classList.contains('flagged')") is True
+    rules = browser.evaluate("[...document.querySelectorAll('#devices thead th')].find(h => h.title.startsWith('reboots'))"
+                             ".title")
+    assert "watchdog" in rules and "10 or more" in rules

@@ -95,7 +95,7 @@ def test_a_refused_token_and_a_missing_token_file_are_said(tech: Tech, tmp_path:
 
 
 def test_the_flag_rules_have_one_home() -> None:
-    from technician.fleet import OUTBOX_BACKLOG, REBOOT_WINDOW_S, flags
+    from collector.device_flags import OUTBOX_BACKLOG, REBOOT_WINDOW_S, flags
 
     crashed = {"status": "online", "reset_cause": "watchdog", "up": REBOOT_WINDOW_S * 1000 - 1, "outbox": 0}
     assert flags(crashed) == ["reboots"]

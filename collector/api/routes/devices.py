@@ -12,8 +12,9 @@ from sqlmodel import Session, col, select
 from collector.api.deps import PrincipalDep, SessionDep, SettingsDep, check_range, parse_day
 from collector.api.models import DevicePublic, DeviceStatusPublic
 from collector.clock import local_day, local_midnight_utc, utc_now
+from collector.device_flags import FLAG_RULES, flags
 from collector.downtime import box_downtime
-from collector.models import Counter, CounterBox, Device
+from collector.models import Counter, CounterBox, Device, Rollout, RolloutBox
 from collector.office_hours import OfficeHours, office_minutes
 from collector.sequences import BoxLoss, box_losses
 
@@ -49,11 +50,22 @@ def down_range(first: str | None, last: str | None, tz_name: str) -> tuple[date,
     return since, to
 
 
+def latest_rollouts(session: Session) -> dict[str, dict[str, str]]:
+    """box -> {version, state} of the newest rollout that targeted it."""
+    found: dict[str, dict[str, str]] = {}
+    for box, version, state in session.exec(
+            select(RolloutBox.box, Rollout.version, RolloutBox.state)
+            .join(Rollout, col(Rollout.id) == col(RolloutBox.rollout_id)).order_by(col(Rollout.id))).all():
+        found[box] = {"version": version, "state": state}  # a later rollout replaces an earlier one
+    return found
+
+
 def device_status(session: Session, tz_name: str, hours: OfficeHours, silent_after: int,
                   with_registered: bool, days: tuple[date, date]) -> list[dict[str, Any]]:
     now = utc_now()
     rows: dict[str, dict[str, Any]] = {}
     losses = box_losses(session)
+    rollouts = latest_rollouts(session)
     down = box_downtime(session, local_midnight_utc(days[0], tz_name),
                         local_midnight_utc(days[1] + timedelta(days=1), tz_name), now, tz_name, hours)
     for device in session.exec(select(Device).order_by(col(Device.box))).all():
@@ -69,11 +81,14 @@ def device_status(session: Session, tz_name: str, hours: OfficeHours, silent_aft
         }
         if device.box in losses:
             rows[device.box]["loss"] = loss_public(losses[device.box])
+        if device.box in rollouts:
+            rows[device.box]["rollout"] = rollouts[device.box]
+        rows[device.box]["flags"] = flags(rows[device.box])
     if with_registered:
         for box, counter in _current_boxes(session, now).items():
             rows.setdefault(box, {"box": box, "counter": counter, "online": False, "status": "never_seen",
                                   "last_seen": None, "outbox": None, "fw": None, "silent_office_minutes": None,
-                                  "silent": True, "down_office_minutes": down.get(box, 0)})
+                                  "silent": True, "down_office_minutes": down.get(box, 0), "flags": []})
     return [rows[box] for box in sorted(rows)]
 
 
@@ -113,6 +128,7 @@ def devices_status(
                           with_registered=True, days=days)
     return {
         "silent_after_minutes": silent_after,
+        "flag_rules": FLAG_RULES,
         "down_from": days[0].isoformat(),
         "down_to": days[1].isoformat(),
         "office_hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.office_schedule.periods],
