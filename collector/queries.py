@@ -137,12 +137,13 @@ def summarize(
     overall_now: Counts = {}
     overall_before: Counts = {}
     groups = []
+    per_group: dict[Any, list[tuple[str | None, Counts]]] = {}  # each group's buckets, found in one pass
+    for (gkey, label), level_counts in counts.items():
+        per_group.setdefault(gkey, []).append((label, level_counts))
     for key in keys:
         total: Counts = {}
         series = []
-        for (gkey, label), level_counts in sorted(
-            ((k, v) for k, v in counts.items() if k[0] == key), key=lambda kv: str(kv[0][1])
-        ):
+        for label, level_counts in sorted(per_group.get(key, []), key=lambda bucketed: str(bucketed[0])):
             add_counts(total, level_counts)
             add_counts(overall_now, level_counts)
             if by and label is not None:
