@@ -232,6 +232,17 @@ class RollupHour(LevelCounts, table=True):
     test: bool = Field(primary_key=True)
 
 
+class RollupDayTotal(LevelCounts, table=True):
+    """Per local day, the whole center: the unfiltered total's days (the trend by day or week, a
+    range's edge days), which from rollup_day would read a row per day, counter and officer."""
+
+    __tablename__ = "rollup_day_total"
+    day: date = Field(primary_key=True)
+    scale: str = Field(max_length=16, primary_key=True)
+    suppressed: bool = Field(primary_key=True)
+    test: bool = Field(primary_key=True)
+
+
 class RollupHourMonth(LevelCounts, table=True):
     """Per month, ISO weekday and local hour, the whole center: the grid of whole months without a
     counter or department filter, which from rollup_hour would read a row per day, hour and counter

@@ -35,6 +35,7 @@ ROLLUP_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollup_year", ("year", *_KEYED)),
     ("rollup_hour", ("day", "hour", "counter", "department_id", *_FLAGS)),
     ("rollup_hour_month", ("month", "weekday", "hour", *_FLAGS)),
+    ("rollup_day_total", ("day", *_FLAGS)),
 )
 
 
@@ -42,7 +43,7 @@ def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[
     """(table, key columns, rows (*key, *counts per level)) for each of ROLLUP_TABLES from a tally over
     ROLLUP_KEY. Rows are sorted, so concurrent collectors take row locks in the same order, and each
     key appears once (one statement may not touch a row twice on PostgreSQL)."""
-    per_table: tuple[dict[tuple[Any, ...], list[int]], ...] = ({}, {}, {}, {}, {})
+    per_table: tuple[dict[tuple[Any, ...], list[int]], ...] = ({}, {}, {}, {}, {}, {})
     months: dict[date, date] = {}
     for (day, hour, counter, officer_id, department_id, scale, level, suppressed, test), count in counts.items():
         officer_id = officer_id or NOBODY
@@ -55,7 +56,8 @@ def rollup_rows(counts: Mapping[tuple[Any, ...], int]) -> list[tuple[str, tuple[
                 (month, counter, officer_id, department_id, *rest),
                 (month.replace(month=1), counter, officer_id, department_id, *rest),
                 (day, hour, counter, department_id, *rest),
-                (month, day.isoweekday(), hour, *rest))
+                (month, day.isoweekday(), hour, *rest),
+                (day, *rest))
         for rows, key in zip(per_table, keys, strict=True):
             numbers = rows.get(key)
             if numbers is None:
@@ -116,7 +118,7 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
     dialect = connection.dialect.name
     # (table, its period, the table it sums, that one's period): a month sums days, a year months
     periods = [("rollup_month", "month", "rollup_day", "day"), ("rollup_year", "year", "rollup_month", "month")]
-    for table in ("rollup_hour_month", "rollup_hour", *(p[0] for p in periods), "rollup_day"):
+    for table in ("rollup_day_total", "rollup_hour_month", "rollup_hour", *(p[0] for p in periods), "rollup_day"):
         connection.execute(sa.text(f"DELETE FROM {table}"))
     levels = ", ".join(LEVEL_COLUMNS)
     counted = ", ".join(f"SUM(CASE WHEN level = {i} THEN 1 ELSE 0 END)" for i in range(len(LEVEL_COLUMNS)))
@@ -145,6 +147,17 @@ def rebuild_rollups(connection: sa.Connection, tz_name: str) -> None:
             f"FROM press GROUP BY day, {hour}, counter, COALESCE(department_id, 0), scale, suppressed, test"
         ), {"tz": tz_name})
     fill_hour_months(connection)
+    fill_day_totals(connection)
+
+
+def fill_day_totals(connection: sa.Connection) -> None:
+    """rollup_day_total summed from rollup_day (empty before: rebuild_rollups and migration 0016)."""
+    levels = ", ".join(LEVEL_COLUMNS)
+    summed = ", ".join(f"SUM({c})" for c in LEVEL_COLUMNS)
+    connection.execute(sa.text(
+        f"INSERT INTO rollup_day_total (day, scale, suppressed, test, {levels}) "
+        f"SELECT day, scale, suppressed, test, {summed} FROM rollup_day GROUP BY day, scale, suppressed, test"
+    ))
 
 
 def fill_hour_months(connection: sa.Connection) -> None:

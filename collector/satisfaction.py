@@ -47,12 +47,12 @@ HOUR_MONTHS = ("rollup_hour_month", "month", month_start, next_month)
 YEARS = ("rollup_year", "year", year_start, next_year)
 
 
-def _segments(first: date, last: date, by: str | None) -> list[tuple[str, str, date, date]]:
+def _segments(first: date, last: date, by: str | None, days: str = "rollup_day") -> list[tuple[str, str, date, date]]:
     """Split [first, last] into (table, time column, first, last) reads: the whole years inside it
     (unless months, quarters, weeks or days are the buckets), the whole months around them, and the
-    edge days; a period rollup's bounds are the first days of its first and last period."""
+    edge days (from `days`); a period rollup's bounds are the first days of its first and last period."""
     periods = {"day": (), "week": (), "month": (MONTHS,), "quarter": (MONTHS,)}.get(by or "", (MONTHS, YEARS))
-    return _split(first, last, periods)
+    return _split(first, last, periods, days)
 
 
 def _split(first: date, last: date, periods: tuple[tuple[Any, ...], ...],
@@ -80,9 +80,13 @@ def tally(
     sites: Mapping[int, str | None] | None = None,
 ) -> dict[tuple[Any, str | None], Counts]:
     """(group key, bucket label) -> counts per scale and level. Group keys: counter code, officer id,
-    department id, or site name (sites maps department id -> site)."""
+    department id, or site name (sites maps department id -> site). The whole center's total reads
+    its days from rollup_day_total."""
+    unfiltered = group is None and filters.counters is None and filters.department_ids is None \
+        and filters.officer_ids is None
     return read_segments(
-        session.connection(), _segments(first, last, by), group=group, by=by, counters=filters.counters,
+        session.connection(), _segments(first, last, by, "rollup_day_total" if unfiltered else "rollup_day"),
+        group=group, by=by, counters=filters.counters,
         department_ids=filters.department_ids, officer_ids=filters.officer_ids, include=filters.include,
         sites=sites, label_of=(lambda day: bucket(day, by)[0]) if by else None,
     )

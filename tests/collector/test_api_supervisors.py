@@ -23,6 +23,7 @@ from collector.models import (
     Department,
     Press,
     RollupDay,
+    RollupDayTotal,
     RollupHour,
     RollupHourMonth,
     RollupMonth,
@@ -146,6 +147,12 @@ def test_series_buckets_add_up_and_follow_local_time(env: dict[str, Any]) -> Non
     assert months[0]["from"] == "2026-01-20" and months[-1]["to"] == "2026-04-10"
     weeks = client.get("/api/v1/satisfaction", params={**params, "by": "week"}).json()["series"]
     assert weeks[0]["period"] == "2026-W04" and weeks[0]["from"] == "2026-01-20"
+    # The whole center's days (rollup_day_total) equal a recount of the presses, day by day.
+    days = client.get("/api/v1/satisfaction", params={**params, "by": "day"}).json()["series"]
+    with Session(env["engine"]) as session:
+        rows = session.exec(select(Press).where(Press.day >= date(2026, 1, 20), Press.day <= date(2026, 4, 10),
+                                                Press.suppressed == False, Press.test == False)).all()
+    assert {d["period"]: d["total"] for d in days if d["total"]} == dict(Tally(p.day.isoformat() for p in rows))
     # A press at 23:xx local is on that local day (16:xx UTC): the day buckets equal the press day column.
     recounted = recount(env["engine"], date(2026, 2, 2), date(2026, 2, 2), "counter")
     day = client.get("/api/v1/satisfaction", params={"from": "2026-02-02", "to": "2026-02-02", "group": "none"})
@@ -227,7 +234,8 @@ def test_rollups_equal_a_rebuild_from_the_presses(env: dict[str, Any]) -> None:
     def snapshot() -> list[Any]:
         with Session(engine) as session:
             return [sorted(repr(r.model_dump()) for r in session.exec(select(table)).all())
-                    for table in (RollupDay, RollupMonth, RollupYear, RollupHour, RollupHourMonth)]
+                    for table in (RollupDay, RollupMonth, RollupYear, RollupHour, RollupHourMonth,
+                                  RollupDayTotal)]
 
     before = snapshot()
     with engine.begin() as connection:

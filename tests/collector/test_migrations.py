@@ -237,7 +237,8 @@ def test_presses_stored_before_the_rollups_are_counted_by_the_migrations(engine:
     def rollups() -> dict[str, list[tuple[Any, ...]]]:
         with engine.connect() as connection:
             return {table: sorted(tuple(r) for r in connection.execute(sa.text(f"SELECT * FROM {table}")))
-                    for table in ("rollup_day", "rollup_month", "rollup_year", "rollup_hour", "rollup_hour_month")}
+                    for table in ("rollup_day", "rollup_month", "rollup_year", "rollup_hour", "rollup_hour_month",
+                                  "rollup_day_total")}
 
     migrated = rollups()
     assert {len(found) for found in migrated.values()} != {0}
