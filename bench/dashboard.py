@@ -15,7 +15,8 @@ serve` does. Measured:
 
     python -m bench.dashboard                       # 10 M presses (~4 min to generate)
     python -m bench.dashboard --presses 1000000     # a quick look
-    python -m bench.dashboard --reuse DIR           # a database kept by `bench.queries --keep DIR`
+    python -m bench.dashboard --keep DIR            # keep the generated database in DIR
+    python -m bench.dashboard --reuse DIR           # measure it again (or one of `bench.queries --keep DIR`)
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlmodel import select
 
 from bench import Row, print_table
 from bench.queries import generate, stored_shape
 from collector.app import create_app
 from collector.auth import create_token, create_user
 from collector.db import make_engine, session_scope, upgrade
+from collector.models import User
 from collector.settings import Settings
 from tests.helpers.browser import Browser  # the tests' DevTools client: the one way this repo drives Chromium
 from tests.helpers.serving import serving_app
@@ -102,11 +105,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--presses", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="requests per view (median and max)")
     parser.add_argument("--loads", type=int, default=3, help="page loads in Chromium")
-    parser.add_argument("--reuse", type=Path, help="a folder holding bench.sqlite3 (bench.queries --keep DIR)")
+    parser.add_argument("--keep", type=Path, help="generate into this folder and keep it (for --reuse)")
+    parser.add_argument("--reuse", type=Path, help="a folder holding bench.sqlite3 (--keep DIR, or bench.queries')")
     args = parser.parse_args([] if argv is None else argv)
     root = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     try:
-        database = next(args.reuse.glob("**/bench.sqlite3")) if args.reuse else root / "bench.sqlite3"
+        if args.reuse:
+            database = next(args.reuse.glob("**/bench.sqlite3"))
+        else:
+            database = (args.keep or root) / "bench.sqlite3"
         engine = make_engine(f"sqlite:///{database}")
         upgrade(engine)
         if args.reuse:
@@ -115,8 +124,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
             print(f"generating {args.presses:,} presses", flush=True)
             dims = generate(engine, args.presses, lambda text: print(text, flush=True))
         with session_scope(engine) as session:
-            token = create_token(session, name="bench-dashboard", role="viewer")
-            create_user(session, username="bench", role="viewer", password=PASSWORD)
+            token = create_token(session, name=f"bench-dashboard-{time.time_ns()}", role="viewer")  # a new one each run
+            if session.exec(select(User).where(User.username == "bench")).first() is None:  # a kept database has it
+                create_user(session, username="bench", role="viewer", password=PASSWORD)
         rows: list[Row] = []
         size = f"{dims['presses']:,} presses, {dims['counters']:,} counters"
         with serving_app(create_app(Settings(data_dir=root), engine)) as url, \
