@@ -1,10 +1,7 @@
 # What the box runs at boot. releases.py picks the release (rel/boot.json, written by an update) and
-# is dropped again; everything else lives in app.py so that tests can import it.
-import sys
-
+# drops itself; everything else lives in app.py so that tests can import it.
 import releases
 
-app, trial = releases.load_app("")
+app, trial = releases.boot()
 del releases
-sys.modules.pop("releases")
 app.run(trial)

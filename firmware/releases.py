@@ -66,3 +66,11 @@ def load_app(root):
                 sys.modules.pop(name)
         sys.path.remove(where)
         return load_app(root)
+
+
+def boot():
+    """main.py's one call: the app of the release to run and whether it is on trial. This module
+    then leaves sys.modules, so that it holds no heap while the box runs (ota.py imports it again)."""
+    found = load_app("")
+    sys.modules.pop("releases", None)
+    return found
