@@ -252,7 +252,8 @@ def _shares(run: Any, empty: Any, where: str, left_out: str, port: str) -> list[
     ]
 
 
-def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) -> tuple[list[Row], list[str]]:
+def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any,
+               ota32: int) -> tuple[list[Row], list[str]]:
     """The heap rows, and notes (paragraphs) that say what they are: see the module docstring."""
     kb = 1024
     box_off64, box_on64, box_off32 = _box_heap(off64, empty64), _box_heap(on64, empty64), _box_heap(off32, empty32)
@@ -310,6 +311,9 @@ def _heap_rows(off64: Any, on64: Any, off32: Any, empty64: Any, empty32: Any) ->
     bound = box_off32 + off64["lfs_heap"] - off32["offline_only"] + delta + off64["offline_only"]
     rows.append(("32-bit heap after start-up, online, with LittleFS: at most", bound / kb, 40, "KB",
                  bound <= 40 * kb))
+    rows.append(("  the update code, loaded on an update command only (import ota), wasm 32-bit", ota32 / kb, None,
+                 "KB", None))
+    rows.append(("  32-bit heap online with the update code loaded: at most", (bound + ota32) / kb, None, "KB", None))
     notes.append(
         f"""32-bit online bound: {box_off32} B (wasm offline) + {off64['lfs_heap']} B (the LittleFS
         mount the box has and the wasm port lacks, unix) - {off32['offline_only']} B (wasm: the
@@ -385,6 +389,8 @@ def measure() -> tuple[list[Row], list[str]]:
         off32 = _run_wasm("heap.py", release, dict(params, fs="host"))
         rt32 = _run_wasm("runtime.py", release, dict(params, fs="host"))
         parts32 = _run_wasm("heap_by_part.py", release, dict(params, fs="host", modules=["board", *RESIDENT]))
+        # ota.py (and releases.py, if the box has not imported it yet) as an update command loads it
+        with_ota = _run_wasm("heap_by_part.py", release, dict(params, fs="host", modules=["board", *RESIDENT, "ota"]))
         empty64 = _run_mp("bench_collect.py", path)
         empty32 = _run_wasm("bench_collect.py", release)
         broker_dir = work / "broker"
@@ -397,7 +403,7 @@ def measure() -> tuple[list[Row], list[str]]:
         if off32["ticks_period"] != 1 << 30:
             period = off32["ticks_period"]
             raise RuntimeError(f"the WebAssembly port is not a 32-bit MicroPython: ticks period {period}")
-        heap, notes = _heap_rows(off64, on64, off32, empty64, empty32)
+        heap, notes = _heap_rows(off64, on64, off32, empty64, empty32, dict(with_ota["parts"])["import ota"])
         notes.append(_parts_note(parts32, empty32, _box_heap(off32, empty32)))
         rows += heap
         rows += _tick_rows(rt, "unix 64-bit")
